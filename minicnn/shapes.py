@@ -1,0 +1,96 @@
+"""Shape and parameter-count formulas, as the lectures write them.
+
+    output = floor((n + 2p - d(k - 1) - 1) / s) + 1
+
+With dilation d = 1 this is the lectures' floor((n + 2p - k) / s + 1)
+(Romanò, ZJU-UoE; Ding, SJTU; Aksoy, Halmstad).  Every helper takes ints or
+(rows, cols) pairs; given a pair anywhere it answers with a pair.
+"""
+from __future__ import annotations
+
+from ._checks import _as_int, check_fits, int_pair, padding_pair
+
+
+def _pairs(*named):
+    """Normalise (name, value, minimum) triples; report whether any value was a pair."""
+    any_pair = any(isinstance(v, (tuple, list)) for _, v, _ in named)
+    return any_pair, [int_pair(name, v, m) for name, v, m in named]
+
+
+def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1, strict=False):
+    """Spatial output size of a convolution.
+
+    Inputs: n input size, kernel_size, stride (>= 1), padding (>= 0, or 'valid'/'same'/'full'),
+    dilation (>= 1); each an int or a (rows, cols) pair.
+    strict=True raises, with the arithmetic spelled out, when (n - F + 2P)/S + 1 is not an
+    integer (SJTU lecture: N=7, F=3, stride 3 gives 2.33) instead of flooring.
+    Returns an int, or a pair if any argument was a pair.
+    """
+    as_pair, (nn, k, s, d) = _pairs(("n", n, 1), ("kernel_size", kernel_size, 1), ("stride", stride, 1),
+                                    ("dilation", dilation, 1))
+    if isinstance(padding, (tuple, list)):
+        as_pair = True
+    p = padding_pair(padding, k, s, d)
+    out = tuple(check_fits("conv_output_size", nn[i], k[i], s[i], p[i], d[i], strict, ("rows", "columns")[i])
+                for i in range(2))
+    return out if as_pair else out[0]
+
+
+def pool_output_size(n, kernel_size, stride=None, padding=0, strict=False):
+    """Spatial output size of max/average pooling; stride defaults to kernel_size."""
+    return conv_output_size(n, kernel_size, kernel_size if stride is None else stride, padding, 1, strict)
+
+
+def conv_transpose_output_size(n, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    """Spatial output size of a transposed convolution:
+    (n - 1) * s - 2p + d(k - 1) + output_padding + 1.
+    TCD lecture (Pitié): (4, 10, 8, 128) with a 3x3 kernel, stride 2 -> (4, 21, 17, 32)."""
+    as_pair, (nn, k, s, p, op, d) = _pairs(
+        ("n", n, 1), ("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0),
+        ("output_padding", output_padding, 0), ("dilation", dilation, 1))
+    out = []
+    for i in range(2):
+        if op[i] >= max(s[i], d[i]):
+            raise ValueError(f"output_padding {op[i]} must be smaller than stride {s[i]} or dilation {d[i]}")
+        size = (nn[i] - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1
+        if size < 1:
+            raise ValueError(f"conv_transpose_output_size: padding {p[i]} leaves no output (size {size})")
+        out.append(size)
+    return tuple(out) if as_pair else out[0]
+
+
+def conv2d_param_count(in_channels, out_channels, kernel_size, bias=True) -> int:
+    """Trainable parameters of a conv layer: K * (C * kH * kW + 1) with bias.
+    SJTU/Halmstad lectures: ten 5x5 filters on 32x32x3 -> 10 * (5*5*3 + 1) = 760."""
+    c = _as_int("in_channels", in_channels)
+    k = _as_int("out_channels", out_channels)
+    kh, kw = int_pair("kernel_size", kernel_size, 1)
+    if c < 1 or k < 1:
+        raise ValueError(f"in_channels and out_channels must be >= 1, got {c} and {k}")
+    return k * (c * kh * kw + (1 if bias else 0))
+
+
+def dense_param_count(in_features, out_features, bias=True) -> int:
+    """Trainable parameters of a fully connected layer: out * (in + 1) with bias."""
+    i = _as_int("in_features", in_features)
+    o = _as_int("out_features", out_features)
+    if i < 1 or o < 1:
+        raise ValueError(f"in_features and out_features must be >= 1, got {i} and {o}")
+    return o * (i + (1 if bias else 0))
+
+
+def receptive_field(layers) -> int:
+    """Receptive field (along one axis) of a stack of layers given as (kernel_size, stride, dilation)
+    tuples, first layer first.  Halmstad lecture (Aksoy): stacked 3x3 convolutions see 3, 5, 7, ...
+    pixels; a dilated layer grows it faster."""
+    rf, jump = 1, 1
+    for i, layer in enumerate(layers):
+        k, s, d = (tuple(layer) + (1, 1))[:3]
+        k = _as_int(f"layers[{i}] kernel_size", k)
+        s = _as_int(f"layers[{i}] stride", s)
+        d = _as_int(f"layers[{i}] dilation", d)
+        if k < 1 or s < 1 or d < 1:
+            raise ValueError(f"layers[{i}] = {layer!r}: kernel_size, stride and dilation must be >= 1")
+        rf += d * (k - 1) * jump
+        jump *= s
+    return rf
