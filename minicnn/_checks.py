@@ -129,8 +129,8 @@ def padding_pair(padding, kernel_hw, stride_hw, dilation_hw) -> tuple[int, int]:
             if span[0] % 2 or span[1] % 2:
                 raise ValueError(
                     f"padding='same' is undefined for kernel_size={tuple(kernel_hw)} with dilation="
-                    f"{tuple(dilation_hw)}: the {span[0]}x{span[1]} zeros it needs cannot be split equally "
-                    "between the two sides. Use an odd kernel or give the padding as a number."
+                    f"{tuple(dilation_hw)}: it needs {span[0]} extra row(s) and {span[1]} extra column(s) of "
+                    "zeros, which cannot be split equally between the two sides. Use an odd kernel or give the padding as a number."
                 )
             return (span[0] // 2, span[1] // 2)
         raise ValueError(f"padding must be an int, a pair, 'valid', 'same' or 'full'; got {padding!r}")

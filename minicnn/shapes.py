@@ -94,3 +94,47 @@ def receptive_field(layers) -> int:
         rf += d * (k - 1) * jump
         jump *= s
     return rf
+
+
+def layer_table(input_chw, layers):
+    """Activation shape, size and parameter count of each layer of a plain CNN stack.
+
+    Inputs: input_chw (C, H, W); layers, a list of dicts with "type" one of 'conv' (filters,
+    kernel_size, stride=1, padding=0), 'max_pool'/'avg_pool' (kernel_size, stride=kernel_size),
+    'dense' (units; the first dense layer flattens its input).
+    Returns: a list of dicts {"type", "shape": (C, H, W) or (units,), "size", "params"}, starting
+    with the input row, as in the ZJU-UoE lecture's "Summary of our CNN" table.
+    """
+    c, h, w = (int(v) for v in input_chw)
+    shape = (c, h, w)
+    rows = [{"type": "input", "shape": shape, "size": c * h * w, "params": 0}]
+    for i, layer in enumerate(layers):
+        kind = layer.get("type")
+        if kind == "conv":
+            if len(shape) != 3:
+                raise ValueError(f"layers[{i}]: a conv layer needs a (C, H, W) input, got {shape}")
+            k = layer["kernel_size"]
+            s, p = layer.get("stride", 1), layer.get("padding", 0)
+            oh, ow = conv_output_size((shape[1], shape[2]), (k, k) if isinstance(k, int) else k, s, p)
+            params = conv2d_param_count(shape[0], layer["filters"], k)
+            shape = (int(layer["filters"]), oh, ow)
+        elif kind in ("max_pool", "avg_pool"):
+            if len(shape) != 3:
+                raise ValueError(f"layers[{i}]: a pooling layer needs a (C, H, W) input, got {shape}")
+            k = layer["kernel_size"]
+            oh, ow = pool_output_size((shape[1], shape[2]), (k, k) if isinstance(k, int) else k,
+                                      layer.get("stride"), layer.get("padding", 0))
+            params, shape = 0, (shape[0], oh, ow)
+        elif kind == "dense":
+            fan_in = 1
+            for v in shape:
+                fan_in *= v
+            params = dense_param_count(fan_in, layer["units"])
+            shape = (int(layer["units"]),)
+        else:
+            raise ValueError(f"layers[{i}]: unknown layer type {kind!r}; use conv, max_pool, avg_pool or dense")
+        size = 1
+        for v in shape:
+            size *= v
+        rows.append({"type": kind, "shape": shape, "size": size, "params": params})
+    return rows

@@ -1,0 +1,256 @@
+"""Convolutions: conv2d, conv1d, transposed conv2d, and single-image correlate2d/convolve2d.
+
+Every function validates and converts its arguments (see `_checks.py`), pads the
+input, then hands plain arrays to a kernel from the op table (`kernels/`).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._checks import (as_array, check_finite as _check_finite, check_fits, check_grad_out, float_dtype,
+                      int_pair, int_single, padding_pair, shape_str)
+from .kernels import kernels
+from .shapes import conv_transpose_output_size
+
+
+class ConvGeometry(NamedTuple):
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    dh: int
+    dw: int
+    out_h: int
+    out_w: int
+
+
+def pad2d(x, padding, value=0.0):
+    """Pad the last two axes of x with `padding` = (rows, cols) cells of `value` on each side.
+
+    x (..., H, W) -> (..., H + 2*rows, W + 2*cols), a new array (x is not modified)."""
+    ph, pw = int_pair("padding", padding, 0)
+    x = np.asarray(x)
+    out = np.full(x.shape[:-2] + (x.shape[-2] + 2 * ph, x.shape[-1] + 2 * pw), value, dtype=x.dtype)
+    out[..., ph:ph + x.shape[-2], pw:pw + x.shape[-1]] = x
+    return out
+
+
+def _dtype_of(*arrays):
+    return float_dtype(*[np.asarray(a).dtype for a in arrays if a is not None])
+
+
+def _conv_geometry(what, x_shape, w_shape, stride, padding, dilation, strict, names=("x", "weight")):
+    """Check that x (N, C, H, W) and weight (K, C, kH, kW) fit together; return the geometry."""
+    if x_shape[1] != w_shape[1]:
+        raise ValueError(
+            f"{what}: {names[0]} has {x_shape[1]} channels (shape {shape_str(np.empty(x_shape, np.uint8))}) "
+            f"but {names[1]} expects {w_shape[1]} (shape {shape_str(np.empty(w_shape, np.uint8))}); "
+            f"{names[1]} must be (K, C, kH, kW) with C = {names[0]}.shape[1]")
+    for name, shape in zip(names, (x_shape, w_shape)):
+        if min(shape) < 1:
+            raise ValueError(f"{what}: {name} has an empty dimension, shape {shape_str(np.empty(shape, np.uint8))}")
+    sh, sw = int_pair("stride", stride, 1)
+    dh, dw = int_pair("dilation", dilation, 1)
+    kh, kw = w_shape[2], w_shape[3]
+    ph, pw = padding_pair(padding, (kh, kw), (sh, sw), (dh, dw))
+    out_h = check_fits(what, x_shape[2], kh, sh, ph, dh, strict, "rows")
+    out_w = check_fits(what, x_shape[3], kw, sw, pw, dw, strict, "columns")
+    return ConvGeometry(kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+
+
+def _bias(bias, n_filters, dtype, check):
+    if bias is None:
+        return np.zeros(n_filters, dtype=dtype)
+    b = as_array("bias", bias, 1, f"(K,) with K = {n_filters}", dtype)
+    if b.shape[0] != n_filters:
+        raise ValueError(f"bias must have shape ({n_filters},), one value per filter; got {shape_str(b)}")
+    if check:
+        _check_finite("bias", b)
+    return b
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, strict=False, check_finite=True,
+           impl="fast"):
+    """2-D convolution (cross-correlation, as in every CNN library) of a batch of images.
+
+    Inputs:
+      x        (N, C, H, W) images
+      weight   (K, C, kH, kW) K filters spanning all C channels
+      bias     (K,) or None
+      stride, dilation   int or (rows, cols), >= 1
+      padding  int or (rows, cols) zeros added on each side, or 'valid' (0), 'same' (output
+               as large as the input; stride 1 and odd kernels only) or 'full' (d*(k-1))
+      strict   raise instead of flooring when the filter does not tile the input evenly
+    Returns: (N, K, H_out, W_out) with H_out = floor((H + 2p - d(kH - 1) - 1)/s) + 1, float32 if all
+    inputs are float32, else float64.
+
+        out[n, k, i, j] = bias[k] + sum_{c,u,v} x_pad[n, c, i*s + u*d, j*s + v*d] * weight[k, c, u, v]
+    """
+    dtype = _dtype_of(x, weight, bias)
+    x = as_array("x", x, 4, "(N, C, H, W)", dtype)
+    weight = as_array("weight", weight, 4, "(K, C, kH, kW)", dtype)
+    g = _conv_geometry("conv2d", x.shape, weight.shape, stride, padding, dilation, strict)
+    b = _bias(bias, weight.shape[0], dtype, check_finite)
+    if check_finite:
+        _check_finite("x", x)
+        _check_finite("weight", weight)
+    xp = pad2d(x, (g.ph, g.pw))
+    return kernels(impl)["conv2d_forward"](xp, weight, b, g.sh, g.sw, g.dh, g.dw, g.out_h, g.out_w)
+
+
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, impl="fast"):
+    """Gradients of conv2d.
+
+    Inputs: grad_out (N, K, H_out, W_out) = dL/d(output); x, weight and the settings as given
+    to conv2d.
+    Returns: (grad_x (N, C, H, W), grad_weight (K, C, kH, kW), grad_bias (K,)).
+    """
+    dtype = _dtype_of(grad_out, x, weight)
+    x = as_array("x", x, 4, "(N, C, H, W)", dtype)
+    weight = as_array("weight", weight, 4, "(K, C, kH, kW)", dtype)
+    grad_out = as_array("grad_out", grad_out, 4, "(N, K, H_out, W_out)", dtype)
+    g = _conv_geometry("conv2d_backward", x.shape, weight.shape, stride, padding, dilation, False)
+    check_grad_out(grad_out, (x.shape[0], weight.shape[0], g.out_h, g.out_w), "conv2d")
+    K = kernels(impl)
+    n, c, h, w = x.shape
+    xp = pad2d(x, (g.ph, g.pw))
+    grad_xp = K["conv2d_backward_input"](grad_out, weight, g.sh, g.sw, g.dh, g.dw, xp.shape[2], xp.shape[3])
+    grad_w = K["conv2d_backward_weight"](grad_out, xp, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw)
+    grad_b = K["bias_backward"](grad_out)
+    return np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w]), grad_w, grad_b
+
+
+# ---------------------------------------------------------------- 1-D: a conv2d one row high
+
+def _as_2d_args(x, weight, stride, padding, dilation, dtype):
+    x = as_array("x", x, 3, "(N, C, L)", dtype)
+    weight = as_array("weight", weight, 3, "(K, C, k)", dtype)
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(f"conv1d: x has {x.shape[1]} channels (shape {shape_str(x)}) but weight expects "
+                         f"{weight.shape[1]} (shape {shape_str(weight)}); weight must be (K, C, k)")
+    stride = (1, int_single("stride", stride, 1))
+    dilation = (1, int_single("dilation", dilation, 1))
+    if not isinstance(padding, str):
+        padding = (0, int_single("padding", padding, 0))
+    return x[:, :, None, :], weight[:, :, None, :], stride, padding, dilation
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, strict=False, check_finite=True,
+           impl="fast"):
+    """1-D convolution (cross-correlation) of a batch of sequences: a conv2d one row high.
+
+    Inputs: x (N, C, L), weight (K, C, k), bias (K,) or None; stride, padding, dilation ints
+    (padding may also be 'valid', 'same', 'full').
+    Returns: (N, K, L_out), L_out = floor((L + 2p - d(k - 1) - 1)/s) + 1.
+    """
+    dtype = _dtype_of(x, weight, bias)
+    x4, w4, stride, padding, dilation = _as_2d_args(x, weight, stride, padding, dilation, dtype)
+    return conv2d(x4, w4, bias, stride, padding, dilation, strict=strict, check_finite=check_finite,
+                  impl=impl)[:, :, 0, :]
+
+
+def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, impl="fast"):
+    """Gradients of conv1d: grad_out (N, K, L_out) -> (grad_x (N, C, L), grad_weight (K, C, k), grad_bias (K,))."""
+    dtype = _dtype_of(grad_out, x, weight)
+    x4, w4, stride, padding, dilation = _as_2d_args(x, weight, stride, padding, dilation, dtype)
+    grad_out = as_array("grad_out", grad_out, 3, "(N, K, L_out)", dtype)
+    gx, gw, gb = conv2d_backward(grad_out[:, :, None, :], x4, w4, stride, padding, dilation, impl=impl)
+    return gx[:, :, 0, :], gw[:, :, 0, :], gb
+
+
+# ---------------------------------------------------------------- transposed convolution
+
+def _transpose_geometry(x, weight, stride, padding, output_padding, dilation, what):
+    if x.shape[1] != weight.shape[0]:
+        raise ValueError(
+            f"{what}: x has {x.shape[1]} channels (shape {shape_str(x)}) but weight has {weight.shape[0]} "
+            f"input channels (shape {shape_str(weight)}); weight must be (C_in, C_out, kH, kW)")
+    if min(x.shape) < 1 or min(weight.shape) < 1:
+        raise ValueError(f"{what}: empty dimension in x {shape_str(x)} or weight {shape_str(weight)}")
+    kh, kw = weight.shape[2], weight.shape[3]
+    sh, sw = int_pair("stride", stride, 1)
+    ph, pw = int_pair("padding", padding, 0)
+    dh, dw = int_pair("dilation", dilation, 1)
+    out_h, out_w = conv_transpose_output_size((x.shape[2], x.shape[3]), (kh, kw), (sh, sw), (ph, pw),
+                                              output_padding, (dh, dw))
+    return ConvGeometry(kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1, *,
+                     check_finite=True, impl="fast"):
+    """Transposed convolution ("up-convolution"): each input pixel stamps a scaled copy of the
+    kernel onto the output, stamps `stride` apart, overlaps adding up; then `padding` rows and
+    columns are cropped from each side.  It is the input-gradient of conv2d with the same weight.
+
+    Inputs: x (N, C_in, H, W), weight (C_in, C_out, kH, kW), bias (C_out,) or None,
+    stride/dilation >= 1, padding >= 0, output_padding < max(stride, dilation) (extra rows/cols
+    at the bottom/right).
+    Returns: (N, C_out, (H - 1)s - 2p + d(kH - 1) + output_padding + 1, likewise for W).
+    """
+    dtype = _dtype_of(x, weight, bias)
+    x = as_array("x", x, 4, "(N, C_in, H, W)", dtype)
+    weight = as_array("weight", weight, 4, "(C_in, C_out, kH, kW)", dtype)
+    g = _transpose_geometry(x, weight, stride, padding, output_padding, dilation, "conv_transpose2d")
+    b = _bias(bias, weight.shape[1], dtype, check_finite)
+    if check_finite:
+        _check_finite("x", x)
+        _check_finite("weight", weight)
+    canvas = kernels(impl)["conv_transpose2d_forward"](x, weight, g.sh, g.sw, g.dh, g.dw,
+                                                        g.out_h + 2 * g.ph, g.out_w + 2 * g.pw)
+    out = canvas[:, :, g.ph:g.ph + g.out_h, g.pw:g.pw + g.out_w] + b[None, :, None, None]
+    return np.ascontiguousarray(out, dtype=dtype)
+
+
+def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_padding=0, dilation=1, *,
+                              impl="fast"):
+    """Gradients of conv_transpose2d.
+
+    Inputs: grad_out (N, C_out, H_out, W_out); x, weight and settings as given to conv_transpose2d.
+    Returns: (grad_x (N, C_in, H, W), grad_weight (C_in, C_out, kH, kW), grad_bias (C_out,)).
+    The transpose of "stamp the kernel" is "slide the kernel and take dot products": grad_x is
+    a plain conv2d of the (re-padded) grad_out with the same weight.
+    """
+    dtype = _dtype_of(grad_out, x, weight)
+    x = as_array("x", x, 4, "(N, C_in, H, W)", dtype)
+    weight = as_array("weight", weight, 4, "(C_in, C_out, kH, kW)", dtype)
+    grad_out = as_array("grad_out", grad_out, 4, "(N, C_out, H_out, W_out)", dtype)
+    g = _transpose_geometry(x, weight, stride, padding, output_padding, dilation, "conv_transpose2d_backward")
+    check_grad_out(grad_out, (x.shape[0], weight.shape[1], g.out_h, g.out_w), "conv_transpose2d")
+    K = kernels(impl)
+    canvas = pad2d(grad_out, (g.ph, g.pw))
+    no_bias = np.zeros(weight.shape[0], dtype=dtype)
+    grad_x = K["conv2d_forward"](canvas, weight, no_bias, g.sh, g.sw, g.dh, g.dw, x.shape[2], x.shape[3])
+    grad_w = K["conv2d_backward_weight"](x, canvas, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw)
+    return grad_x, grad_w, K["bias_backward"](grad_out)
+
+
+# ---------------------------------------------------------------- one image, as on the slides
+
+def correlate2d(image, kernel, stride=1, padding=0, *, strict=False, check_finite=True, impl="fast"):
+    """Slide `kernel` over one 2-D `image` and take dot products: what CNNs call convolution.
+
+    Inputs: image (H, W), kernel (kH, kW), stride, padding (int, pair, 'valid', 'same', 'full').
+    Returns: (H_out, W_out), out[i, j] = sum_{u,v} image_pad[i*s + u, j*s + v] * kernel[u, v].
+    """
+    dtype = _dtype_of(image, kernel)
+    image = as_array("image", image, 2, "(H, W)", dtype)
+    kernel = as_array("kernel", kernel, 2, "(kH, kW)", dtype)
+    x4, w4 = image[None, None], kernel[None, None]
+    _conv_geometry("correlate2d", x4.shape, w4.shape, stride, padding, 1, strict, names=("image", "kernel"))
+    return conv2d(x4, w4, None, stride, padding, strict=strict, check_finite=check_finite, impl=impl)[0, 0]
+
+
+def convolve2d(image, kernel, stride=1, padding=0, *, strict=False, check_finite=True, impl="fast"):
+    """True (signal-processing) convolution of one 2-D image: correlate2d with the kernel flipped
+    in both axes, out[i, j] = sum_{u,v} image_pad[i*s + u, j*s + v] * kernel[kH-1-u, kW-1-v].
+    For symmetric kernels (the Halmstad X kernel, the TCD Laplacian) the two agree; for the
+    Sobel kernel of the Ferrara lecture they differ in sign."""
+    kernel = np.asarray(kernel)
+    if kernel.ndim != 2:
+        raise ValueError(f"kernel must be 2-D (kH, kW), got shape {shape_str(kernel)} ({kernel.ndim}-D)")
+    return correlate2d(image, kernel[::-1, ::-1], stride, padding, strict=strict, check_finite=check_finite,
+                       impl=impl)
