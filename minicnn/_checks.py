@@ -15,7 +15,7 @@ FLOAT_DTYPES = (np.float32, np.float64)
 
 
 def shape_str(a) -> str:
-    return "(" + ", ".join(str(s) for s in np.shape(a)) + ")"
+    return str(tuple(int(s) for s in np.shape(a)))
 
 
 def as_array(name: str, value, ndim: int, layout: str, dtype=None) -> np.ndarray:
