@@ -11,15 +11,13 @@ import numbers
 
 import numpy as np
 
-FLOAT_DTYPES = (np.float32, np.float64)
-
 
 def shape_str(a) -> str:
     return str(tuple(int(s) for s in np.shape(a)))
 
 
-def as_array(name: str, value, ndim: int, layout: str, dtype=None) -> np.ndarray:
-    """Return `value` as a C-contiguous float32/float64 array with `ndim` dimensions.
+def as_array(name: str, value, ndim: int | None, layout: str = "", dtype=None) -> np.ndarray:
+    """Return `value` as a C-contiguous float32/float64 array with `ndim` dimensions (any if None).
 
     Integer, boolean and non-contiguous inputs are converted (a new array), never
     rejected; float16 becomes float32, other integers float64.  The caller's array
@@ -35,7 +33,7 @@ def as_array(name: str, value, ndim: int, layout: str, dtype=None) -> np.ndarray
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
-    if arr.ndim != ndim:
+    if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {shape_str(arr)} ({arr.ndim}-D)")
     if dtype is None:
         dtype = float_dtype(arr.dtype)
@@ -54,14 +52,9 @@ def float_dtype(*dtypes) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def common_dtype(*named_values) -> np.dtype:
-    """float dtype for several (name, value) inputs, skipping None values."""
-    dts = []
-    for _, v in named_values:
-        if v is None:
-            continue
-        dts.append(np.asarray(v).dtype if not isinstance(v, np.ndarray) else v.dtype)
-    return float_dtype(*[d if (np.issubdtype(d, np.floating)) else np.float64 for d in dts])
+def dtype_of(*values) -> np.dtype:
+    """The float dtype an op computes in for these inputs (None entries skipped)."""
+    return float_dtype(*[np.asarray(v).dtype for v in values if v is not None])
 
 
 def check_finite(name: str, arr: np.ndarray) -> None:

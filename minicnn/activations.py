@@ -8,20 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import float_dtype, shape_str
-
-
-def _float(name, a, dtype=None):
-    arr = np.asarray(a)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) \
-            or np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    return arr.astype(dtype or float_dtype(arr.dtype), copy=False)
+from ._checks import as_array, dtype_of, shape_str
 
 
 def _pair(grad_out, x):
-    dtype = float_dtype(np.asarray(grad_out).dtype, np.asarray(x).dtype)
-    g, x = _float("grad_out", grad_out, dtype), _float("x", x, dtype)
+    dtype = dtype_of(grad_out, x)
+    g, x = as_array("grad_out", grad_out, None, dtype=dtype), as_array("x", x, None, dtype=dtype)
     if g.shape != x.shape:
         raise ValueError(f"grad_out has shape {shape_str(g)} but x has shape {shape_str(x)}; they must match")
     return g, x
@@ -29,7 +21,7 @@ def _pair(grad_out, x):
 
 def relu(x):
     """max(0, x), any shape."""
-    x = _float("x", x)
+    x = as_array("x", x, None)
     return np.maximum(x, 0).astype(x.dtype, copy=False)
 
 
@@ -41,7 +33,7 @@ def relu_backward(grad_out, x):
 
 def tanh(x):
     """Hyperbolic tangent, any shape."""
-    return np.tanh(_float("x", x))
+    return np.tanh(as_array("x", x, None))
 
 
 def tanh_backward(grad_out, x):
@@ -53,7 +45,7 @@ def tanh_backward(grad_out, x):
 
 def sigmoid(x):
     """1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2 so that no exp overflows."""
-    x = _float("x", x)
+    x = as_array("x", x, None)
     half = x.dtype.type(0.5)
     return half * (1 + np.tanh(half * x))
 

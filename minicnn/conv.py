@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import (as_array, check_finite as _check_finite, check_fits, check_grad_out, float_dtype,
+from ._checks import (as_array, check_finite as _check_finite, check_fits, check_grad_out, dtype_of,
                       int_pair, int_single, padding_pair, shape_str)
 from .kernels import kernels
 from .shapes import conv_transpose_output_size
@@ -37,10 +37,6 @@ def pad2d(x, padding, value=0.0):
     out = np.full(x.shape[:-2] + (x.shape[-2] + 2 * ph, x.shape[-1] + 2 * pw), value, dtype=x.dtype)
     out[..., ph:ph + x.shape[-2], pw:pw + x.shape[-1]] = x
     return out
-
-
-def _dtype_of(*arrays):
-    return float_dtype(*[np.asarray(a).dtype for a in arrays if a is not None])
 
 
 def _conv_geometry(what, x_shape, w_shape, stride, padding, dilation, strict, names=("x", "weight")):
@@ -90,7 +86,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, strict=Fals
 
         out[n, k, i, j] = bias[k] + sum_{c,u,v} x_pad[n, c, i*s + u*d, j*s + v*d] * weight[k, c, u, v]
     """
-    dtype = _dtype_of(x, weight, bias)
+    dtype = dtype_of(x, weight, bias)
     x = as_array("x", x, 4, "(N, C, H, W)", dtype)
     weight = as_array("weight", weight, 4, "(K, C, kH, kW)", dtype)
     g = _conv_geometry("conv2d", x.shape, weight.shape, stride, padding, dilation, strict)
@@ -109,7 +105,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, imp
     to conv2d.
     Returns: (grad_x (N, C, H, W), grad_weight (K, C, kH, kW), grad_bias (K,)).
     """
-    dtype = _dtype_of(grad_out, x, weight)
+    dtype = dtype_of(grad_out, x, weight)
     x = as_array("x", x, 4, "(N, C, H, W)", dtype)
     weight = as_array("weight", weight, 4, "(K, C, kH, kW)", dtype)
     grad_out = as_array("grad_out", grad_out, 4, "(N, K, H_out, W_out)", dtype)
@@ -147,7 +143,7 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, strict=Fals
     (padding may also be 'valid', 'same', 'full').
     Returns: (N, K, L_out), L_out = floor((L + 2p - d(k - 1) - 1)/s) + 1.
     """
-    dtype = _dtype_of(x, weight, bias)
+    dtype = dtype_of(x, weight, bias)
     x4, w4, stride, padding, dilation = _as_2d_args(x, weight, stride, padding, dilation, dtype)
     return conv2d(x4, w4, bias, stride, padding, dilation, strict=strict, check_finite=check_finite,
                   impl=impl)[:, :, 0, :]
@@ -155,7 +151,7 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, strict=Fals
 
 def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, impl="fast"):
     """Gradients of conv1d: grad_out (N, K, L_out) -> (grad_x (N, C, L), grad_weight (K, C, k), grad_bias (K,))."""
-    dtype = _dtype_of(grad_out, x, weight)
+    dtype = dtype_of(grad_out, x, weight)
     x4, w4, stride, padding, dilation = _as_2d_args(x, weight, stride, padding, dilation, dtype)
     grad_out = as_array("grad_out", grad_out, 3, "(N, K, L_out)", dtype)
     gx, gw, gb = conv2d_backward(grad_out[:, :, None, :], x4, w4, stride, padding, dilation, impl=impl)
@@ -191,7 +187,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     at the bottom/right).
     Returns: (N, C_out, (H - 1)s - 2p + d(kH - 1) + output_padding + 1, likewise for W).
     """
-    dtype = _dtype_of(x, weight, bias)
+    dtype = dtype_of(x, weight, bias)
     x = as_array("x", x, 4, "(N, C_in, H, W)", dtype)
     weight = as_array("weight", weight, 4, "(C_in, C_out, kH, kW)", dtype)
     g = _transpose_geometry(x, weight, stride, padding, output_padding, dilation, "conv_transpose2d")
@@ -214,7 +210,7 @@ def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_p
     The transpose of "stamp the kernel" is "slide the kernel and take dot products": grad_x is
     a plain conv2d of the (re-padded) grad_out with the same weight.
     """
-    dtype = _dtype_of(grad_out, x, weight)
+    dtype = dtype_of(grad_out, x, weight)
     x = as_array("x", x, 4, "(N, C_in, H, W)", dtype)
     weight = as_array("weight", weight, 4, "(C_in, C_out, kH, kW)", dtype)
     grad_out = as_array("grad_out", grad_out, 4, "(N, C_out, H_out, W_out)", dtype)
@@ -236,7 +232,7 @@ def correlate2d(image, kernel, stride=1, padding=0, *, strict=False, check_finit
     Inputs: image (H, W), kernel (kH, kW), stride, padding (int, pair, 'valid', 'same', 'full').
     Returns: (H_out, W_out), out[i, j] = sum_{u,v} image_pad[i*s + u, j*s + v] * kernel[u, v].
     """
-    dtype = _dtype_of(image, kernel)
+    dtype = dtype_of(image, kernel)
     image = as_array("image", image, 2, "(H, W)", dtype)
     kernel = as_array("kernel", kernel, 2, "(kH, kW)", dtype)
     x4, w4 = image[None, None], kernel[None, None]

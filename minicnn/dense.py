@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_array, check_finite as _check_finite, check_grad_out, float_dtype, shape_str
+from ._checks import as_array, check_finite as _check_finite, check_grad_out, dtype_of, shape_str
 from .kernels import kernels
 
 
 def _inputs(what, x, weight, extra=()):
-    dtype = float_dtype(*[np.asarray(a).dtype for a in (x, weight, *extra) if a is not None])
+    dtype = dtype_of(x, weight, *extra)
     x = as_array("x", x, 2, "(N, in_features)", dtype)
     weight = as_array("weight", weight, 2, "(out_features, in_features)", dtype)
     if x.shape[1] != weight.shape[1]:

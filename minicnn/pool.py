@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_array, check_finite as _check_finite, check_fits, check_grad_out, float_dtype, int_pair
+from ._checks import as_array, check_finite as _check_finite, check_fits, check_grad_out, dtype_of, int_pair
 from .conv import pad2d
 from .kernels import kernels
 
@@ -26,7 +26,7 @@ def _pool_geometry(what, x, kernel_size, stride, padding, strict):
 
 
 def _inputs(x, grad_out=None):
-    dtype = float_dtype(*[np.asarray(a).dtype for a in (x, grad_out) if a is not None])
+    dtype = dtype_of(x, grad_out)
     x = as_array("x", x, 4, "(N, C, H, W)", dtype)
     if grad_out is not None:
         grad_out = as_array("grad_out", grad_out, 4, "(N, C, H_out, W_out)", dtype)
