@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import minicnn
 import reference as R
-from conftest import BACKEND, need
+from backend_under_test import BACKEND, need
 
 CPU = BACKEND == "cpu"
 IMPLS = ["loop", "fast"] if CPU else [None]  # the CUDA backend takes no impl=

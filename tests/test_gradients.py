@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import minicnn
-from conftest import BACKEND, need
+from backend_under_test import BACKEND, need
 from minicnn import gradcheck, numerical_gradient
 
 CPU = BACKEND == "cpu"

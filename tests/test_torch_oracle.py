@@ -9,7 +9,7 @@ import pytest
 
 import minicnn
 import reference as R
-from conftest import need
+from backend_under_test import need
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional

@@ -22,7 +22,7 @@ grad_weight[k, c, u, v] sums over the batch and all output positions.  The
 obvious *scatter* (a thread per output adding into every input it read) needs
 atomicAdd, whose order - and so whose float rounding - changes from run to run.
 
-Launch configurations (chosen in the `launch_*` helpers below):
+Launch configurations (chosen by `flat_config` and `conv_tile` below, used in ops.py):
   * one thread per element, flat: blocks of up to THREADS_PER_BLOCK = 128 threads
     (4 warps; fewer, rounded up to a whole warp, when the output is smaller), a 1-D
     grid of ceil(size / block) blocks.  The flat index has the last axis (columns)
@@ -68,12 +68,24 @@ def window_range(pos, pad, k, s, n_out):
     return first, last + 1
 
 
+@cuda.jit(device=True)
+def inside(start, k, n):
+    """How many of the k positions start, start + 1, ..., start + k - 1 lie in 0 .. n-1."""
+    first = start if start > 0 else 0
+    end = start + k if start + k < n else n
+    return end - first
+
+
 # --------------------------------------------------------------------------- the kernels
 
-@functools.lru_cache(maxsize=None)
 def kernels_for(dtype) -> SimpleNamespace:
-    """All kernels specialised for float32 or float64 (compiled lazily, on first launch)."""
-    dtype = np.dtype(dtype)
+    """All kernels specialised for float32 or float64 (each compiled on its first launch)."""
+    return _build(np.dtype(dtype).name)
+
+
+@functools.lru_cache(maxsize=None)
+def _build(dtype_name: str) -> SimpleNamespace:
+    dtype = np.dtype(dtype_name)
     real = numba.from_dtype(dtype)     # numba.float32 / numba.float64: a type, and a cast
     ZERO = dtype.type(0)
     NEG_INF = dtype.type(-np.inf)
@@ -374,13 +386,12 @@ def kernels_for(dtype) -> SimpleNamespace:
         ow_first, ow_end = window_range(col, pw, k_w, sw, out_w)
         acc = ZERO
         for oh in range(oh_first, oh_end):
-            top = oh * sh - ph
-            rows = min(top + k_h, in_h) - max(top, 0)     # window rows inside the image
+            top = oh * sh - ph                            # the window's first row (may be padding)
+            rows = inside(top, k_h, in_h)                 # how many of its rows are in the image
             for ow in range(ow_first, ow_end):
                 count = k_h * k_w
                 if not count_include_pad:
-                    left = ow * sw - pw
-                    count = rows * (min(left + k_w, in_w) - max(left, 0))
+                    count = rows * inside(ow * sw - pw, k_w, in_w)
                 acc += g[n, c, oh, ow] / real(count)
         gx[n, c, row, col] = acc
 
