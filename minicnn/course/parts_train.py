@@ -1,0 +1,277 @@
+"""Assignment 5's graded parts: the student's own layers, LeNet-5 built from them, and its accuracy
+after training on the digits that ship with minicnn.
+
+Here the student may use minicnn's *functional* kernels (conv2d, conv2d_backward, avg_pool2d,
+dense, tanh, softmax_cross_entropy, ...: what assignments 1-3 built), but not its ready-made
+layers, models or optimisers (minicnn.layers, minicnn.models, minicnn.optim, minicnn.training):
+those are what this assignment asks for.  minicnn's fast kernels run on Numba's thread pool,
+which does not survive a fork, so these checks run in-process (without the sandbox's time limit).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import activations, conv, examples, pool, shapes
+from ..dense import dense as dense_forward, dense_backward
+from .checks import Case, Part, compare_arrays, register
+from .inspection import LIBRARIES
+
+ALLOWED = ("minicnn", "minicnn.conv", "minicnn.pool", "minicnn.dense", "minicnn.activations", "minicnn.losses",
+           "minicnn.data", "minicnn.shapes", "minicnn.gradcheck", "minicnn.examples", "minicnn.pictures")
+OWN_WORK = ("layers", "models", "optim", "training")
+RTOL = ATOL = 1e-4
+ACCURACY_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9)   # full marks at 90% on the held-out digits
+
+
+def _common():
+    return dict(forbidden=LIBRARIES, allowed_modules=ALLOWED, forbidden_attrs=OWN_WORK, tripwires="layers",
+                fork=False, timeout=120.0)
+
+
+# ------------------------------------------------------------------------------ the layers
+
+def layer_runner(cls):
+    """Build the student's layer, give it known parameters, run forward and backward."""
+    def run(ctor_args, ctor_kwargs, params, x, g):
+        layer = cls(*ctor_args, **ctor_kwargs)
+        own = getattr(layer, "params", None)
+        if not isinstance(own, dict):
+            return ("bad-layer", "the layer has no `params` dict (use {} for a layer without parameters)")
+        init = {k: np.array(v, copy=True) for k, v in own.items()}
+        for k, v in params.items():
+            own[k] = v.copy()
+        y = layer.forward(x.copy())
+        gx = layer.backward(g.copy())
+        grads = getattr(layer, "grads", {})
+        grads = {k: np.array(v, copy=True) for k, v in grads.items()} if isinstance(grads, dict) else grads
+        return ("ok", init, np.asarray(y), np.asarray(gx), grads)
+    run.__wrapped__ = cls
+    return run
+
+
+def compare_layer(expected, got):
+    init_shapes, y, gx, grads = expected
+    if isinstance(got, tuple) and got and got[0] == "bad-layer":
+        return {"kind": "type", "text": got[1]}
+    if not (isinstance(got, tuple) and len(got) == 5):
+        return {"kind": "type", "text": f"internal: unexpected result {type(got).__name__}"}
+    _, init, y_got, gx_got, grads_got = got
+    if set(init) != set(init_shapes):
+        return {"kind": "params", "text": f"params has keys {sorted(init)}, expected {sorted(init_shapes)}"}
+    for k, shape in init_shapes.items():
+        if init[k].shape != shape:
+            return {"kind": "params", "text": f"params[{k!r}] starts with shape {init[k].shape}, expected {shape}"}
+    if "w" in init and init["w"].size > 1 and np.all(init["w"] == init["w"].flat[0]):
+        return {"kind": "init", "text": "every weight starts with the same value: the filters would all learn the "
+                                        "same thing; draw them at random (e.g. normal with std sqrt(1 / fan_in))"}
+    for name, want, have in (("forward output", y, y_got), ("backward's grad_x", gx, gx_got)):
+        m = compare_arrays(want, have, RTOL, ATOL)
+        if m is not None:
+            m["text"] = f"{name}: {m['text']}"
+            return m
+    if not isinstance(grads_got, dict) or set(grads_got) != set(grads):
+        return {"kind": "grads", "text": f"after backward, grads should have the keys {sorted(grads)}"}
+    for k in grads:
+        m = compare_arrays(grads[k], grads_got[k], RTOL, ATOL)
+        if m is not None:
+            m["text"] = f"grads[{k!r}]: {m['text']}"
+            return m
+    return None
+
+
+def _layer_hint(case, got, m):
+    t = m.get("text", "")
+    if t.startswith("grads"):
+        return ("backward must store dL/dparam for every parameter in self.grads (the sum over the batch), "
+                "computed with the forward's cached input")
+    if t.startswith("backward"):
+        return "backward gets dL/d(output) and returns dL/d(input); cache what you need in forward"
+    return None
+
+
+def _rng_like(rng, shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def _conv_layer_cases(rng, hidden):
+    cases = []
+    ex = examples.get("sjtu-lenet5")
+    geoms = [((1, 6, 5), 0, 1, (2, 1, 12, 12), _cite_slide(ex, "its first layer: 6 filters 5x5")),
+             ((3, 4, 3), 1, 1, (2, 3, 7, 6), "conv 3->4, 3x3, padding 1"),
+             ((2, 3, 3), 0, 2, (3, 2, 9, 8), "conv 2->3, 3x3, stride 2"),
+             ((2, 2, 1), 0, 1, (2, 2, 4, 5), "conv 2->2, 1x1")]
+    if hidden:
+        geoms += [((2, 3, 2), 1, 3, (2, 2, 7, 7), "conv 2->3, 2x2, stride 3, padding 1")]
+    for i, ((c, k, ks), p, s, xshape, label) in enumerate(geoms):
+        w = _rng_like(rng, (k, c, ks, ks), 0.5)
+        b = _rng_like(rng, (k,))
+        x = _rng_like(rng, xshape)
+        y = conv.conv2d(x, w, b, s, p)
+        g = _rng_like(rng, y.shape)
+        gx, gw, gb = conv.conv2d_backward(g, x, w, s, p)
+        cases.append(Case(label if i == 0 else f"{'hidden' if hidden else 'public'} case {i} ({label})",
+                          ((c, k, ks), {"stride": s, "padding": p, "rng": np.random.default_rng(i)},
+                           {"w": w, "b": b}, x, g),
+                          ({"w": (k, c, ks, ks), "b": (k,)}, y, gx, {"w": gw, "b": gb}),
+                          f"in {c}, out {k}, kernel {ks}, stride {s}, padding {p}, x {xshape}",
+                          worked=i == 0, example_id=ex.id if i == 0 else "", show_inputs=False,
+                          hidden=hidden and i > 0))
+    return cases
+
+
+def _cite_slide(ex, what):
+    return f"worked example: {ex.citation} ({what})"
+
+
+def _dense_layer_cases(rng, hidden):
+    cases = []
+    sizes = [(120, 84, 4), (84, 10, 3), (5, 7, 1)] + ([(30, 2, 6)] if hidden else [])
+    ex = examples.get("sjtu-lenet5")
+    for i, (fin, fout, n) in enumerate(sizes):
+        w, b = _rng_like(rng, (fout, fin), 0.3), _rng_like(rng, (fout,))
+        x = _rng_like(rng, (n, fin))
+        y = dense_forward(x, w, b)
+        g = _rng_like(rng, y.shape)
+        gx, gw, gb = dense_backward(g, x, w)
+        label = (_cite_slide(ex, f"its FC layer {fin} -> {fout}") if i < 2
+                 else f"{'hidden' if hidden else 'public'} case {i} (dense {fin} -> {fout}, batch {n})")
+        cases.append(Case(label, ((fin, fout), {"rng": np.random.default_rng(i)}, {"w": w, "b": b}, x, g),
+                          ({"w": (fout, fin), "b": (fout,)}, y, gx, {"w": gw, "b": gb}),
+                          f"{fin} -> {fout}, batch {n}", worked=i < 2, example_id=ex.id if i < 2 else "",
+                          show_inputs=False, hidden=hidden and i >= 2))
+    return cases
+
+
+def _pool_layer_cases(rng, hidden):
+    cases = []
+    ex = examples.get("sjtu-lenet5")
+    for i, (k, s, xshape) in enumerate([(2, 2, (2, 6, 28, 28)), (2, 2, (1, 16, 10, 10)), (3, 1, (2, 2, 5, 6))]
+                                       + ([(2, 3, (2, 1, 7, 7))] if hidden else [])):
+        x = _rng_like(rng, xshape)
+        y = pool.avg_pool2d(x, k, s)
+        g = _rng_like(rng, y.shape)
+        gx = pool.avg_pool2d_backward(g, x, k, s)
+        label = (_cite_slide(ex, f"average pooling of {xshape[1:]}") if i < 2
+                 else f"{'hidden' if hidden else 'public'} case {i} (kernel {k}, stride {s})")
+        cases.append(Case(label, ((k, s), {}, {}, x, g), ({}, y, gx, {}), f"kernel {k}, stride {s}, x {xshape}",
+                          worked=i < 2, example_id=ex.id if i < 2 else "", show_inputs=False,
+                          hidden=hidden and i >= 2))
+    return cases
+
+
+def _tanh_layer_cases(rng, hidden):
+    cases = []
+    for i, shape in enumerate([(2, 6, 5, 5), (3, 84), (4,)] + ([(2, 3, 1, 1)] if hidden else [])):
+        x = _rng_like(rng, shape, 2.0)
+        y = activations.tanh(x)
+        g = _rng_like(rng, shape)
+        cases.append(Case(f"{'hidden' if hidden else 'public'} case {i} (shape {shape})", ((), {}, {}, x, g),
+                          ({}, y, activations.tanh_backward(g, x), {}), f"x {shape}", hidden=hidden,
+                          show_inputs=False))
+    return cases
+
+
+for _key, _cls, _title, _cases in (("conv_layer", "Conv2D", "Convolution layer", _conv_layer_cases),
+                                   ("dense_layer", "Dense", "Fully connected layer", _dense_layer_cases),
+                                   ("pool_layer", "AvgPool2D", "Average pooling layer", _pool_layer_cases),
+                                   ("tanh_layer", "Tanh", "tanh layer", _tanh_layer_cases)):
+    register(Part(f"a5.{_key}", _cls, _title, _cases, compare=compare_layer, hint=_layer_hint,
+                  adapter=layer_runner, **_common()))
+
+
+# ------------------------------------------------------------------------------ LeNet-5
+
+def _lenet_reference():
+    ex = examples.get("sjtu-lenet5")
+    rows = shapes.layer_table(ex.params["input_chw"], ex.params["layers"])
+    return ex, [r["params"] for r in rows if r["params"]]
+
+
+def lenet_runner(builder):
+    def run(x):
+        net = builder(np.random.default_rng(0))
+        layers = getattr(net, "layers", None)
+        if layers is None:
+            return ("bad", "the network has no `layers` list")
+        counts = [int(sum(np.asarray(v).size for v in layer.params.values()))
+                  for layer in layers if getattr(layer, "params", None)]
+        out = np.asarray(net.forward(x.copy()))
+        gx = np.asarray(net.backward(np.ones_like(out)))
+        return ("ok", counts, out.shape, gx.shape, bool(np.isfinite(out).all()))
+    run.__wrapped__ = builder
+    return run
+
+
+def compare_lenet(expected, got):
+    counts, out_shape, gx_shape = expected
+    if not (isinstance(got, tuple) and got and got[0] == "ok"):
+        return {"kind": "type", "text": got[1] if isinstance(got, tuple) and len(got) > 1 else "no network"}
+    _, c, o, g, finite = got
+    if c != counts:
+        return {"kind": "params", "text": f"parameters per layer (layers with parameters, in order): {c}, "
+                                          f"expected {counts} (total {sum(counts):,})"}
+    if tuple(o) != out_shape:
+        return {"kind": "shape", "text": f"the network's output has shape {tuple(o)}, expected {out_shape} "
+                                         "(ten logits per image)"}
+    if tuple(g) != gx_shape:
+        return {"kind": "shape", "text": f"backward through the network returned shape {tuple(g)}, expected {gx_shape}"}
+    if not finite:
+        return {"kind": "values", "text": "the output holds NaN or inf"}
+    return None
+
+
+def _lenet_cases(rng, hidden):
+    ex, counts = _lenet_reference()
+    x = np.random.default_rng(1).random((2, 1, 32, 32)).astype(np.float32)
+    return [Case(_cite_slide(ex, f"{sum(counts):,} parameters"), (x,), (counts, (2, 10), (2, 1, 32, 32)),
+                 "LeNet-5 on a batch of 2 images 1x32x32", worked=True, example_id=ex.id, show_inputs=False)]
+
+
+register(Part("a5.lenet5", "lenet5", "LeNet-5 built from your layers", _lenet_cases, compare=compare_lenet,
+              adapter=lenet_runner,
+              hint=lambda c, g, m: ("conv 6@5x5, tanh, avg pool 2, tanh, conv 16@5x5, tanh, avg pool 2, tanh, "
+                                    "conv 120@5x5, tanh, flatten, dense 84, tanh, dense 10"), **_common()))
+
+
+# ------------------------------------------------------------------------------ accuracy
+
+def held_out_digits():
+    from .. import data
+
+    return data.mnist_splits()["test"]
+
+
+def accuracy_runner(net):
+    cache = {}
+
+    def run(level):
+        if "acc" not in cache:
+            x, y = held_out_digits()
+            predictions = []
+            for start in range(0, len(x), 250):
+                predictions.append(np.asarray(net.forward(x[start:start + 250])).argmax(axis=1))
+            cache["acc"] = float((np.concatenate(predictions) == y).mean())
+        return cache["acc"]
+    run.__wrapped__ = net
+    return run
+
+
+def compare_accuracy(level, acc):
+    if not isinstance(acc, float):
+        return {"kind": "type", "text": f"could not evaluate the network ({acc!r})"}
+    if acc >= level:
+        return None
+    return {"kind": "values", "text": f"accuracy {acc:.3f} on the held-out test digits is below {level:.2f}"}
+
+
+def _accuracy_cases(rng, hidden):
+    n = len(held_out_digits()[1])
+    return [Case(f"accuracy of at least {level:.0%}", (level,), level, f"{n} MNIST digits never used in training",
+                 show_inputs=False) for level in ACCURACY_LEVELS]
+
+
+register(Part("a5.accuracy", "net", "Accuracy of your trained LeNet-5", _accuracy_cases, compare=compare_accuracy,
+              adapter=accuracy_runner,
+              hint=lambda c, g, m: ("train longer, or check the learning rate and the backward passes (gradcheck "
+                                    "each layer); the reference solution reaches about 92% after one epoch (batch 16, learning rate 0.1)"),
+              **_common()))

@@ -1,0 +1,303 @@
+"""Run one call of a student's function so that nothing it does can break the grading.
+
+A notebook kernel is a poor place to run unknown code: an `@njit` loop that never ends
+ignores Jupyter's interrupt (compiled code never returns to the interpreter), an
+out-of-bounds write in compiled code can kill the kernel, and any text that reaches
+stderr scores an nbgrader test cell 0.  So `call()`:
+
+- compiles a Numba function first, in this process, for the argument types of the call
+  (so a typing error is reported as such, and compilation happens once, not per case);
+- runs the call in a forked child process (Linux), which writes the result back through
+  a pipe; the parent waits at most `timeout` seconds, then kills the child.  A hang or a
+  crash ends that one case, never the kernel;
+- records, instead of printing, whatever the call writes to stdout or stderr (Python
+  level and file-descriptor level) and every warning it raises (Numba's included);
+- inside the child, replaces minicnn's compiled kernels by tripwires and refuses imports
+  of torch/scipy/..., so a submission that hands the work to a library is caught even
+  when the call is hidden from static inspection.
+
+Where fork is not available (Windows, macOS), or for `@njit(parallel=True)` functions
+(Numba's thread pool does not survive a fork), the call runs in-process with the same
+capturing, but without the time limit.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pickle
+import select
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+
+USE_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
+
+# Packages a graded function may not use; `minicnn` is refined per part (see inspection.py).
+BLOCKED_IMPORTS = ("torch", "scipy", "tensorflow", "jax", "keras", "cupy", "skimage", "cv2", "sklearn")
+
+
+@dataclass
+class Outcome:
+    """What one call did.  status: ok, error, timeout, crash, compile_error, forbidden."""
+
+    status: str
+    value: object = None
+    error: str = ""
+    output: str = ""
+    warnings: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class ForbiddenCall(Exception):
+    """Raised inside the sandbox when the student's code reaches a forbidden library."""
+
+
+def _short_exception(exc: BaseException, limit: int = 3) -> str:
+    """'IndexError: index 7 is out of bounds ...' plus the last frames that are the student's."""
+    name = type(exc).__name__
+    msg = str(exc).strip()
+    first = msg.splitlines()[0] if msg else ""
+    text = f"{name}: {first}" if first else name
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "minicnn/course" not in f.filename]
+    where = [f"line {f.lineno}: {f.line}" for f in frames[-limit:] if f.line]
+    if where:
+        text += " (at " + "; ".join(where) + ")"
+    return text
+
+
+def _compile_error_text(exc: BaseException) -> str:
+    """The useful part of a Numba typing error: its first lines, without the long preamble."""
+    lines = [ln.rstrip() for ln in str(exc).splitlines() if ln.strip()]
+    keep = [ln for ln in lines if not ln.startswith(("During:", "File \"", "^"))][:6]
+    return f"{type(exc).__name__}: " + " / ".join(keep)
+
+
+def is_numba_dispatcher(fn) -> bool:
+    try:
+        from numba.core.dispatcher import Dispatcher
+    except ImportError:  # pragma: no cover - numba is a hard dependency
+        return False
+    return isinstance(fn, Dispatcher)
+
+
+@contextlib.contextmanager
+def captured_python_streams():
+    """Collect sys.stdout/sys.stderr writes and warnings; yields (buffer, warning list)."""
+    buf = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            yield buf, caught
+
+
+def _warning_texts(caught) -> list:
+    out = []
+    for w in caught:
+        text = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0] if str(w.message).strip() else ''}"
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def _is_parallel(fn) -> bool:
+    """Numba's parallel runtime starts threads that a forked child cannot use: run those in-process."""
+    return is_numba_dispatcher(fn) and bool(getattr(fn, "targetoptions", {}).get("parallel"))
+
+
+def precompile(fn, args) -> Outcome | None:
+    """Compile a Numba dispatcher for the types of `args`; an Outcome if that failed or warned."""
+    if not is_numba_dispatcher(fn) or not hasattr(fn, "compile"):
+        return None
+    import numba
+
+    t0 = time.perf_counter()
+    with captured_python_streams() as (buf, caught):
+        try:
+            sig = tuple(numba.typeof(a) for a in args)
+            fn.compile(sig)
+        except Exception as exc:  # noqa: BLE001 - any compile failure is the student's to see
+            return Outcome("compile_error", error=_compile_error_text(exc), output=buf.getvalue(),
+                           warnings=_warning_texts(caught), seconds=time.perf_counter() - t0)
+    w = _warning_texts(caught)
+    if w or buf.getvalue():
+        return Outcome("ok", output=buf.getvalue(), warnings=w, seconds=time.perf_counter() - t0)
+    return None
+
+
+class _BlockImports:
+    """A meta-path finder that refuses the blocked packages (used in the child only)."""
+
+    def __init__(self, names):
+        self.names = tuple(names)
+
+    def find_spec(self, fullname, path=None, target=None):
+        top = fullname.split(".")[0]
+        if top in self.names:
+            raise ForbiddenCall(f"the graded function imports {fullname}, which this exercise does not allow")
+        return None
+
+
+def _tripwire(what):
+    def tripwire(*a, **k):
+        raise ForbiddenCall(what)
+    return tripwire
+
+
+def _arm_tripwires(mode, blocked_imports):
+    """Inside the child: make the libraries a graded function must not use unusable.
+
+    mode "kernels": minicnn's compiled kernels (every public op goes through them);
+    mode "layers": minicnn's ready-made layers, models and optimisers (the functional
+    kernels stay usable).  In both modes the blocked packages cannot be imported."""
+    try:
+        if mode == "kernels":
+            from minicnn import kernels as _k
+
+            for table in _k.KERNELS.values():
+                for op in list(table):
+                    table[op] = _tripwire(f"the graded function called minicnn's own kernel {op!r} "
+                                          "(through minicnn's public API)")
+        elif mode == "layers":
+            import importlib
+
+            for modname in ("minicnn.layers", "minicnn.models", "minicnn.optim", "minicnn.training"):
+                try:
+                    mod = importlib.import_module(modname)
+                except ImportError:
+                    continue
+                for name, obj in list(vars(mod).items()):
+                    if isinstance(obj, type) and obj.__module__ == modname:
+                        for meth in ("forward", "backward", "step", "__call__"):
+                            if meth in vars(obj):
+                                setattr(obj, meth, _tripwire(f"the graded code used {modname}.{name}, which "
+                                                             "this exercise asks you to write yourself"))
+                    elif callable(obj) and getattr(obj, "__module__", None) == modname and not isinstance(obj, type):
+                        setattr(mod, name, _tripwire(f"the graded code called {modname}.{name}"))
+    except Exception:  # noqa: BLE001 - best effort
+        pass
+    for name in list(sys.modules):
+        if name.split(".")[0] in blocked_imports:
+            sys.modules[name] = None  # a later `import` of it raises ImportError
+    sys.meta_path.insert(0, _BlockImports(blocked_imports))
+
+
+def _run_here(fn, args, tripwires, blocked_imports):
+    """Call fn(*args) with every output captured; returns the payload tuple."""
+    buf = io.StringIO()
+    if tripwires:
+        _arm_tripwires("kernels" if tripwires is True else tripwires, blocked_imports)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            try:
+                value = fn(*args)
+                status, err = "ok", ""
+            except ForbiddenCall as exc:
+                value, status, err = None, "forbidden", str(exc)
+            except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt: all reported
+                value, status, err = None, "error", _short_exception(exc)
+    return status, value, err, buf.getvalue(), _warning_texts(caught)
+
+
+def _child(fn, args, wfd, tripwires, blocked_imports):
+    """Body of the forked child: never returns."""
+    code = 0
+    try:
+        try:
+            import faulthandler
+            faulthandler.disable()  # a crash must not print a traceback on the kernel's stderr
+        except Exception:  # noqa: BLE001
+            pass
+        # everything written to fds 1 and 2 (C level, Numba's runtime) goes to a scratch file
+        scratch = tempfile.TemporaryFile()
+        os.dup2(scratch.fileno(), 1)
+        os.dup2(scratch.fileno(), 2)
+        sys.stdout = io.StringIO()
+        sys.stderr = io.StringIO()
+        status, value, err, out, warns = _run_here(fn, args, tripwires, blocked_imports)
+        try:
+            scratch.seek(0)
+            out += scratch.read(4000).decode("utf-8", "replace")
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            payload = pickle.dumps((status, value, err, out[-4000:], warns))
+        except Exception as exc:  # noqa: BLE001 - e.g. it returned a generator
+            payload = pickle.dumps(("error", None, f"returned a {type(value).__name__}, which cannot be checked "
+                                    f"({type(exc).__name__})", out[-4000:], warns))
+        view = memoryview(payload)
+        while view:
+            n = os.write(wfd, view)
+            view = view[n:]
+    except BaseException:  # noqa: BLE001
+        code = 3
+    finally:
+        os._exit(code)
+
+
+def call(fn, args=(), timeout: float = 10.0, tripwires=True, blocked_imports=BLOCKED_IMPORTS,
+         fork: bool = True) -> Outcome:
+    """Run fn(*args) safely; see the module docstring.  `args` are not modified in the caller.
+
+    tripwires: True or "kernels" (minicnn's kernels unusable), "layers" (minicnn's layers,
+    models and optimisers unusable), or False.  fork=False runs in-process (no time limit)."""
+    args = tuple(args)
+    pre = precompile(fn, args)
+    if pre is not None and pre.status != "ok":
+        return pre
+    pre_warnings = pre.warnings if pre else []
+    pre_output = pre.output if pre else ""
+    t0 = time.perf_counter()
+    if not (USE_FORK and fork) or _is_parallel(fn):
+        status, value, err, out, warns = _run_here(fn, args, False, blocked_imports)
+        return Outcome(status, value, err, pre_output + out, pre_warnings + warns, time.perf_counter() - t0)
+
+    rfd, wfd = os.pipe()
+    sys.stdout.flush() if hasattr(sys.stdout, "flush") else None
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(rfd)
+        _child(fn, args, wfd, tripwires, blocked_imports)
+    os.close(wfd)
+    chunks, deadline, timed_out = [], time.monotonic() + timeout, False
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([rfd], [], [], remaining)
+            if not ready:
+                continue
+            data = os.read(rfd, 1 << 20)
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(rfd)
+        if timed_out:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _, wstatus = os.waitpid(pid, 0)
+    seconds = time.perf_counter() - t0
+    if timed_out:
+        return Outcome("timeout", error=f"did not finish within {timeout:g} s (an endless loop?)",
+                       output=pre_output, warnings=pre_warnings, seconds=seconds)
+    if os.WIFSIGNALED(wstatus) or not chunks:
+        sig = os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else None
+        name = signal.Signals(sig).name if sig else f"exit status {os.WEXITSTATUS(wstatus)}"
+        hint = (" - typically an index outside the array in compiled code (run with NUMBA_BOUNDSCHECK=1 "
+                "to get an IndexError instead)" if sig in (signal.SIGSEGV, signal.SIGBUS) else "")
+        return Outcome("crash", error=f"the process running your function crashed ({name}){hint}",
+                       output=pre_output, warnings=pre_warnings, seconds=seconds)
+    status, value, err, out, warns = pickle.loads(b"".join(chunks))
+    return Outcome(status, value, err, pre_output + out, pre_warnings + warns, seconds)

@@ -1,0 +1,11 @@
+"""Fixtures for the course tests; the helpers live in course_helpers.py."""
+import pytest
+
+from course_helpers import REPO
+from minicnn.course import nbg
+
+
+@pytest.fixture(scope="session")
+def course_notebooks():
+    """{assignment: source notebook JSON} of the bundled course."""
+    return {a: nbg.read_notebook(nbg.source_notebook(a, REPO)) for a in nbg.assignments(REPO)}

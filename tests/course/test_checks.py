@@ -1,0 +1,321 @@
+"""The checking code, run in-process (no nbgrader): it gives full marks to correct code, loses
+points for wrong code with the right hint, catches library calls and uncompiled code, and
+survives hangs, crashes and noisy code without writing to stderr."""
+import subprocess
+import sys
+import textwrap
+import types
+
+import numpy as np
+import pytest
+from numba import njit
+
+import minicnn
+from course_helpers import CORRELATE_SRC, exec_cells
+from minicnn.course import checks, sandbox
+from minicnn.course.checks import check, check_compiled
+
+
+@pytest.fixture(scope="module")
+def good():
+    """A correct correlate2d and output_size, as a student would write them in a notebook."""
+    return exec_cells(["import numpy as np\nfrom numba import njit\n", CORRELATE_SRC,
+                       "def output_size(n, k, stride=1, padding=0):\n    return (n + 2 * padding - k) // stride + 1\n"])
+
+
+def run(part, fn, points=4, seed=0, capsys=None):
+    score = check(part, fn, points=points, seed=seed)
+    text = capsys.readouterr() if capsys else None
+    return score, text
+
+
+def test_correct_code_gets_full_marks_public_and_hidden(good, capsys):
+    for seed in (0, 99):
+        score, out = run("a1.correlate2d", good["correlate2d"], seed=seed, capsys=capsys)
+        assert score == 4.0, out.out
+        assert out.err == ""
+    assert check_compiled("a1.correlate2d", good["correlate2d"], points=1) == 1.0
+
+
+def test_cases_include_worked_examples_and_every_edge():
+    part = checks.get_part("a1.correlate2d")
+    for hidden, seed in ((False, 0), (True, 5)):
+        cases = part.cases(checks._case_rng(part.key, seed), hidden)
+        labels = " ".join(c.label for c in cases)
+        assert "worked example: Riccardo Zese" in labels and "Eren Erdal Aksoy" in labels
+        for edge in ("kernel as large as the input", "stride larger than the kernel", "'same' padding",
+                     "non-square input and kernel"):
+            assert edge in labels, (hidden, edge)
+        for c in cases:
+            img, k, s, p = c.args
+            if "kernel as large" in c.label:
+                assert k.shape == (img.shape[0] + 2 * p, img.shape[1] + 2 * p)
+            if "stride larger" in c.label:
+                assert s > max(k.shape)
+            if "'same' padding" in c.label:
+                assert c.expected.shape == img.shape
+            if "non-square" in c.label:
+                assert img.shape[0] != img.shape[1] and k.shape[0] != k.shape[1]
+
+
+def test_hidden_cases_differ_with_the_seed_and_are_not_printed(capsys):
+    part = checks.get_part("a1.correlate2d")
+    a = part.cases(checks._case_rng(part.key, 1), True)
+    b = part.cases(checks._case_rng(part.key, 2), True)
+    assert any(x.args[0].shape != y.args[0].shape or not np.array_equal(x.args[0], y.args[0])
+               for x, y in zip(a, b) if not x.worked)
+
+    @njit
+    def off(image, kernel, stride, padding):
+        out = np.zeros(((image.shape[0] + 2 * padding - kernel.shape[0]) // stride + 1,
+                        (image.shape[1] + 2 * padding - kernel.shape[1]) // stride + 1))
+        return out + 1.0
+
+    score, out = run("a1.correlate2d", off, seed=1, capsys=capsys)
+    assert score == 0.0
+    hidden_blocks = out.out.split("FAIL hidden case")[1:]
+    assert hidden_blocks
+    for block in hidden_blocks:
+        block = block.split("FAIL ")[0]
+        assert "argument" not in block and "expected:" not in block  # inputs and full arrays stay hidden
+        assert "values are wrong; first at" in block  # but the first wrong value is named
+
+
+def test_partial_credit_is_proportional_and_never_rounds_up(good, capsys):
+    @njit
+    def stride_one(image, kernel, stride, padding):
+        return good_corr(image, kernel, 1, padding) if stride == 1 else np.zeros((1, 1))
+    good_corr = good["correlate2d"]
+    res = checks.run_part(checks.get_part("a1.correlate2d"), stride_one, 0, 4)
+    assert 0 < res.passed < res.total
+    assert res.score == pytest.approx(np.floor(400 * res.passed / res.total) / 100)
+    assert res.score < 4
+
+
+HINT_CASES = [
+    ("flipped", "* kernel[kh - 1 - u, kw - 1 - v]", "the kernel is flipped"),
+    ("stride", "padded[i + u, j + v]", "does not move by `stride`"),
+]
+
+
+@pytest.mark.parametrize("name,replacement,hint", HINT_CASES)
+def test_wrong_code_gets_the_hint_that_fits(name, replacement, hint, capsys):
+    original = "padded[i * stride + u, j * stride + v] * kernel[u, v]"
+    new = {"flipped": "padded[i * stride + u, j * stride + v] " + replacement,
+           "stride": replacement + " * kernel[u, v]"}[name]
+    src = CORRELATE_SRC.replace(original, new)
+    assert src != CORRELATE_SRC
+    ns = exec_cells(["import numpy as np\nfrom numba import njit\n", src])
+    score, out = run("a1.correlate2d", ns["correlate2d"], capsys=capsys)
+    assert 0 <= score < 4
+    assert hint in out.out
+    assert 'slide "' in out.out  # a failing worked example cites its slide
+    assert out.err == ""
+
+
+def test_missing_bias_hint_and_shape_hint(capsys):
+    ns = exec_cells([textwrap.dedent("""
+        import numpy as np
+        from numba import njit
+        @njit
+        def conv2d(x, w, b, stride, padding, dilation):
+            n, c, h, wd = x.shape
+            k, _, kh, kw = w.shape
+            oh = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
+            ow = (wd + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
+            out = np.zeros((n, k, oh, ow))
+            for a in range(n):
+                for f in range(k):
+                    for i in range(oh):
+                        for j in range(ow):
+                            t = 0.0
+                            for ch in range(c):
+                                for u in range(kh):
+                                    for v in range(kw):
+                                        r = i * stride + u * dilation - padding
+                                        q = j * stride + v * dilation - padding
+                                        if 0 <= r < h and 0 <= q < wd:
+                                            t += x[a, ch, r, q] * w[f, ch, u, v]
+                            out[a, f, i, j] = t
+            return out
+        @njit
+        def bad_shape(x, w, b, stride, padding, dilation):
+            return np.zeros((1, 1, 1, 1))
+        """)])
+    score, out = run("a2.conv2d", ns["conv2d"], capsys=capsys)
+    assert score < 4 and "the bias is missing" in out.out
+    assert "Aksoy" in out.out and "CNN: Convolution for Multi-channel Images" in out.out
+    score, out = run("a2.conv2d", ns["bad_shape"], capsys=capsys)
+    assert score == 0 and "expected shape" in out.out and "H_out = floor" in out.out
+
+
+def test_stub_scores_zero_everywhere_including_compiled(capsys):
+    ns = exec_cells(["import numpy as np\nfrom numba import njit\n",
+                     "@njit\ndef correlate2d(image, kernel, stride, padding):\n"
+                     "    # YOUR CODE HERE\n    raise NotImplementedError()\n"])
+    score, out = run("a1.correlate2d", ns["correlate2d"], capsys=capsys)
+    assert score == 0 and "not implemented yet" in out.out
+    assert check_compiled("a1.correlate2d", ns["correlate2d"], points=1) == 0.0
+    assert "not implemented" in capsys.readouterr().out
+
+
+def test_uncompiled_code_is_told_so(good, capsys):
+    plain = good["correlate2d"].py_func
+    score, out = run("a1.correlate2d", plain, capsys=capsys)
+    assert score == 4.0  # correct, so the part's points
+    assert "asks for @njit" in out.out and "not compiled" in out.out
+    assert check_compiled("a1.correlate2d", plain, points=1) == 0.0
+    assert "not compiled" in capsys.readouterr().out
+
+
+def _cheats():
+    fake_scipy = types.ModuleType("scipy.signal")
+    exec("def correlate2d(a, k, mode='valid'):\n    raise AssertionError('never reached')\n", fake_scipy.__dict__)
+    fake_scipy.correlate2d.__module__ = "scipy.signal"
+    fake_torch = types.ModuleType("torch")
+    ns = exec_cells([textwrap.dedent("""
+        import numpy as np
+        import minicnn
+        from minicnn import correlate2d as c2d
+        def direct(image, kernel, stride, padding):
+            return minicnn.correlate2d(image, kernel, stride, padding)
+        def renamed(image, kernel, stride, padding):
+            return c2d(image, kernel, stride, padding)
+        def _helper(image, kernel, stride, padding):
+            return minicnn.conv2d(image[None, None], kernel[None, None], None, stride, padding)[0, 0]
+        def through_helper(image, kernel, stride, padding):
+            return _helper(image, kernel, stride, padding)
+        def hidden_import(image, kernel, stride, padding):
+            m = __import__("mini" + "cnn")
+            return m.correlate2d(image, kernel, stride, padding)
+        def numpy_shortcut(image, kernel, stride, padding):
+            return np.convolve(image.ravel(), kernel.ravel())[:1].reshape(1, 1)
+        """)])
+    ns["scipy_signal"] = fake_scipy
+    exec("def with_scipy(image, kernel, stride, padding):\n"
+         "    return scipy_signal.correlate2d(image, kernel)\n", ns)
+    ns["torch"] = fake_torch
+    exec("def with_torch(image, kernel, stride, padding):\n    return torch.conv2d(image, kernel)\n", ns)
+    return ns
+
+
+@pytest.mark.parametrize("name,why", [
+    ("direct", "uses the module minicnn"), ("renamed", "calls minicnn.conv.correlate2d"),
+    ("through_helper", "uses the module minicnn"), ("hidden_import", "minicnn's own kernel"),
+    ("numpy_shortcut", "numpy.convolve"), ("with_scipy", "scipy.signal"), ("with_torch", "the module torch"),
+])
+def test_library_calls_earn_nothing_and_say_why(name, why, capsys):
+    fn = _cheats()[name]
+    score, out = run("a1.correlate2d", fn, capsys=capsys)
+    assert score == 0.0
+    assert "must be your own code" in out.out and why in out.out
+    assert check_compiled("a1.correlate2d", fn, points=1) == 0.0
+
+
+def test_nothing_reaches_stderr_warnings_are_reported_on_stdout(capfd):
+    ns = exec_cells([textwrap.dedent("""
+        import sys, warnings
+        import numpy as np
+        from numba import njit
+        @njit(parallel=True)
+        def helper(image):                 # parallel=True with nothing to parallelise: NumbaPerformanceWarning
+            return image[0, 0]
+        def output_size(n, k, stride=1, padding=0):
+            print("debugging to stderr", file=sys.stderr)
+            warnings.warn("a student's own warning")
+            helper(np.zeros((2, 2)))
+            return (n + 2 * padding - k) // stride + 1
+        """)])
+    score = check("a1.output_size", ns["output_size"], points=2)
+    captured = capfd.readouterr()
+    assert score == 2.0
+    assert captured.err == ""
+    assert "a student's own warning" in captured.out
+
+
+def test_a_hung_njit_loop_costs_only_its_cases(monkeypatch, capsys):
+    monkeypatch.setattr(checks.get_part("a1.correlate2d"), "timeout", 1.5)
+    ns = exec_cells(["import numpy as np\nfrom numba import njit\n", textwrap.dedent("""
+        @njit
+        def correlate2d(image, kernel, stride, padding):
+            i = 0
+            while image.shape[0] > 0:      # never ends, and ignores KeyboardInterrupt
+                i += 1
+            return np.zeros((1, 1))
+        """)])
+    import time
+    t0 = time.perf_counter()
+    score, out = run("a1.correlate2d", ns["correlate2d"], capsys=capsys)
+    assert time.perf_counter() - t0 < 30
+    assert score == 0.0
+    assert "did not finish within 1.5 s" in out.out and "not run, an earlier case timed out" in out.out
+
+
+OOB_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    from numba import njit
+    from minicnn.course.checks import check
+    @njit
+    def output_size(n, k, stride=1, padding=0):
+        scratch = np.zeros(2)
+        for i in range(100000):           # writes far past the end of `scratch`
+            scratch[i] = n
+        return (n + 2 * padding - k) // stride + 1
+    print("score", check("a1.output_size", output_size, points=2))
+""")
+
+
+def test_out_of_bounds_writes_become_index_errors_with_boundscheck(tmp_path):
+    env = {**__import__("os").environ, "NUMBA_BOUNDSCHECK": "1"}
+    proc = subprocess.run([sys.executable, "-c", OOB_SCRIPT], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "IndexError" in proc.stdout and "score 0.0" in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_a_crash_in_the_students_code_does_not_kill_the_caller():
+    import ctypes
+
+    def segfault():
+        ctypes.string_at(0)
+
+    out = sandbox.call(segfault, (), timeout=10)
+    assert out.status == "crash" and "SIGSEGV" in out.error
+
+
+def test_inputs_are_not_shared_with_the_students_function(good):
+    image = np.arange(9.0).reshape(3, 3)
+
+    def mutates(img, kernel, stride, padding):
+        img[:] = 0
+        return img
+
+    out = sandbox.call(mutates, (image, np.ones((1, 1)), 1, 0))
+    assert out.ok and not out.value.any()
+    assert image.sum() == 36  # the caller's array is untouched
+
+
+def test_show_example_prints_the_slide_beside_the_result(good, capsys):
+    checks.show_example("a1.correlate2d", good["correlate2d"], "ferrara-5x5-stride-2")
+    out = capsys.readouterr().out
+    assert "Zese" in out and "Stride 2 - No Padding" in out and "slide printed" in out
+
+
+def test_every_part_has_cases_and_reference_values():
+    for key in ("a1.output_size", "a1.param_count", "a1.zero_pad", "a1.correlate2d", "a1.convolve2d",
+                "a2.conv2d", "a2.dilated", "a2.conv1x1", "a2.max_pool2d", "a2.avg_pool2d", "a2.layer_table",
+                "a3.grad_input", "a3.grad_weight", "a3.grad_bias", "a3.max_pool2d_backward",
+                "a3.avg_pool2d_backward", "a3.relu_backward", "a3.tanh_backward", "a3.sigmoid_backward"):
+        part = checks.get_part(key)
+        for hidden in (False, True):
+            cases = part.cases(checks._case_rng(key, 3), hidden)
+            assert len(cases) >= 4, key
+            assert any(c.worked for c in cases) or key.startswith("a3.") and "_backward" in key and "pool" not in key
+
+
+def test_the_reference_answers_are_minicnns_kernels():
+    """A spot check that the expected values are computed, not typed in: they equal minicnn's output."""
+    part = checks.get_part("a1.correlate2d")
+    for c in part.cases(checks._case_rng(part.key, 0), False):
+        np.testing.assert_array_equal(c.expected, minicnn.correlate2d(*c.args))
