@@ -39,6 +39,11 @@ def pad2d(x, padding, value=0.0):
     return out
 
 
+def _padded(x, ph, pw, value=0.0):
+    """pad2d for the kernels, which only read their input: no copy when there is no padding."""
+    return x if ph == 0 and pw == 0 else pad2d(x, (ph, pw), value)
+
+
 def _conv_geometry(what, x_shape, w_shape, stride, padding, dilation, strict, names=("x", "weight")):
     """Check that x (N, C, H, W) and weight (K, C, kH, kW) fit together; return the geometry."""
     if x_shape[1] != w_shape[1]:
@@ -94,8 +99,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, strict=Fals
     if check_finite:
         _check_finite("x", x)
         _check_finite("weight", weight)
-    xp = pad2d(x, (g.ph, g.pw))
-    return kernels(impl)["conv2d_forward"](xp, weight, b, g.sh, g.sw, g.dh, g.dw, g.out_h, g.out_w)
+    K = kernels(impl)
+    if "conv2d_forward_padding" in K:  # a kernel that pads while laying out its input
+        return K["conv2d_forward_padding"](x, weight, b, g)
+    xp = _padded(x, g.ph, g.pw)
+    return K["conv2d_forward"](xp, weight, b, g.sh, g.sw, g.dh, g.dw, g.out_h, g.out_w)
 
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, impl="fast"):
@@ -112,8 +120,10 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, imp
     g = _conv_geometry("conv2d_backward", x.shape, weight.shape, stride, padding, dilation, False)
     check_grad_out(grad_out, (x.shape[0], weight.shape[0], g.out_h, g.out_w), "conv2d")
     K = kernels(impl)
+    if "conv2d_backward_padding" in K:  # a kernel that pads while laying out its input
+        return K["conv2d_backward_padding"](grad_out, x, weight, g)
     n, c, h, w = x.shape
-    xp = pad2d(x, (g.ph, g.pw))
+    xp = _padded(x, g.ph, g.pw)
     grad_xp = K["conv2d_backward_input"](grad_out, weight, g.sh, g.sw, g.dh, g.dw, xp.shape[2], xp.shape[3])
     grad_w = K["conv2d_backward_weight"](grad_out, xp, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw)
     grad_b = K["bias_backward"](grad_out)

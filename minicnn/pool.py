@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import as_array, check_finite as _check_finite, check_fits, check_grad_out, dtype_of, int_pair
-from .conv import pad2d
+from .conv import _padded
 from .kernels import kernels
 
 
@@ -44,7 +44,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, *, strict=False, check_fi
     kh, kw, sh, sw, ph, pw, out_h, out_w = _pool_geometry("max_pool2d", x, kernel_size, stride, padding, strict)
     if check_finite:
         _check_finite("x", x)
-    xp = pad2d(x, (ph, pw), -np.inf)
+    xp = _padded(x, ph, pw, -np.inf)
     return kernels(impl)["max_pool2d_forward"](xp, kh, kw, sh, sw, out_h, out_w)
 
 
@@ -59,7 +59,7 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, *, imp
     kh, kw, sh, sw, ph, pw, out_h, out_w = _pool_geometry("max_pool2d_backward", x, kernel_size, stride,
                                                           padding, False)
     check_grad_out(grad_out, (x.shape[0], x.shape[1], out_h, out_w), "max_pool2d")
-    xp = pad2d(x, (ph, pw), -np.inf)
+    xp = _padded(x, ph, pw, -np.inf)
     grad_xp = kernels(impl)["max_pool2d_backward"](grad_out, xp, kh, kw, sh, sw)
     return np.ascontiguousarray(grad_xp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]])
 
@@ -85,7 +85,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, *
         _check_finite("x", x)
     K = kernels(impl)
     div = _divisors(K, x, kh, kw, sh, sw, ph, pw, out_h, out_w, count_include_pad)
-    return K["avg_pool2d_forward"](pad2d(x, (ph, pw)), kh, kw, sh, sw, div)
+    return K["avg_pool2d_forward"](_padded(x, ph, pw), kh, kw, sh, sw, div)
 
 
 def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, count_include_pad=True, *,

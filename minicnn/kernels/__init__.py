@@ -1,7 +1,8 @@
 """The per-implementation op table (one row per implementation, as in early tinygrad).
 
 "loop" is the teaching version: the plain loops of `loops.py`, one per formula.
-"fast" is what the public functions use by default: `fast.py`, same results.
+"fast" is what the public functions use by default: `fast.py` (with `fast_conv.py` and
+`fast_pool.py`), same results.
 Ops the fast module does not redefine (the average-pooling divisors) come from the loops.
 """
 from . import fast, loops
@@ -16,6 +17,10 @@ KERNELS = {
     "loop": {op: getattr(loops, op) for op in OPS},
     "fast": {op: getattr(fast, op, None) or getattr(loops, op) for op in OPS},
 }
+# Optional ops an implementation may add: conv2d and conv2d_backward use them when present.
+# They take the unpadded x and the conv.ConvGeometry, and pad while laying the input out.
+KERNELS["fast"]["conv2d_forward_padding"] = fast.conv2d_forward_padding
+KERNELS["fast"]["conv2d_backward_padding"] = fast.conv2d_backward_padding
 
 
 def kernels(impl: str) -> dict:

@@ -1,197 +1,157 @@
-"""Faster CPU kernels, computing exactly what `loops.py` computes.
+"""Faster CPU kernels, computing what `loops.py` computes (to rounding).
 
-Same arrays in, same arrays out as the teaching loops; the loops are reordered so that:
-- the work is split with `prange` over pieces that write disjoint memory (one output
-  plane, one input-gradient plane, one filter's gradient), so no two threads ever add
-  into the same element: no races, and the result does not depend on the thread count;
-- the innermost loop runs along a row with unit stride (stride-1 layers) so LLVM can
-  vectorise it: each filter tap becomes one long multiply-add over a row.  A runtime
-  stride inside the innermost index stops vectorisation, so strided layers take a
-  separate (slower) inner loop;
-- no padding branches sit in inner loops: inputs arrive padded.
+Same arrays in, same arrays out as the teaching loops (the op table in `__init__.py` maps
+the same names to both).  Convolution lives in `fast_conv.py` (see its docstring for how
+each filter tap becomes one long vectorised multiply-add); the functions here only pick a
+memory layout, lay out the filters and the tap table, and call it.  Throughout:
+- work is split with `prange` over pieces that write disjoint memory, and partial sums are
+  added in a fixed order, so no two threads ever add into the same element and the result
+  does not depend on the thread count;
+- inner loops run with unit stride and no branches, so LLVM vectorises them.
+Dense layers go through NumPy's matrix product (BLAS), as before.
 """
+from functools import lru_cache
+
+import numba
 import numpy as np
-from numba import njit, prange
+
+from . import fast_conv as fc
+from . import fast_pool as fp
+
+SMALL_FLOPS = 4_000_000      # convolutions with less work than this run on one thread
+SMALL_ELEMENTS = 1 << 18     # and so do pooling layers with fewer input elements
 
 
-@njit(cache=True, parallel=True)
+def _run(small, kernel, *args):
+    """kernel(*args), on one thread when the work is small: waking the other threads of a
+    parallel region costs tens of microseconds (far more on a busy machine), more than a
+    small layer's whole work.  The result is the same either way (see the module docstring)."""
+    threads = numba.get_num_threads()
+    if not small or threads == 1:
+        return kernel(*args)
+    numba.set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------- convolution
+
+def _chunk(dtype):
+    return fc.CHUNK_BYTES // np.dtype(dtype).itemsize
+
+
+def _batch_inner(n_batch, out_h, out_w, row):
+    """Batch-inner layout when a wide row would waste over a fifth of the work, or planes are tiny."""
+    wide = (out_h - 1) * row + out_w
+    return n_batch > 1 and (out_h * out_w < 64 or 4 * wide > 5 * out_h * out_w)
+
+
+@lru_cache(maxsize=256)  # the same layer is called again and again in training: build its tables once
+def _taps(kh, kw, sh, sw, dh, dw, row, unit):
+    """Tap (u, v) reads phase ((u*dh) % sh, (v*dw) % sw) at row (u*dh)//sh, column (v*dw)//sw
+    of that phase: (phase, flat offset) for each tap, in (u, v) order.  (Cached: never write to them.)"""
+    u, v = np.divmod(np.arange(kh * kw), kw)
+    plane = (u * dh % sh) * sw + v * dw % sw
+    off = ((u * dh // sh) * row + v * dw // sw) * unit
+    return plane.astype(np.int64), off.astype(np.int64)
+
+
+@lru_cache(maxsize=256)
+def _channel_taps(n_chan, kh, kw, sh, sw, dh, dw, row, unit):
+    """The taps of every input channel in one list, (c, u, v) order: channel c's phases are
+    planes c*P .. c*P + P - 1 of the source read as (C*P, Ls)."""
+    plane, off = _taps(kh, kw, sh, sw, dh, dw, row, unit)
+    planes = (np.arange(n_chan)[:, None] * (sh * sw) + plane).ravel()
+    return planes, np.tile(off, n_chan)
+
+
+def _forward(x, ph, pw, w, b, sh, sw, dh, dw, out_h, out_w):
+    """conv2d of x (N, C, H, W) zero-padded by (ph, pw): the padding is added while laying out."""
+    n, c, h, wd = x.shape
+    k, _, kh, kw = w.shape
+    wq = -(-(wd + 2 * pw) // sw)
+    inner = _batch_inner(n, out_h, out_w, wq)
+    src = fc.split_phases(np.ascontiguousarray(x), ph, pw, sh, sw, inner)
+    tplane, toff = _channel_taps(c, kh, kw, sh, sw, dh, dw, wq, n if inner else 1)
+    nkb = -(-k // fc.KB)
+    wt = np.zeros((nkb * fc.KB, c * kh * kw), dtype=x.dtype)   # filters padded to a multiple of KB
+    wt[:k] = w.reshape(k, -1)
+    out = np.empty((n, k, out_h, out_w), dtype=x.dtype)
+    small = 2 * out.size * c * kh * kw < SMALL_FLOPS
+    return _run(small, fc.correlate, src, wt.reshape(nkb, fc.KB, -1), np.ascontiguousarray(b, dtype=x.dtype),
+                tplane, toff, out, wq, inner, _chunk(x.dtype))
+
+
+def _backward_input(grad_out, w, ph, pw, sh, sw, dh, dw, h, wd):
+    """The gradient of x (N, C, h, wd) for a conv2d that padded x by (ph, pw): the forward
+    correlation read backwards (fast_conv.scatter), every tap adding w * grad_out, shifted,
+    into the stride phase it read from; then the phases are merged and the padding dropped."""
+    n, k, out_h, out_w = grad_out.shape
+    c, kh, kw = w.shape[1], w.shape[2], w.shape[3]
+    hq, wq = -(-(h + 2 * ph) // sh), -(-(wd + 2 * pw) // sw)
+    inner = _batch_inner(n, out_h, out_w, wq)
+    unit = n if inner else 1
+    tplane, toff = _taps(kh, kw, sh, sw, dh, dw, wq, unit)
+    g = fc.grad_rows(np.ascontiguousarray(grad_out), wq, inner)
+    ncb = -(-c // fc.KB)
+    ws = np.zeros((kh * kw, ncb * fc.KB, k), dtype=grad_out.dtype)   # ws[t, c, k] = w[k, c, u_t, v_t]
+    ws[:, :c] = w.reshape(k, c, kh * kw).transpose(2, 1, 0)
+    dst = np.zeros((1 if inner else n, ncb * fc.KB, sh * sw, hq * wq * unit + fc.SLACK), dtype=grad_out.dtype)
+    small = 2 * grad_out.size * c * kh * kw < SMALL_FLOPS
+    _run(small, fc.scatter, g, ws.reshape(kh * kw, ncb, fc.KB, k), tplane, toff, dst, c, wq * n if inner else 0,
+         inner, _chunk(grad_out.dtype))
+    return fc.merge_phases(dst, c, ph, pw, sh, sw, h, wd, inner, n)
+
+
+def _backward_weight(grad_out, x, ph, pw, kh, kw, sh, sw, dh, dw):
+    """grad_weight (K, C, kh, kw) of a conv2d that padded x (N, C, H, W) by (ph, pw)."""
+    n, k, out_h, out_w = grad_out.shape
+    c, wd = x.shape[1], x.shape[3]
+    wq = -(-(wd + 2 * pw) // sw)
+    inner = _batch_inner(n, out_h, out_w, wq)
+    src = fc.split_phases(np.ascontiguousarray(x), ph, pw, sh, sw, inner)
+    tplane, toff = _channel_taps(c, kh, kw, sh, sw, dh, dw, wq, n if inner else 1)
+    g = fc.grad_rows(np.ascontiguousarray(grad_out), wq, inner)
+    n_groups = min(g.shape[0], 8)
+    small = 2 * grad_out.size * c * kh * kw < SMALL_FLOPS
+    gw = _run(small, fc.weight_grad, g, src, tplane, toff, wq * n if inner else 0, inner, n_groups, _chunk(x.dtype))
+    return gw.reshape(k, c, kh, kw)
+
+
 def conv2d_forward(xp, w, b, sh, sw, dh, dw, out_h, out_w):
     """xp (N, C, Hp, Wp) padded input, w (K, C, kH, kW), b (K,) -> (N, K, out_h, out_w)."""
-    n_batch, n_chan = xp.shape[0], xp.shape[1]
-    n_filt, k_h, k_w = w.shape[0], w.shape[2], w.shape[3]
-    out = np.empty((n_batch, n_filt, out_h, out_w), dtype=xp.dtype)
-    for task in prange(n_batch * n_filt):  # one output plane per task
-        n = task // n_filt
-        k = task % n_filt
-        plane = out[n, k]
-        plane[:, :] = b[k]
-        for c in range(n_chan):
-            for u in range(k_h):
-                for v in range(k_w):
-                    tap = w[k, c, u, v]
-                    for i in range(out_h):
-                        src = xp[n, c, i * sh + u * dh]
-                        dst = plane[i]
-                        off = v * dw
-                        if sw == 1:
-                            for j in range(out_w):
-                                dst[j] += tap * src[j + off]
-                        else:
-                            for j in range(out_w):
-                                dst[j] += tap * src[j * sw + off]
-    return out
+    return _forward(xp, 0, 0, w, b, sh, sw, dh, dw, out_h, out_w)
 
 
-@njit(cache=True, parallel=True)
 def conv2d_backward_input(grad_out, w, sh, sw, dh, dw, padded_h, padded_w):
     """grad_out (N, K, Ho, Wo), w (K, C, kH, kW) -> grad of the padded input (N, C, padded_h, padded_w)."""
-    n_batch, n_filt, out_h, out_w = grad_out.shape
-    n_chan, k_h, k_w = w.shape[1], w.shape[2], w.shape[3]
-    grad_xp = np.zeros((n_batch, n_chan, padded_h, padded_w), dtype=grad_out.dtype)
-    for task in prange(n_batch * n_chan):  # one input-gradient plane per task: disjoint writes
-        n = task // n_chan
-        c = task % n_chan
-        plane = grad_xp[n, c]
-        for k in range(n_filt):
-            for u in range(k_h):
-                for v in range(k_w):
-                    tap = w[k, c, u, v]
-                    off = v * dw
-                    for i in range(out_h):
-                        src = grad_out[n, k, i]
-                        dst = plane[i * sh + u * dh]
-                        if sw == 1:
-                            for j in range(out_w):
-                                dst[j + off] += tap * src[j]
-                        else:
-                            for j in range(out_w):
-                                dst[j * sw + off] += tap * src[j]
-    return grad_xp
+    return _backward_input(grad_out, w, 0, 0, sh, sw, dh, dw, padded_h, padded_w)
 
 
-@njit(cache=True, parallel=True)
 def conv2d_backward_weight(grad_out, xp, k_h, k_w, sh, sw, dh, dw):
     """grad_out (N, K, Ho, Wo), xp (N, C, Hp, Wp) -> grad_weight (K, C, k_h, k_w)."""
-    n_batch, n_filt, out_h, out_w = grad_out.shape
-    n_chan = xp.shape[1]
-    grad_w = np.zeros((n_filt, n_chan, k_h, k_w), dtype=grad_out.dtype)
-    for task in prange(n_filt * n_chan):  # one (filter, channel) slice of the gradient per task
-        k = task // n_chan
-        c = task % n_chan
-        for u in range(k_h):
-            for v in range(k_w):
-                off = v * dw
-                total = grad_w[k, c, u, v]
-                for n in range(n_batch):
-                    for i in range(out_h):
-                        g = grad_out[n, k, i]
-                        src = xp[n, c, i * sh + u * dh]
-                        row = g[0] * 0  # per-row partial sum keeps float32 error small
-                        if sw == 1:
-                            for j in range(out_w):
-                                row += g[j] * src[j + off]
-                        else:
-                            for j in range(out_w):
-                                row += g[j] * src[j * sw + off]
-                        total += row
-                grad_w[k, c, u, v] = total
-    return grad_w
+    return _backward_weight(grad_out, xp, 0, 0, k_h, k_w, sh, sw, dh, dw)
 
 
-@njit(cache=True, parallel=True)
+def conv2d_forward_padding(x, w, b, geom):
+    """conv2d of the unpadded x with conv.ConvGeometry geom: the padding is added while the
+    input is laid out for the kernel, saving conv2d's padded copy."""
+    return _forward(x, geom.ph, geom.pw, w, b, geom.sh, geom.sw, geom.dh, geom.dw, geom.out_h, geom.out_w)
+
+
+def conv2d_backward_padding(grad_out, x, w, geom):
+    """(grad_x, grad_weight, grad_bias) of conv2d on the unpadded x (grad_x cropped already)."""
+    h, wd = x.shape[2], x.shape[3]
+    grad_x = _backward_input(grad_out, w, geom.ph, geom.pw, geom.sh, geom.sw, geom.dh, geom.dw, h, wd)
+    grad_w = _backward_weight(grad_out, x, geom.ph, geom.pw, geom.kh, geom.kw, geom.sh, geom.sw, geom.dh, geom.dw)
+    return grad_x, grad_w, bias_backward(grad_out)
+
+
 def bias_backward(grad_out):
     """grad_out (N, K, Ho, Wo) -> grad_bias (K,)."""
-    n_batch, n_filt = grad_out.shape[0], grad_out.shape[1]
-    grad_b = np.zeros(n_filt, dtype=grad_out.dtype)
-    for k in prange(n_filt):
-        total = grad_b[k]
-        for n in range(n_batch):
-            total += grad_out[n, k].sum()
-        grad_b[k] = total
-    return grad_b
-
-
-@njit(cache=True, parallel=True)
-def max_pool2d_forward(xp, k_h, k_w, sh, sw, out_h, out_w):
-    """xp (N, C, Hp, Wp) padded with -inf -> (N, C, out_h, out_w)."""
-    n_batch, n_chan = xp.shape[0], xp.shape[1]
-    out = np.empty((n_batch, n_chan, out_h, out_w), dtype=xp.dtype)
-    for task in prange(n_batch * n_chan):
-        n = task // n_chan
-        c = task % n_chan
-        src = xp[n, c]
-        dst = out[n, c]
-        for i in range(out_h):
-            for j in range(out_w):
-                best = src[i * sh, j * sw]
-                for u in range(k_h):
-                    row = src[i * sh + u]
-                    for v in range(k_w):
-                        if row[j * sw + v] > best:
-                            best = row[j * sw + v]
-                dst[i, j] = best
-    return out
-
-
-@njit(cache=True, parallel=True)
-def max_pool2d_backward(grad_out, xp, k_h, k_w, sh, sw):
-    """grad_out (N, C, Ho, Wo), xp padded -> grad of the padded input; first maximum wins ties."""
-    n_batch, n_chan, out_h, out_w = grad_out.shape
-    grad_xp = np.zeros(xp.shape, dtype=grad_out.dtype)
-    for task in prange(n_batch * n_chan):  # windows of one plane only write into that plane
-        n = task // n_chan
-        c = task % n_chan
-        src = xp[n, c]
-        dst = grad_xp[n, c]
-        for i in range(out_h):
-            for j in range(out_w):
-                best_r, best_c = i * sh, j * sw
-                for u in range(k_h):
-                    for v in range(k_w):
-                        if src[i * sh + u, j * sw + v] > src[best_r, best_c]:
-                            best_r, best_c = i * sh + u, j * sw + v
-                dst[best_r, best_c] += grad_out[n, c, i, j]
-    return grad_xp
-
-
-@njit(cache=True, parallel=True)
-def avg_pool2d_forward(xp, k_h, k_w, sh, sw, div):
-    """xp (N, C, Hp, Wp) zero-padded, div (Ho, Wo) -> (N, C, Ho, Wo)."""
-    n_batch, n_chan = xp.shape[0], xp.shape[1]
-    out_h, out_w = div.shape
-    out = np.empty((n_batch, n_chan, out_h, out_w), dtype=xp.dtype)
-    for task in prange(n_batch * n_chan):
-        n = task // n_chan
-        c = task % n_chan
-        src = xp[n, c]
-        dst = out[n, c]
-        for i in range(out_h):
-            for j in range(out_w):
-                total = 0.0
-                for u in range(k_h):
-                    row = src[i * sh + u]
-                    for v in range(k_w):
-                        total += row[j * sw + v]
-                dst[i, j] = total / div[i, j]
-    return out
-
-
-@njit(cache=True, parallel=True)
-def avg_pool2d_backward(grad_out, k_h, k_w, sh, sw, div, padded_h, padded_w):
-    """grad_out (N, C, Ho, Wo) -> grad of the padded input (N, C, padded_h, padded_w)."""
-    n_batch, n_chan, out_h, out_w = grad_out.shape
-    grad_xp = np.zeros((n_batch, n_chan, padded_h, padded_w), dtype=grad_out.dtype)
-    for task in prange(n_batch * n_chan):
-        n = task // n_chan
-        c = task % n_chan
-        dst = grad_xp[n, c]
-        for i in range(out_h):
-            for j in range(out_w):
-                share = grad_out[n, c, i, j] / div[i, j]
-                for u in range(k_h):
-                    for v in range(k_w):
-                        dst[i * sh + u, j * sw + v] += share
-    return grad_xp
+    return fc.bias_grad(np.ascontiguousarray(grad_out))
 
 
 def conv_transpose2d_forward(x, w, sh, sw, dh, dw, canvas_h, canvas_w):
@@ -201,6 +161,33 @@ def conv_transpose2d_forward(x, w, sh, sw, dh, dw, canvas_h, canvas_w):
     is w (C_in filters over C_out channels), so it reuses that kernel."""
     return conv2d_backward_input(x, w, sh, sw, dh, dw, canvas_h, canvas_w)
 
+
+# ---------------------------------------------------------------- pooling (fast_pool.py)
+
+def max_pool2d_forward(xp, k_h, k_w, sh, sw, out_h, out_w):
+    """xp (N, C, Hp, Wp) padded with -inf -> (N, C, out_h, out_w)."""
+    return _run(xp.size < SMALL_ELEMENTS, fp.max_pool, np.ascontiguousarray(xp), k_h, k_w, sh, sw, out_h, out_w)
+
+
+def max_pool2d_backward(grad_out, xp, k_h, k_w, sh, sw):
+    """grad_out (N, C, Ho, Wo), xp padded -> grad of the padded input; first maximum wins ties."""
+    return _run(xp.size < SMALL_ELEMENTS, fp.max_pool_backward, np.ascontiguousarray(grad_out),
+                np.ascontiguousarray(xp), k_h, k_w, sh, sw)
+
+
+def avg_pool2d_forward(xp, k_h, k_w, sh, sw, div):
+    """xp (N, C, Hp, Wp) zero-padded, div (Ho, Wo) -> (N, C, Ho, Wo)."""
+    return _run(xp.size < SMALL_ELEMENTS, fp.avg_pool, np.ascontiguousarray(xp), k_h, k_w, sh, sw,
+                div.astype(xp.dtype))
+
+
+def avg_pool2d_backward(grad_out, k_h, k_w, sh, sw, div, padded_h, padded_w):
+    """grad_out (N, C, Ho, Wo) -> grad of the padded input (N, C, padded_h, padded_w)."""
+    return _run(grad_out.size * k_h * k_w < SMALL_ELEMENTS, fp.avg_pool_backward, np.ascontiguousarray(grad_out),
+                k_h, k_w, sh, sw, div.astype(grad_out.dtype), padded_h, padded_w)
+
+
+# ---------------------------------------------------------------- dense (BLAS through NumPy)
 
 def dense_forward(x, w, b):
     """x (N, I), w (O, I), b (O,) -> (N, O) through NumPy's BLAS matrix product."""

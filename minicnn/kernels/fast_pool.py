@@ -1,0 +1,144 @@
+"""Fast pooling kernels: the loops of `loops.py`, one task per plane, with the common
+2x2 window at stride 2 written out so that LLVM vectorises it (a stride known at compile
+time becomes vector shuffles; a runtime stride would not vectorise).
+
+Results are exactly the loops' for max pooling (same comparisons in the same order: the
+first maximum in row-major order wins, NaN never replaces a number) and equal to rounding
+for average pooling (sums in the input's dtype).  Each task writes one plane: no races.
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def max_pool(xp, k_h, k_w, sh, sw, out_h, out_w):
+    """xp (N, C, Hp, Wp) padded with -inf -> (N, C, out_h, out_w)."""
+    n_batch, n_chan = xp.shape[0], xp.shape[1]
+    out = np.empty((n_batch, n_chan, out_h, out_w), dtype=xp.dtype)
+    pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
+    for task in prange(n_batch * n_chan):
+        src = xp[task // n_chan, task % n_chan]
+        dst = out[task // n_chan, task % n_chan]
+        for i in range(out_h):
+            d = dst[i]
+            if pair:
+                r0 = src[2 * i]
+                r1 = src[2 * i + 1]
+                for j in range(out_w):
+                    best = r0[2 * j]
+                    v = r0[2 * j + 1]
+                    best = v if v > best else best
+                    v = r1[2 * j]
+                    best = v if v > best else best
+                    v = r1[2 * j + 1]
+                    best = v if v > best else best
+                    d[j] = best
+            else:
+                d[:] = src[i * sh, 0:(out_w - 1) * sw + 1:sw]
+                for u in range(k_h):
+                    row = src[i * sh + u]
+                    for v in range(k_w):
+                        for j in range(out_w):
+                            x = row[j * sw + v]
+                            d[j] = x if x > d[j] else d[j]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def max_pool_backward(grad_out, xp, k_h, k_w, sh, sw):
+    """grad_out (N, C, Ho, Wo), xp padded -> grad of the padded input; the first maximum wins ties."""
+    n_batch, n_chan, out_h, out_w = grad_out.shape
+    grad_xp = np.zeros(xp.shape, dtype=grad_out.dtype)
+    pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
+    for task in prange(n_batch * n_chan):
+        n = task // n_chan
+        c = task % n_chan
+        src = xp[n, c]
+        dst = grad_xp[n, c]
+        win = np.empty(out_w, dtype=np.int64)
+        for i in range(out_h):
+            g = grad_out[n, c, i]
+            if pair:  # first find each window's winner (selects, vectorised), then one store per window
+                r0 = src[2 * i]
+                r1 = src[2 * i + 1]
+                for j in range(out_w):   # the first maximum wins, as in the loops below
+                    a, b, cc, d = r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]
+                    w = 1 if b > a else 0
+                    best = b if b > a else a
+                    w = 2 if cc > best else w
+                    best = cc if cc > best else best
+                    win[j] = 3 if d > best else w
+                for j in range(out_w):
+                    w = win[j]
+                    dst[2 * i + (w >> 1), 2 * j + (w & 1)] = g[j]
+            else:
+                for j in range(out_w):
+                    best_r, best_c = i * sh, j * sw
+                    for u in range(k_h):
+                        for v in range(k_w):
+                            if src[i * sh + u, j * sw + v] > src[best_r, best_c]:
+                                best_r, best_c = i * sh + u, j * sw + v
+                    dst[best_r, best_c] += g[j]
+    return grad_xp
+
+
+@njit(cache=True, parallel=True)
+def avg_pool(xp, k_h, k_w, sh, sw, div):
+    """xp (N, C, Hp, Wp) zero-padded, div (Ho, Wo) in xp's dtype -> (N, C, Ho, Wo)."""
+    n_batch, n_chan = xp.shape[0], xp.shape[1]
+    out_h, out_w = div.shape
+    out = np.empty((n_batch, n_chan, out_h, out_w), dtype=xp.dtype)
+    pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
+    for task in prange(n_batch * n_chan):
+        src = xp[task // n_chan, task % n_chan]
+        dst = out[task // n_chan, task % n_chan]
+        for i in range(out_h):
+            d = dst[i]
+            q = div[i]
+            if pair:
+                r0 = src[2 * i]
+                r1 = src[2 * i + 1]
+                for j in range(out_w):
+                    d[j] = (r0[2 * j] + r0[2 * j + 1] + r1[2 * j] + r1[2 * j + 1]) / q[j]
+            else:
+                d[:] = src[i * sh, 0:(out_w - 1) * sw + 1:sw]
+                for u in range(k_h):
+                    row = src[i * sh + u]
+                    for v in range(k_w):
+                        if u + v > 0:
+                            for j in range(out_w):
+                                d[j] += row[j * sw + v]
+                for j in range(out_w):
+                    d[j] /= q[j]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def avg_pool_backward(grad_out, k_h, k_w, sh, sw, div, padded_h, padded_w):
+    """grad_out (N, C, Ho, Wo), div in grad_out's dtype -> grad of the padded input (N, C, padded_h, padded_w)."""
+    n_batch, n_chan, out_h, out_w = grad_out.shape
+    grad_xp = np.zeros((n_batch, n_chan, padded_h, padded_w), dtype=grad_out.dtype)
+    pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
+    for task in prange(n_batch * n_chan):
+        n = task // n_chan
+        c = task % n_chan
+        dst = grad_xp[n, c]
+        for i in range(out_h):
+            g = grad_out[n, c, i]
+            q = div[i]
+            if pair:
+                q0 = dst[2 * i]
+                q1 = dst[2 * i + 1]
+                for j in range(out_w):
+                    share = g[j] / q[j]
+                    q0[2 * j] = share
+                    q0[2 * j + 1] = share
+                    q1[2 * j] = share
+                    q1[2 * j + 1] = share
+            else:
+                for u in range(k_h):
+                    row = dst[i * sh + u]
+                    for v in range(k_w):
+                        for j in range(out_w):
+                            row[j * sw + v] += g[j] / q[j]
+    return grad_xp

@@ -1,0 +1,227 @@
+"""The fast kernels (minicnn/kernels/fast*.py) against the teaching loops, path by path.
+
+The fast convolution picks a memory layout (a "wide" plane per image, or the batch
+innermost for small planes), splits strided inputs into stride phases, pads while it lays
+the input out, groups taps three at a time and filters four at a time (zero filters and a
+remainder tap past the end), rounds every run up to a whole number of vectors and cuts long
+runs into pieces.  Each case below is chosen to land on one of those paths, and the path is
+asserted, so that a change in the heuristics cannot silently leave a path untested.
+Results must also be bitwise identical for 1 and 2 threads.
+"""
+import subprocess
+import sys
+import textwrap
+
+import numba
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn.kernels import KERNELS
+from minicnn.kernels import fast, fast_conv
+
+FAST, LOOP = KERNELS["fast"], KERNELS["loop"]
+DTYPES = [np.float32, np.float64]
+
+
+def close(got, want, dtype, what):
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
+    assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, expected {want.dtype}"
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    scale = max(1.0, float(np.abs(want).max(initial=0)))
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * scale, err_msg=what)
+
+
+def layout(n, h, w, kh, kw, stride, padding, dilation):
+    """'inner' or 'wide': the layout the fast kernels choose for this conv2d."""
+    (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2) for a in (stride, padding, dilation))
+    out_h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    out_w = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    row = -(-(w + 2 * pw) // sw)
+    return "inner" if fast._batch_inner(n, out_h, out_w, row) else "wide"
+
+
+# (N, C, H, W, K, kh, kw, stride, padding, dilation, expected layout, why)
+CASES = [
+    (1, 3, 12, 11, 5, 3, 3, 1, 1, 1, "wide", "one image, odd width, K % 4 = 1"),
+    (2, 1, 28, 28, 6, 5, 5, 1, 0, 1, "wide", "LeNet conv1 shape: C = 1, 25 taps = 8 groups of 3 + 1"),
+    (2, 6, 14, 14, 16, 5, 5, 1, 0, 1, "inner", "LeNet conv2: batch innermost"),
+    (3, 16, 5, 5, 7, 5, 5, 1, 0, 1, "inner", "LeNet conv3: 1x1 output"),
+    (2, 4, 17, 18, 8, 3, 3, 2, 1, 1, "wide", "stride 2: four stride phases"),
+    (1, 3, 19, 16, 4, 3, 2, (3, 2), (2, 1), 1, "wide", "strides 3 and 2, uneven phases"),
+    (2, 2, 15, 15, 3, 3, 3, 1, 2, 2, "wide", "dilation 2, padding 2"),
+    (1, 3, 14, 13, 5, 3, 3, 2, 1, (2, 3), "wide", "stride 2 and dilation: taps on other phases"),
+    (2, 5, 16, 16, 2, 2, 2, 2, 0, 1, "wide", "2x2 stride 2: 4 taps = one group + 1"),
+    (3, 2, 9, 9, 9, 4, 4, 1, 1, 1, "inner", "4x4: 16 taps = 5 groups + 1"),
+    (2, 3, 10, 10, 3, 1, 1, 1, 0, 1, "wide", "1x1 filters"),
+    (1, 2, 12, 9, 5, 1, 5, 1, (0, 2), 1, "wide", "a 1x5 row filter"),
+    (5, 3, 6, 7, 6, 2, 3, (1, 2), 1, 1, "inner", "batch-inner with stride phases"),
+    (1, 2, 70, 66, 5, 3, 3, 1, 1, 1, "wide", "a plane longer than one piece (cut into pieces)"),
+    (700, 1, 5, 5, 4, 3, 3, 1, 0, 1, "inner", "a batch-inner row longer than one piece"),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=[c[-1] for c in CASES])
+def test_conv2d_paths_match_the_loops(case, dtype, rng):
+    n, c, h, w, k, kh, kw, stride, padding, dilation, expected, _ = case
+    assert layout(n, h, w, kh, kw, stride, padding, dilation) == expected
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((k, c, kh, kw)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    kw_ = dict(stride=stride, padding=padding, dilation=dilation)
+    y = minicnn.conv2d(x, wt, b, **kw_)
+    close(y, minicnn.conv2d(x, wt, b, **kw_, impl="loop"), dtype, "forward")
+    g = rng.standard_normal(y.shape).astype(dtype)
+    for name, got, want in zip(("grad_x", "grad_w", "grad_b"), minicnn.conv2d_backward(g, x, wt, **kw_),
+                               minicnn.conv2d_backward(g, x, wt, **kw_, impl="loop")):
+        close(got, want, dtype, name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_op_table_entries_on_padded_inputs(dtype, rng):
+    """The op-table kernels themselves (the public conv2d uses the *_padding variants; the
+    transposed convolution uses these)."""
+    for n, stride, dil in ((2, (1, 1), (1, 1)), (3, (2, 1), (1, 2)), (40, (1, 1), (1, 1))):
+        xp = rng.standard_normal((n, 3, 9, 8)).astype(dtype)
+        w = rng.standard_normal((5, 3, 3, 2)).astype(dtype)
+        b = rng.standard_normal(5).astype(dtype)
+        (sh, sw), (dh, dw) = stride, dil
+        oh, ow = (9 - dh * 2 - 1) // sh + 1, (8 - dw - 1) // sw + 1
+        args = (sh, sw, dh, dw)
+        close(FAST["conv2d_forward"](xp, w, b, *args, oh, ow), LOOP["conv2d_forward"](xp, w, b, *args, oh, ow),
+              dtype, "conv2d_forward")
+        g = rng.standard_normal((n, 5, oh, ow)).astype(dtype)
+        close(FAST["conv2d_backward_input"](g, w, *args, 9, 8), LOOP["conv2d_backward_input"](g, w, *args, 9, 8),
+              dtype, "conv2d_backward_input")
+        close(FAST["conv2d_backward_weight"](g, xp, 3, 2, *args), LOOP["conv2d_backward_weight"](g, xp, 3, 2, *args),
+              dtype, "conv2d_backward_weight")
+        close(FAST["bias_backward"](g), LOOP["bias_backward"](g), dtype, "bias_backward")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_transposed_and_1d_convolutions(dtype, rng):
+    x = rng.standard_normal((2, 3, 5, 6)).astype(dtype)
+    w = rng.standard_normal((3, 4, 3, 3)).astype(dtype)
+    for stride, padding, op in ((2, 1, 1), (3, 0, 2), (1, 1, 0)):
+        kw = dict(stride=stride, padding=padding, output_padding=op)
+        y = minicnn.conv_transpose2d(x, w, None, **kw)
+        close(y, minicnn.conv_transpose2d(x, w, None, **kw, impl="loop"), dtype, "conv_transpose2d")
+        g = rng.standard_normal(y.shape).astype(dtype)
+        for got, want in zip(minicnn.conv_transpose2d_backward(g, x, w, **kw),
+                             minicnn.conv_transpose2d_backward(g, x, w, **kw, impl="loop")):
+            close(got, want, dtype, "conv_transpose2d_backward")
+    x1, w1 = rng.standard_normal((3, 2, 17)).astype(dtype), rng.standard_normal((4, 2, 3)).astype(dtype)
+    close(minicnn.conv1d(x1, w1, None, 2, 1, 2), minicnn.conv1d(x1, w1, None, 2, 1, 2, impl="loop"), dtype, "conv1d")
+
+
+def test_float32_stays_float32(rng):
+    """No float64 creeps into the float32 kernels: a Python float or int mixed into float32
+    arithmetic promotes it to float64 (slower, and no longer vectorised 8 wide)."""
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    y = minicnn.conv2d(x, w, None, 1, 1)
+    assert y.dtype == np.float32
+    assert all(a.dtype == np.float32 for a in minicnn.conv2d_backward(y, x, w, 1, 1))
+    for name in ("max_pool2d", "avg_pool2d"):
+        p = getattr(minicnn, name)(x, 2)
+        assert p.dtype == np.float32
+        assert getattr(minicnn, name + "_backward")(p, x, 2).dtype == np.float32
+    # the inner loops, recompiled here for float32 arguments: every variable's type
+    f32 = np.float32
+    rows = [np.zeros(64, f32) for _ in range(4)]
+    planes, taps, offs = np.ones((2, 96), f32), np.array([0, 1, 0, 1], np.int64), np.array([0, 1, 2, 3], np.int64)
+    calls = [
+        (fast_conv._taps_pass, {"contract"}, (*rows, planes, np.ones((4, 4), f32), taps, offs, 0, 64)),
+        (fast_conv._taps_pass1, {"contract"}, (rows[0], planes, np.ones(4, f32), taps, offs, 0, 64)),
+        (fast_conv._dot_pass, {"contract", "reassoc"}, (np.zeros((2, 4), f32), rows[0], rows[1], planes, taps, offs,
+                                                       0, 64)),
+    ]
+    for fn, fastmath, args in calls:
+        compiled = numba.njit(fastmath=fastmath)(fn.py_func)
+        compiled(*args)
+        typemap = compiled.overloads[compiled.signatures[0]].fndesc.typemap
+        promoted = {var: str(t) for var, t in typemap.items() if "float64" in str(t)}
+        assert not promoted, f"{fn.__name__}: float64 variables in the float32 kernel: {promoted}"
+
+
+# ---------------------------------------------------------------- pooling
+
+POOLS = [  # (kernel, stride, padding, H, W): the 2x2 stride-2 fast path and the general loops
+    (2, 2, 0, 8, 8), (2, 2, 0, 7, 9), (2, 2, 1, 6, 7), (3, 2, 1, 9, 8), (2, 1, 0, 5, 6), ((1, 3), (1, 2), 0, 5, 7),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pool", POOLS, ids=str)
+def test_pooling_paths_match_the_loops(pool, dtype, rng):
+    k, s, p, h, w = pool
+    x = rng.standard_normal((3, 2, h, w)).astype(dtype)
+    x[0, 0, :2, :2] = 1.5                      # a tie inside one window
+    for name in ("max_pool2d", "avg_pool2d"):
+        fwd, bwd = getattr(minicnn, name), getattr(minicnn, name + "_backward")
+        y = fwd(x, k, s, p)
+        want = fwd(x, k, s, p, impl="loop")
+        g = rng.standard_normal(y.shape).astype(dtype)
+        if name == "max_pool2d":   # same comparisons in the same order: exactly the loops' result
+            np.testing.assert_array_equal(y, want)
+            np.testing.assert_array_equal(bwd(g, x, k, s, p), bwd(g, x, k, s, p, impl="loop"))
+        else:
+            close(y, want, dtype, name)
+            close(bwd(g, x, k, s, p), bwd(g, x, k, s, p, impl="loop"), dtype, name + "_backward")
+
+
+def test_max_pool_ties_and_nan_as_the_loops():
+    """Integer-valued inputs (many ties) and NaN (check_finite=False): the fast 2x2 path
+    picks the same winner as the loops, bit for bit."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, size=(2, 3, 8, 10)).astype(np.float32)
+    x[0, 0, 0, 0] = np.nan
+    x[0, 1, 1, 3] = np.nan
+    g = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    np.testing.assert_array_equal(minicnn.max_pool2d(x, 2, check_finite=False),
+                                  minicnn.max_pool2d(x, 2, check_finite=False, impl="loop"))
+    np.testing.assert_array_equal(minicnn.max_pool2d_backward(g, x, 2),
+                                  minicnn.max_pool2d_backward(g, x, 2, impl="loop"))
+
+
+# ---------------------------------------------------------------- threads
+
+THREADS_SCRIPT = textwrap.dedent("""
+    import hashlib, sys
+    import numba, numpy as np
+    import minicnn
+    from minicnn.kernels import fast
+    fast.SMALL_FLOPS = fast.SMALL_ELEMENTS = 0   # small layers too go parallel here
+    numba.set_num_threads(int(sys.argv[1]))
+    rng = np.random.default_rng(0)
+    h = hashlib.sha256()
+    for dt in (np.float32, np.float64):
+        for (n, c, hw, k, ks, s, p) in ((8, 3, 21, 10, 3, 1, 1), (16, 6, 14, 16, 5, 1, 0), (4, 5, 23, 6, 3, 2, 1),
+                                       (700, 1, 5, 5, 3, 1, 0)):
+            x = rng.standard_normal((n, c, hw, hw)).astype(dt)
+            w = rng.standard_normal((k, c, ks, ks)).astype(dt)
+            y = minicnn.conv2d(x, w, rng.standard_normal(k).astype(dt), s, p)
+            g = rng.standard_normal(y.shape).astype(dt)
+            for a in (y, *minicnn.conv2d_backward(g, x, w, s, p)):
+                h.update(a.tobytes())
+        x = rng.standard_normal((8, 4, 10, 10)).astype(dt)
+        for name in ("max_pool2d", "avg_pool2d"):
+            y = getattr(minicnn, name)(x, 2)
+            h.update(y.tobytes())
+            h.update(getattr(minicnn, name + "_backward")(np.ones_like(y), x, 2).tobytes())
+    print(h.hexdigest())
+""")
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="Numba has fewer than 2 threads here")
+def test_results_do_not_depend_on_the_thread_count(tmp_path):
+    """Every task writes its own memory and partial sums are added in a fixed order, so 1 and
+    2 threads give bitwise identical results (fresh processes, so nothing is shared)."""
+    digests = []
+    for threads in (1, 2):
+        proc = subprocess.run([sys.executable, "-c", THREADS_SCRIPT, str(threads)], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        digests.append(proc.stdout.strip())
+    assert digests[0] == digests[1]
