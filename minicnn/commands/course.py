@@ -3,7 +3,8 @@
     minicnn course verify                 # instructor: the whole course, with real nbgrader; prints a table
     minicnn course release                # regenerate exercises/ from solutions/ with nbgrader
     minicnn course validate NOTEBOOK      # student: run the checks; exit 1 if any falls short
-    minicnn course grade NOTEBOOK         # autograde one filled-in notebook; per-part table + feedback HTML
+    minicnn course grade ASSIGNMENT       # instructor: grade COURSE/submitted/*/ASSIGNMENT in parallel, sandboxed
+    minicnn course grade NOTEBOOK         # one filled-in notebook, graded the same way; per-part table
 
 Needs the `course` extra (nbgrader): pip install -e '.[course]'.
 """
@@ -76,46 +77,67 @@ def _is_number(text: str) -> bool:
 def _grade(args) -> int:
     if not _need_nbgrader():
         return 2
-    from ..course import course_root, nbg
+    from ..course import batch, isolation
 
-    root = course_root()
-    notebook = Path(args.notebook).resolve()
+    try:
+        limits = isolation.Limits(wall=args.timeout, memory_mb=args.memory)
+    except ValueError as exc:
+        print(f"minicnn course grade: {exc}", file=sys.stderr)
+        return 2
+    target = Path(args.target)
+    if target.suffix == ".ipynb" or target.is_file():
+        return _grade_one(args, target.resolve(), limits)
+    course = Path(args.course).resolve()
+    try:
+        report = batch.grade_batch(args.target, course, jobs=args.jobs, isolation_mode=args.isolation, limits=limits,
+                                   only=set(args.student) if args.student else None, progress=not args.no_progress,
+                                   case_timeout=args.case_timeout)
+    except (FileNotFoundError, RuntimeError, ValueError) as exc:
+        print(f"minicnn course grade: {exc}", file=sys.stderr)
+        return 2
+    print(batch.summary_table(report))
+    print(f"gradebook: {course / 'gradebook.db'}\nper-part grades: {report['csv']}\n"
+          f"feedback: {course / 'feedback'}/<student>/{args.target}/\nreport: {report['report']}")
+    if report["gradebook_tampering"]:
+        print(f"WARNING: {report['gradebook_tampering']}")
+    return 0
+
+
+def _grade_one(args, notebook: Path, limits) -> int:
+    """One filled-in notebook, graded exactly as a class would be (in a scratch course directory)."""
+    from ..course import batch, course_root, nbg
+
     if not notebook.exists():
         print(f"no such notebook: {notebook}", file=sys.stderr)
         return 2
-    assignment = _assignment_of(notebook, root)
-    student = args.student
+    assignment = _assignment_of(notebook, course_root())
+    student = (args.student or ["me"])[0]
     with tempfile.TemporaryDirectory(prefix="minicnn-grade-") as tmp:
-        course = nbg.CourseDir(Path(tmp), root)
-        course.add_source(assignment)
-        course.generate(assignment)
-        course.submit(assignment, student, notebook)
-        print(f"autograding {notebook.name} as {student!r} with nbgrader ...", flush=True)
-        course.autograde(assignment, student)
-        scores = course.scores(assignment, student)
-        feedback_dir = course.feedback(assignment, student)
-        html = feedback_dir / student / assignment / f"{assignment}.html"
+        course = Path(tmp)
+        folder = course / "submitted" / student / assignment
+        folder.mkdir(parents=True)
+        shutil.copyfile(notebook, folder / f"{assignment}.ipynb")
+        print(f"grading {notebook.name} as {student!r} ...", flush=True)
+        report = batch.grade_batch(assignment, course, jobs=1, isolation_mode=args.isolation, limits=limits,
+                                   progress=False, case_timeout=args.case_timeout)
+        rec = report["records"][0]
         out_html = Path(args.feedback or notebook.with_name(f"{notebook.stem}-feedback.html")).resolve()
-        shutil.copyfile(html, out_html)
-        width = max(len(s.grade_id) for s in scores.values())
-        total = got = 0.0
-        pending = 0.0
-        print(f"\n{'part'.ljust(width)}  points")
-        for s in scores.values():
-            if s.score is None:
-                pending += s.max_score
-                print(f"{s.grade_id.ljust(width)}  graded by hand (of {s.max_score:g})")
-                continue
-            total += s.max_score
-            got += s.score
-            print(f"{s.grade_id.ljust(width)}  {s.score:g} / {s.max_score:g}")
-            if args.details and s.score < s.max_score and s.auto:
-                lines = [ln for ln in course.cell_output(assignment, student, s.grade_id).splitlines()
-                         if ln.strip() and not ln.lstrip().startswith("ok ") and not _is_number(ln)]
-                for line in _excerpt(lines[1:]):  # the first line repeats the score
-                    print(f"  {line}")
-        print(f"\nautograded: {got:g} of {total:g} points" + (f"; {pending:g} more graded by hand" if pending else ""))
-        print(f"feedback: {out_html}")
+        shutil.copyfile(course / "feedback" / student / assignment / f"{assignment}.html", out_html)
+    width = max(len(p["grade_id"]) for p in rec["parts"])
+    print(f"\n{'part'.ljust(width)}  points")
+    for p in rec["parts"]:
+        print(f"{p['grade_id'].ljust(width)}  {p['score']:g} / {p['max']:g}")
+        if args.details and p["score"] < p["max"]:
+            lines = [ln for ln in p["lines"][1:] if ln.strip() and not ln.lstrip().startswith("ok ")]
+            for line in _excerpt(lines):
+                print(f"  {line}")
+    got, most = sum(p["score"] for p in rec["parts"]), sum(p["max"] for p in rec["parts"])
+    if rec.get("reason"):
+        print(f"\nnote: {rec['reason']}")
+    for err in rec.get("cell_errors", []):
+        print(f"cell error: {err}")
+    print(f"\nautograded: {got:g} of {most:g} points (parts graded by hand are not included)")
+    print(f"feedback: {out_html}")
     return 0
 
 
@@ -182,11 +204,22 @@ def add_parser(sub):
     r = csub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader generate_assignment")
     r.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     r.set_defaults(func=_release)
-    g = csub.add_parser("grade", help="autograde one filled-in notebook with nbgrader")
-    g.add_argument("notebook", help="a released notebook, e.g. a1_convolution.ipynb, filled in")
-    g.add_argument("--student", default="me", help="student id to grade as (default: me)")
-    g.add_argument("--feedback", metavar="HTML", help="where to write the feedback (default: beside the notebook)")
-    g.add_argument("--details", action="store_true", help="print the failing checks' feedback too")
+    g = csub.add_parser("grade", help="grade a class (ASSIGNMENT, nbgrader's submitted/ layout) or one notebook, "
+                                      "with student code walled off from the grader")
+    g.add_argument("target", metavar="ASSIGNMENT|NOTEBOOK",
+                   help="an assignment id such as a1_convolution (grades COURSE/submitted/*/ASSIGNMENT/), "
+                        "or one filled-in notebook such as a1_convolution.ipynb")
+    g.add_argument("--course", default=".", help="the course directory holding submitted/ (default: here)")
+    g.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU count)")
+    g.add_argument("--isolation", choices=("auto", "bwrap", "rlimits"), default="auto",
+                   help="bwrap (bubblewrap sandbox), rlimits (resource limits only), auto: bwrap when installed")
+    g.add_argument("--student", action="append", help="only this student (repeatable); with a notebook: its id")
+    g.add_argument("--timeout", type=float, default=600.0, help="seconds per submission, all of it (default 600)")
+    g.add_argument("--memory", type=int, default=2048, help="MB of memory per process (at least 1024; default 2048)")
+    g.add_argument("--case-timeout", type=float, default=None, help="cap on the seconds per call of a function")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--feedback", metavar="HTML", help="with a notebook: where to write its feedback")
+    g.add_argument("--details", action="store_true", help="with a notebook: print the failing checks' feedback")
     g.set_defaults(func=_grade)
     c = csub.add_parser("validate", help="run a notebook's checks with nbgrader validate; exit 1 when any fails")
     c.add_argument("notebook")

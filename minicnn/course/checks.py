@@ -35,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import inspection, sandbox
+from . import inspection, sandbox, wire
 
 PUBLIC_SEED = 0
 CASE_TIMEOUT = 10.0  # seconds for one call of the student's function
@@ -131,6 +131,8 @@ def shape_of(v):
 
 def compare_arrays(expected, got, rtol=1e-6, atol=1e-6):
     """None when got matches expected; otherwise a dict describing the mismatch."""
+    if isinstance(got, wire.Other):
+        return {"kind": "type", "text": f"returned {got!r}, which cannot be checked: expected an array"}
     if got is None:
         return {"kind": "none", "text": "returned None (is there a `return` at the end?)"}
     if isinstance(got, tuple) and not isinstance(expected, tuple):
@@ -156,6 +158,8 @@ def compare_arrays(expected, got, rtol=1e-6, atol=1e-6):
 
 
 def compare_exact(expected, got):
+    if isinstance(got, wire.Other):
+        return {"kind": "type", "text": f"returned {got!r}, which cannot be checked: expected {expected!r}"}
     if isinstance(expected, (int, np.integer)) and not isinstance(expected, bool):
         if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer, float, np.floating)):
             return {"kind": "type", "text": f"returned {got!r} ({type(got).__name__}), expected an int"}
@@ -228,22 +232,32 @@ def _resolve_hint(part: Part, case: Case, got, mismatch) -> str | None:
     return None
 
 
-def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases=None) -> Result:
-    """Run every case of `part` on `fn` and build the feedback; nothing is printed here."""
+def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases=None, remote=None) -> Result:
+    """Run every case of `part` on `fn` and build the feedback; nothing is printed here.
+
+    remote: None to call `fn` here (through sandbox.call), or the batch grader's handle on
+    a student process (grading.Remote) in which `fn` names the function: then the calls
+    happen there and only their results, as data, come back to be compared here."""
     hidden = seed != PUBLIC_SEED
     lines = []
-    if part.adapter is None and not callable(fn):
+    if remote is not None:
+        missing = remote.missing(part, fn)
+        if missing:
+            return Result(part.key, 0, 1, 0.0, points, [f"  {missing}"], [], False)
+        reasons = remote.forbidden_uses(part, fn)
+    elif part.adapter is None and not callable(fn):
         return Result(part.key, 0, 1, 0.0, points, [f"`{part.func}` is {type(fn).__name__}, not a function"],
                       [], False)
-    reasons = inspection.forbidden_uses(fn, part.forbidden, part.allowed_modules, part.numpy_functions,
-                                        part.forbidden_attrs)
+    else:
+        reasons = inspection.forbidden_uses(fn, part.forbidden, part.allowed_modules, part.numpy_functions,
+                                            part.forbidden_attrs)
     if reasons:
         lines.append("This part must be your own code: " + "; ".join(reasons) + ". "
                      "That earns no points here (the exercise is to write it yourself).")
         return Result(part.key, 0, 1, 0.0, points, lines, reasons, False)
     if cases is None:
         cases = part.cases(_case_rng(part.key, seed), hidden)
-    target = part.adapter(fn) if part.adapter is not None else fn
+    target = part.adapter(fn) if part.adapter is not None and remote is None else fn
     fork = part.fork() if callable(part.fork) else part.fork
     passed, not_impl, skipped_after_timeout = 0, 0, False
     warnings_seen = []
@@ -253,7 +267,10 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
             lines.append(f"  skip {head}: not run, an earlier case timed out")
             continue
         args = tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in case.args)
-        out = sandbox.call(target, args, timeout=part.timeout, tripwires=part.tripwires, fork=fork)
+        if remote is None:
+            out = sandbox.call(target, args, timeout=part.timeout, tripwires=part.tripwires, fork=fork)
+        else:
+            out = remote.call(part, fn, args, part.timeout)
         for w in out.warnings:
             if w not in warnings_seen:
                 warnings_seen.append(w)

@@ -51,6 +51,7 @@ class Outcome:
     output: str = ""
     warnings: list = field(default_factory=list)
     seconds: float = 0.0
+    mutated: list = field(default_factory=list)   # positions of array arguments the call changed in place
 
     @property
     def ok(self) -> bool:
@@ -208,10 +209,33 @@ def _run_here(fn, args, tripwires, blocked_imports):
     return status, value, err, buf.getvalue(), _warning_texts(caught)
 
 
+def _snapshot(args):
+    import numpy as np
+
+    return [np.array(a, copy=True) if isinstance(a, np.ndarray) else None for a in args]
+
+
+def _changed(args, before) -> list:
+    import numpy as np
+
+    out = []
+    for i, (a, b) in enumerate(zip(args, before)):
+        try:
+            if b is not None and not (a.shape == b.shape and np.array_equal(a, b, equal_nan=True)):
+                out.append(i)
+        except Exception:  # noqa: BLE001
+            out.append(i)
+    return out
+
+
 def _child(fn, args, wfd, tripwires, blocked_imports):
     """Body of the forked child: never returns."""
     code = 0
     try:
+        try:
+            os.setpgid(0, 0)  # its own process group: whatever it starts is killed with it
+        except OSError:
+            pass
         try:
             import faulthandler
             faulthandler.disable()  # a crash must not print a traceback on the kernel's stderr
@@ -223,17 +247,19 @@ def _child(fn, args, wfd, tripwires, blocked_imports):
         os.dup2(scratch.fileno(), 2)
         sys.stdout = io.StringIO()
         sys.stderr = io.StringIO()
+        before = _snapshot(args)
         status, value, err, out, warns = _run_here(fn, args, tripwires, blocked_imports)
+        mutated = _changed(args, before)
         try:
             scratch.seek(0)
             out += scratch.read(4000).decode("utf-8", "replace")
         except Exception:  # noqa: BLE001
             pass
         try:
-            payload = pickle.dumps((status, value, err, out[-4000:], warns))
+            payload = pickle.dumps((status, value, err, out[-4000:], warns, mutated))
         except Exception as exc:  # noqa: BLE001 - e.g. it returned a generator
             payload = pickle.dumps(("error", None, f"returned a {type(value).__name__}, which cannot be checked "
-                                    f"({type(exc).__name__})", out[-4000:], warns))
+                                    f"({type(exc).__name__})", out[-4000:], warns, mutated))
         view = memoryview(payload)
         while view:
             n = os.write(wfd, view)
@@ -258,8 +284,10 @@ def call(fn, args=(), timeout: float = 10.0, tripwires=True, blocked_imports=BLO
     pre_output = pre.output if pre else ""
     t0 = time.perf_counter()
     if not (USE_FORK and fork) or _is_parallel(fn):
+        before = _snapshot(args)
         status, value, err, out, warns = _run_here(fn, args, False, blocked_imports)
-        return Outcome(status, value, err, pre_output + out, pre_warnings + warns, time.perf_counter() - t0)
+        return Outcome(status, value, err, pre_output + out, pre_warnings + warns, time.perf_counter() - t0,
+                       _changed(args, before))
 
     rfd, wfd = os.pipe()
     sys.stdout.flush() if hasattr(sys.stdout, "flush") else None
@@ -287,6 +315,10 @@ def call(fn, args=(), timeout: float = 10.0, tripwires=True, blocked_imports=BLO
         if timed_out:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        # anything the call started (a fork bomb's children, a stray thread pool) dies with it;
+        # done before reaping the child, so that its pid, the group's id, cannot have been reused
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
         _, wstatus = os.waitpid(pid, 0)
     seconds = time.perf_counter() - t0
     if timed_out:
@@ -299,5 +331,5 @@ def call(fn, args=(), timeout: float = 10.0, tripwires=True, blocked_imports=BLO
                 "to get an IndexError instead)" if sig in (signal.SIGSEGV, signal.SIGBUS) else "")
         return Outcome("crash", error=f"the process running your function crashed ({name}){hint}",
                        output=pre_output, warnings=pre_warnings, seconds=seconds)
-    status, value, err, out, warns = pickle.loads(b"".join(chunks))
-    return Outcome(status, value, err, pre_output + out, pre_warnings + warns, seconds)
+    status, value, err, out, warns, mutated = pickle.loads(b"".join(chunks))
+    return Outcome(status, value, err, pre_output + out, pre_warnings + warns, seconds, mutated)

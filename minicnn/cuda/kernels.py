@@ -54,6 +54,17 @@ WARP = 32
 # --------------------------------------------------------------------------- device helpers
 
 @cuda.jit(device=True)
+def unravel4(i, n1, n2, n3):
+    """The flat index i of a C-ordered (n0, n1, n2, n3) array as (i0, i1, i2, i3): the last axis
+    varies fastest, so neighbouring threads (i, i + 1) touch neighbouring memory (coalesced)."""
+    i3 = i % n3
+    t = i // n3
+    i2 = t % n2
+    t //= n2
+    return t // n1, t % n1, i2, i3
+
+
+@cuda.jit(device=True)
 def window_range(pos, pad, k, s, n_out):
     """Output windows o (of length k, stride s, after `pad` padding cells) that contain
     input position `pos`: those with o*s - pad <= pos <= o*s - pad + k - 1.
@@ -200,12 +211,7 @@ def _build(dtype_name: str) -> SimpleNamespace:
         n_batch, n_chan, in_h, in_w = gx.shape
         if i >= n_batch * n_chan * in_h * in_w:
             return
-        col = i % in_w
-        t = i // in_w
-        row = t % in_h
-        t //= in_h
-        c = t % n_chan
-        n = t // n_chan
+        n, c, row, col = unravel4(i, n_chan, in_h, in_w)
         n_filt, k_h, k_w = w.shape[0], w.shape[2], w.shape[3]
         out_h, out_w = g.shape[2], g.shape[3]
         acc = ZERO
@@ -237,12 +243,7 @@ def _build(dtype_name: str) -> SimpleNamespace:
         n_filt, n_chan, k_h, k_w = gw.shape
         if i >= n_filt * n_chan * k_h * k_w:
             return
-        v = i % k_w
-        t = i // k_w
-        u = t % k_h
-        t //= k_h
-        c = t % n_chan
-        k = t // n_chan
+        k, c, u, v = unravel4(i, n_chan, k_h, k_w)
         n_batch, in_h, in_w = x.shape[0], x.shape[2], x.shape[3]
         out_h, out_w = g.shape[2], g.shape[3]
         acc = ZERO
@@ -285,12 +286,7 @@ def _build(dtype_name: str) -> SimpleNamespace:
         n_batch, n_chan, out_h, out_w = out.shape
         if i >= n_batch * n_chan * out_h * out_w:
             return
-        ow = i % out_w
-        t = i // out_w
-        oh = t % out_h
-        t //= out_h
-        c = t % n_chan
-        n = t // n_chan
+        n, c, oh, ow = unravel4(i, n_chan, out_h, out_w)
         in_h, in_w = x.shape[2], x.shape[3]
         best = NEG_INF
         where = -1
@@ -320,12 +316,7 @@ def _build(dtype_name: str) -> SimpleNamespace:
         n_batch, n_chan, in_h, in_w = gx.shape
         if i >= n_batch * n_chan * in_h * in_w:
             return
-        col = i % in_w
-        t = i // in_w
-        row = t % in_h
-        t //= in_h
-        c = t % n_chan
-        n = t // n_chan
+        n, c, row, col = unravel4(i, n_chan, in_h, in_w)
         out_h, out_w = g.shape[2], g.shape[3]
         me = row * in_w + col
         oh_first, oh_end = window_range(row, ph, k_h, sh, out_h)
@@ -345,12 +336,7 @@ def _build(dtype_name: str) -> SimpleNamespace:
         n_batch, n_chan, out_h, out_w = out.shape
         if i >= n_batch * n_chan * out_h * out_w:
             return
-        ow = i % out_w
-        t = i // out_w
-        oh = t % out_h
-        t //= out_h
-        c = t % n_chan
-        n = t // n_chan
+        n, c, oh, ow = unravel4(i, n_chan, out_h, out_w)
         in_h, in_w = x.shape[2], x.shape[3]
         total = ZERO
         count = 0
@@ -375,12 +361,7 @@ def _build(dtype_name: str) -> SimpleNamespace:
         n_batch, n_chan, in_h, in_w = gx.shape
         if i >= n_batch * n_chan * in_h * in_w:
             return
-        col = i % in_w
-        t = i // in_w
-        row = t % in_h
-        t //= in_h
-        c = t % n_chan
-        n = t // n_chan
+        n, c, row, col = unravel4(i, n_chan, in_h, in_w)
         out_h, out_w = g.shape[2], g.shape[3]
         oh_first, oh_end = window_range(row, ph, k_h, sh, out_h)
         ow_first, ow_end = window_range(col, pw, k_w, sw, out_w)

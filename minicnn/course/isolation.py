@@ -1,0 +1,425 @@
+"""Start a student's runner walled off from the grader, and make sure nothing of it survives.
+
+Two ways, chosen by `choose()` (or forced with --isolation):
+
+bubblewrap  (`bwrap`, Debian/Ubuntu package `bubblewrap`): the runner sees a read-only
+            system (/usr, the Python installation and the minicnn package, nothing else
+            of the course), its own working copy as home, an empty size-limited /tmp,
+            its own process, network, IPC and host-name namespaces (no network at all,
+            no view of other processes) and no capabilities.  When the runner ends, the
+            kernel kills everything left in its process namespace.
+rlimits     resource limits alone, for machines without bubblewrap.  The runner runs
+            with the grader's user and sees the grader's files and network: it is
+            contained in time, memory, CPU, file size, open files and processes, but
+            not in what it can read or write.  State that to the instructor.
+
+Both: a wall-clock limit enforced from outside (SIGKILL: compiled loops ignore
+interrupts), RLIMIT_AS / CPU / FSIZE / NOFILE / NPROC / CORE, a new session, a pids
+(and memory) cgroup when the grader may create one (root on cgroup v1), and at the end
+every process of the run killed: the cgroup's members, or, without one, every
+descendant, found through the grader being their child subreaper.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import minicnn
+
+PR_SET_CHILD_SUBREAPER = 36
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass
+class Limits:
+    wall: float = 600.0              # seconds for the whole run (cells and calls)
+    memory_mb: int = 2048            # address space per process (Numba needs about 1 GB)
+    cpu_seconds: int = 1200          # CPU time per process
+    file_mb: int = 64                # largest file a process may write
+    open_files: int = 256
+    processes: int = 128             # tasks (processes and threads) in the run
+    tmp_mb: int = 256                # the private /tmp (bubblewrap)
+    output_kb: int = 256             # stdout/stderr kept for the report (the rest is counted, dropped)
+
+    def __post_init__(self):
+        if self.memory_mb < 1024:
+            raise ValueError(f"memory_mb={self.memory_mb}: Numba needs at least 1024 MB")
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def _probe_bwrap(path: str) -> str | None:
+    """None when bubblewrap can start a sandbox here; else why not."""
+    try:
+        proc = subprocess.run([path, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+                              capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if proc.returncode == 0 else (proc.stderr.strip() or f"exit {proc.returncode}")
+
+
+def choose(requested: str = "auto") -> tuple[str, str]:
+    """("bwrap" | "rlimits", a sentence for the instructor)."""
+    if requested not in ("auto", "bwrap", "rlimits"):
+        raise ValueError(f"isolation={requested!r}: expected 'auto', 'bwrap' or 'rlimits'")
+    path = bwrap_path()
+    if requested == "rlimits" or (requested == "auto" and path is None):
+        why = "asked for" if requested == "rlimits" else "bubblewrap (bwrap) is not installed"
+        return "rlimits", (f"isolation: resource limits only ({why}): student code is limited in time, memory, "
+                           "CPU, file size and processes, but runs as your user with your files and network in "
+                           "reach; install bubblewrap (apt-get install bubblewrap) to wall those off")
+    if path is None:
+        raise RuntimeError("isolation='bwrap' but bwrap is not installed (apt-get install bubblewrap)")
+    problem = _probe_bwrap(path)
+    if problem:
+        if requested == "bwrap":
+            raise RuntimeError(f"bubblewrap cannot start a sandbox here: {problem}")
+        return "rlimits", (f"isolation: resource limits only (bubblewrap is installed but cannot start a sandbox "
+                           f"here: {problem[:200]}): student code runs as your user with your files and network "
+                           "in reach")
+    version = subprocess.run([path, "--version"], capture_output=True, text=True).stdout.strip()
+    return "bwrap", (f"isolation: {version or 'bubblewrap'} - read-only system, private working copy and /tmp, "
+                     "no network, own process namespace, plus resource limits")
+
+
+# ----------------------------------------------------------------------------- process bookkeeping
+
+def become_subreaper() -> bool:
+    """Orphans of our children become our children (so that none escapes the final kill)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _children_of(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+        if ppid == pid:
+            out.append(int(entry))
+    return out
+
+
+def kill_descendants(keep=()) -> int:
+    """SIGKILL every child of this process (orphans included, as we are their subreaper), reap
+    them, repeat until none is left; returns how many were killed."""
+    killed, quiet_rounds = 0, 0
+    me = os.getpid()
+    for _ in range(2000):
+        kids = [p for p in _children_of(me) if p not in keep]
+        if not kids:
+            quiet_rounds += 1
+            if quiet_rounds >= 3:
+                break
+            time.sleep(0.01)
+            continue
+        quiet_rounds = 0
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+        _reap()
+    _reap()
+    return killed
+
+
+def _reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+class Cgroup:
+    """A pids (and memory) cgroup v1 for one run, when this process may create one."""
+
+    def __init__(self, name: str, limits: Limits):
+        self.dirs = []
+        for ctrl, settings in (("pids", {"pids.max": str(limits.processes)}),
+                               ("memory", {"memory.limit_in_bytes": str(limits.memory_mb * 2 << 20)})):
+            base = CGROUP_ROOT / ctrl
+            if not (base / "cgroup.procs").exists():
+                continue
+            d = base / name
+            try:
+                d.mkdir(exist_ok=True)
+                for key, value in settings.items():
+                    (d / key).write_text(value)
+            except OSError:
+                continue
+            self.dirs.append(d)
+
+    @property
+    def active(self) -> bool:
+        return any(d.parent.name == "pids" for d in self.dirs)
+
+    def join_self(self):
+        """In the child, before exec: move into the cgroup."""
+        for d in self.dirs:
+            try:
+                with open(d / "cgroup.procs", "w") as fh:
+                    fh.write("0")
+            except OSError:
+                pass
+
+    def members(self) -> list[int]:
+        out = set()
+        for d in self.dirs:
+            try:
+                out.update(int(p) for p in (d / "cgroup.procs").read_text().split())
+            except OSError:
+                pass
+        return sorted(out)
+
+    def kill_all(self) -> int:
+        killed = 0
+        for _ in range(2000):
+            pids = self.members()
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+                except ProcessLookupError:
+                    pass
+            _reap()
+            time.sleep(0.005)
+        return killed
+
+    def remove(self):
+        for d in self.dirs:
+            for _ in range(200):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)
+
+
+def cgroups_available() -> bool:
+    probe = Cgroup(f"minicnn-probe-{os.getpid()}", Limits())
+    ok = probe.active
+    probe.remove()
+    return ok
+
+
+# ----------------------------------------------------------------------------- the sandbox command line
+
+def _python_roots() -> list[Path]:
+    """What the runner's interpreter needs to see: the installation, the venv, site-packages, minicnn."""
+    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent}
+    for p in sys.path:
+        if p and "site-packages" in p and Path(p).is_dir():
+            roots.add(Path(p).resolve())
+    roots.add(Path(minicnn.__file__).resolve().parent)  # only the package, never the course beside it
+    # keep the outermost of nested paths
+    out = []
+    for r in sorted(roots, key=lambda p: len(p.parts)):
+        if not any(r == o or o in r.parents for o in out):
+            out.append(r)
+    return out
+
+
+def bwrap_command(path: str, workdir: Path, argv: list[str], env: dict, limits: Limits, fds=()) -> list[str]:
+    cmd = [path, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+           "--uid", "65534", "--gid", "65534", "--hostname", "sandbox", "--clearenv"]
+    for name in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(name):
+            cmd += ["--symlink", os.readlink(name), name]
+        elif os.path.isdir(name):
+            cmd += ["--ro-bind", name, name]
+    for name in ("/etc/ld.so.cache", "/etc/fonts", "/etc/localtime"):
+        if os.path.exists(name):
+            cmd += ["--ro-bind", name, name]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp"]
+    for root in _python_roots():
+        cmd += ["--ro-bind", str(root), str(root)]
+    cmd += ["--bind", str(workdir), "/home/student", "--chdir", "/home/student"]
+    for key, value in env.items():
+        cmd += ["--setenv", key, str(value)]
+    return cmd + ["--"] + argv
+
+
+def runner_env(workdir_inside: str, extra: dict | None = None) -> dict:
+    env = {
+        "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
+        "HOME": workdir_inside,
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": workdir_inside + "/.matplotlib",
+        "NUMBA_CACHE_DIR": workdir_inside + "/.numba_cache",
+        "NUMBA_BOUNDSCHECK": "1",
+        "NUMBA_NUM_THREADS": "2",
+        "OMP_NUM_THREADS": "1",
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "NBGRADER_EXECUTION": "autograde",
+    }
+    env.update(extra or {})
+    return env
+
+
+def _limit_self(limits: Limits):
+    """In the child before exec: the resource limits (inherited by everything it starts)."""
+    def cap(which, value):
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            pass
+    cap(resource.RLIMIT_AS, limits.memory_mb << 20)
+    cap(resource.RLIMIT_CPU, limits.cpu_seconds)
+    cap(resource.RLIMIT_FSIZE, limits.file_mb << 20)
+    cap(resource.RLIMIT_NOFILE, limits.open_files)
+    cap(resource.RLIMIT_CORE, 0)
+    if os.getuid() != 0:  # root ignores RLIMIT_NPROC; the pids cgroup does that job there
+        cap(resource.RLIMIT_NPROC, _user_tasks() + limits.processes)
+
+
+def _user_tasks() -> int:
+    uid, n = os.getuid(), 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    n += len(os.listdir(f"/proc/{entry}/task"))
+            except OSError:
+                pass
+    return n
+
+
+@dataclass
+class Run:
+    """A started runner: its process, the pipes, and how to end it."""
+
+    proc: subprocess.Popen
+    request_fd: int
+    reply_fd: int
+    output_fd: int
+    cgroup: Cgroup | None
+    mode: str
+    output: bytearray = field(default_factory=bytearray)
+    output_bytes: int = 0
+    output_cap: int = 256 * 1024
+
+    def __post_init__(self):
+        import threading
+
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
+
+    def _drain(self):
+        """Keep the first output_cap bytes of what the student's code printed; count the rest.
+        (Reading all the time, so that a print flood never blocks the runner on a full pipe.)"""
+        while True:
+            try:
+                data = os.read(self.output_fd, 1 << 20)
+            except OSError:
+                return
+            if not data:
+                return
+            self.output_bytes += len(data)
+            room = self.output_cap - len(self.output)
+            if room > 0:
+                self.output += data[:room]
+
+    def output_text(self) -> str:
+        text = bytes(self.output).decode("utf-8", "replace")
+        if self.output_bytes > len(self.output):
+            text += f"\n[... {self.output_bytes - len(self.output):,} more bytes of output not kept]"
+        return text
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def end(self) -> int:
+        """Kill the runner and everything it started; returns how many processes were killed."""
+        killed = 0
+        if self.proc.poll() is None:
+            try:
+                self.proc.kill()
+                killed += 1
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        if self.cgroup is not None:
+            killed += self.cgroup.kill_all()
+            self.cgroup.remove()
+        killed += kill_descendants()
+        self._drainer.join(timeout=5)
+        for fd in (self.request_fd, self.reply_fd, self.output_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        return killed
+
+
+_counter = [0]
+
+
+def start(mode: str, workdir: Path, limits: Limits, extra_env: dict | None = None) -> Run:
+    """Start `python -I -m minicnn.course.runner` in the chosen sandbox, working in `workdir`."""
+    req_r, req_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    out_r, out_w = os.pipe()
+    _counter[0] += 1
+    cgroup = Cgroup(f"minicnn-grade-{os.getpid()}-{_counter[0]}", limits)
+    if not cgroup.dirs:
+        cgroup = None
+    argv = [sys.executable, "-I", "-m", "minicnn.course.runner", str(req_r), str(rep_w)]
+    if mode == "bwrap":
+        inside = "/home/student"
+        env = runner_env(inside, extra_env)
+        cmd = bwrap_command(bwrap_path(), workdir, argv, env, limits)
+        popen_env, cwd = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, None
+    else:
+        inside = str(workdir)
+        (workdir / "tmp").mkdir(exist_ok=True)
+        env = runner_env(inside, {"TMPDIR": inside + "/tmp", **(extra_env or {})})
+        cmd, popen_env, cwd = argv, env, str(workdir)
+
+    def preexec():
+        if mode != "bwrap":
+            os.setsid()
+        if cgroup is not None:
+            cgroup.join_self()
+        _limit_self(limits)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(req_r, rep_w),
+                            env=popen_env, cwd=cwd, preexec_fn=preexec, close_fds=True)
+    for fd in (req_r, rep_w, out_w):
+        os.close(fd)
+    return Run(proc, req_w, rep_r, out_r, cgroup, mode, output_cap=limits.output_kb * 1024)

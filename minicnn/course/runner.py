@@ -1,0 +1,132 @@
+"""The student's side of batch grading: run a submission's cells, then answer calls.
+
+    python -I -m minicnn.course.runner REQUEST_FD REPLY_FD
+
+runs inside the sandbox (isolation.py) as an untrusted process: everything in it,
+this module included, may be rewritten by the student's code, so it decides nothing.
+It receives a job (the cells to run, in order) on REQUEST_FD, runs the cells in an
+IPython shell as a notebook kernel would, reports "ready", and then serves requests:
+
+    {"op": "lookup", "name": ...}                        is the name defined, callable?
+    {"op": "inspect", "name": ..., "part": ...}          library uses found in its bytecode
+    {"op": "compiled", "name": ..., "kind": "njit"|"cuda"}
+    {"op": "call", "name": ..., "part": ..., "args": pickled, "timeout": s}
+    {"op": "bye"}
+
+Replies go to REPLY_FD as wire frames, never pickles (the arguments of a call come in as
+the grader's pickle: that direction only carries what the grader made).  A call runs through
+sandbox.call: in a forked child with its own time limit, output captured, the
+part's adapter applied (e.g. a layer class turned into forward/backward).  The
+grader compares what comes back with its own reference answers, in its own process.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import time
+
+from . import wire
+
+
+def _reply(fd, value):
+    wire.write_frame(fd, value)
+
+
+def _arm_for_grading(mode):
+    """minicnn's kernels (or its layers) unusable from here on.  (The blocked libraries are
+    refused only inside each call's child, as before: Numba's compiler imports scipy.)"""
+    from . import sandbox
+
+    sandbox._arm_tripwires(mode, ())
+    import sys as _sys
+
+    _sys.meta_path[:] = [f for f in _sys.meta_path if not isinstance(f, sandbox._BlockImports)]
+
+
+def _run_cells(shell, cells, reply_fd):
+    """Run each cell as Jupyter would; a failing cell is reported and the next one runs."""
+    for index, cell in enumerate(cells):
+        started = time.perf_counter()
+        _reply(reply_fd, {"event": "cell", "index": index, "id": cell["id"]})
+        result = shell.run_cell(cell["source"], store_history=False, silent=False)
+        error = result.error_before_exec or result.error_in_exec
+        if error is not None:
+            text = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+            _reply(reply_fd, {"event": "cell_error", "index": index, "id": cell["id"], "error": text[:500],
+                              "seconds": time.perf_counter() - started})
+
+
+def _function(shell, name):
+    if name not in shell.user_ns:
+        return None, f"`{name}` is not defined (did its cell run? is it spelled as in the exercise?)"
+    return shell.user_ns[name], None
+
+
+def _serve(shell, request_fd, reply_fd):
+    from . import checks, inspection, sandbox
+
+    while True:
+        try:
+            req = wire.read_frame(request_fd)
+        except EOFError:
+            return
+        op = req.get("op")
+        if op == "bye":
+            return
+        fn, missing = _function(shell, req.get("name", ""))
+        if op == "lookup":
+            _reply(reply_fd, {"found": missing is None, "callable": callable(fn), "type": type(fn).__name__,
+                              "why": missing or ""})
+        elif op == "inspect":
+            part = checks.get_part(req["part"])
+            try:
+                reasons = inspection.forbidden_uses(fn, part.forbidden, part.allowed_modules, part.numpy_functions,
+                                                    part.forbidden_attrs)
+            except Exception as exc:  # noqa: BLE001 - reported, decided by the grader
+                reasons = [f"could not be inspected ({type(exc).__name__})"]
+            _reply(reply_fd, {"reasons": [str(r) for r in reasons]})
+        elif op == "compiled":
+            try:
+                ok, why = inspection.compiled_status(fn, req.get("kind", "njit"))
+            except Exception as exc:  # noqa: BLE001
+                ok, why = False, f"could not be inspected ({type(exc).__name__})"
+            _reply(reply_fd, {"ok": bool(ok), "why": str(why)})
+        elif op == "call":
+            part = checks.get_part(req["part"])
+            target = part.adapter(fn) if part.adapter is not None else fn
+            fork = part.fork() if callable(part.fork) else part.fork
+            args = tuple(pickle.loads(req["args"]))  # the grader's pickle, read on the untrusted side only
+            out = sandbox.call(target, args, timeout=float(req["timeout"]), tripwires=part.tripwires, fork=fork)
+            reply = {"status": out.status, "error": out.error[:2000], "output": out.output[-4000:],
+                     "warnings": [str(w)[:300] for w in out.warnings[:20]], "seconds": out.seconds,
+                     "mutated": list(out.mutated), "value": out.value}
+            try:
+                _reply(reply_fd, reply)
+            except Exception as exc:  # noqa: BLE001 - e.g. a value whose conversion raises
+                reply["value"] = None
+                reply["status"], reply["error"] = "error", f"the result could not be sent back ({type(exc).__name__})"
+                _reply(reply_fd, reply)
+        else:
+            _reply(reply_fd, {"error": f"unknown op {op!r}"})
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    request_fd, reply_fd = int(argv[0]), int(argv[1])
+    job = wire.read_frame(request_fd)
+    os.environ.update({k: str(v) for k, v in job.get("env", {}).items()})
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    # minicnn's kernels (or layers) and the blocked libraries are unusable from here on:
+    # a submission cannot hand the work to the reference it is checked against.
+    _arm_for_grading(job.get("tripwires", "kernels"))
+    _run_cells(shell, job["cells"], reply_fd)
+    _reply(reply_fd, {"event": "ready"})
+    _serve(shell, request_fd, reply_fd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,942 @@
+"""Write the student submissions of assignment a1_convolution that the batch grader's tests grade.
+
+    python tests/course/submissions/make_submissions.py            # (re)write the notebooks
+    python tests/course/submissions/make_submissions.py --check    # and check correct.ipynb
+
+Writes, next to this file:
+
+- `correct.ipynb`: the release notebook (exercises/) with every solution code cell filled in
+  from the instructor's notebook (solutions/), the `### BEGIN/END SOLUTION` lines removed;
+  `correct_again.ipynb`, the same work handed in by a second student.
+- one notebook per entry of HOSTILE below: `correct.ipynb` with a small change that attacks the
+  grader (endless loops, crashes, floods, fork and memory bombs, stray processes, patched
+  libraries, forged results, reads of other people's files) or is simply broken;
+- `unreadable.ipynb` (not JSON) and `stub.ipynb` (the release, nothing filled in);
+- `expected.json`: for every notebook, per test cell, the fewest points it must get ("min") and
+  the most it can honestly earn ("max"), plus "functions_correct".
+
+How the grader is assumed to work: it runs a submission's code cells in a sandbox, except the
+test cells, and scores each part by calling the student's function from outside on inputs of its
+own (fresh copies for every call) and comparing outside. So the points follow the *functions*;
+the code of the attacks runs at cell level or inside the functions.
+
+"functions_correct" lists the functions that, once the notebook's cells have run, exist and are
+the correct solution (or a correct self-contained rewrite of it) doing nothing else. A function
+listed there can still have a "min" of 0: when the notebook's other code may legitimately cost
+it its points under the grader's resource limits (memory, processes, output, time).
+
+Knock-on effects are avoided on purpose: in the solution correlate2d calls zero_pad and
+convolve2d calls correlate2d, so where one of those is sabotaged, the functions that should stay
+correct are replaced by self-contained correct versions (CORRELATE_ALONE, CONVOLVE_ALONE).
+
+The "wrong constant" returned by the wrong array functions is np.full((1, 1), 0.5), not zeros:
+every expected value of the a1 parts is an integer, and some random cases (a kernel as large as
+the input) expect a 1x1 array that can be 0; a 0.5 can never match.
+
+Nothing here executes a submission.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+RELEASE = ROOT / "exercises" / "a1_convolution" / "a1_convolution.ipynb"
+SOURCE = ROOT / "solutions" / "a1_convolution" / "a1_convolution.ipynb"
+
+FUNCS = ("output_size", "param_count", "zero_pad", "correlate2d", "convolve2d")
+POINTS = {"test_output_size": 2, "test_param_count": 2, "test_zero_pad": 2, "test_zero_pad_compiled": 1,
+          "test_correlate2d": 4, "test_correlate2d_compiled": 1, "test_convolve2d": 2,
+          "test_convolve2d_compiled": 1}
+TESTS_OF = {"output_size": ("test_output_size",), "param_count": ("test_param_count",),
+            "zero_pad": ("test_zero_pad", "test_zero_pad_compiled"),
+            "correlate2d": ("test_correlate2d", "test_correlate2d_compiled"),
+            "convolve2d": ("test_convolve2d", "test_convolve2d_compiled")}
+MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+def code(text: str) -> str:
+    return textwrap.dedent(text).strip("\n") + "\n"
+
+
+# ------------------------------------------------------------------ correct code, self-contained
+
+CORRELATE_ALONE = code('''
+    @njit
+    def correlate2d(image, kernel, stride, padding):
+        """Cross-correlation of one 2-D image with one 2-D kernel."""
+        h, w = image.shape
+        kh, kw = kernel.shape
+        padded = np.zeros((h + 2 * padding, w + 2 * padding))  # padded here, not by zero_pad
+        for i in range(h):
+            for j in range(w):
+                padded[i + padding, j + padding] = image[i, j]
+        out_h = (h + 2 * padding - kh) // stride + 1
+        out_w = (w + 2 * padding - kw) // stride + 1
+        out = np.zeros((out_h, out_w))
+        for i in range(out_h):
+            for j in range(out_w):
+                total = 0.0
+                for u in range(kh):
+                    for v in range(kw):
+                        total += padded[i * stride + u, j * stride + v] * kernel[u, v]
+                out[i, j] = total
+        return out
+''')
+
+
+def convolve_alone(name="convolve2d", before_return=""):
+    """A correct convolve2d that calls neither zero_pad nor correlate2d (optionally spoilt just
+    before it returns, by the lines `before_return`)."""
+    spoil = textwrap.indent(code(before_return), "    ") if before_return else ""
+    return code(f'''
+        @njit
+        def {name}(image, kernel, stride, padding):
+            """True convolution: cross-correlation with the kernel rotated by 180 degrees."""
+            h, w = image.shape
+            kh, kw = kernel.shape
+            padded = np.zeros((h + 2 * padding, w + 2 * padding))
+            for i in range(h):
+                for j in range(w):
+                    padded[i + padding, j + padding] = image[i, j]
+            out_h = (h + 2 * padding - kh) // stride + 1
+            out_w = (w + 2 * padding - kw) // stride + 1
+            out = np.zeros((out_h, out_w))
+            for i in range(out_h):
+                for j in range(out_w):
+                    total = 0.0
+                    for u in range(kh):
+                        for v in range(kw):
+                            total += padded[i * stride + u, j * stride + v] * kernel[kh - 1 - u, kw - 1 - v]
+                    out[i, j] = total
+    ''') + spoil + "    return out\n"
+
+
+CONVOLVE_ALONE = convolve_alone()
+
+# ------------------------------------------------------------------ wrong code ("as in patch_testing")
+
+# Plain Python, no builtins used (patch_builtins replaces them): always a wrong answer.
+WRONG = {
+    "output_size": code('''
+        def output_size(n, k, stride=1, padding=0):
+            return 0
+    '''),
+    "param_count": code('''
+        def param_count(in_channels, out_channels, kernel_size, bias=True):
+            return 0
+    '''),
+    "zero_pad": code('''
+        def zero_pad(image, p):
+            return np.full((1, 1), 0.5)
+    '''),
+    "correlate2d": code('''
+        def correlate2d(image, kernel, stride, padding):
+            return np.full((1, 1), 0.5)
+    '''),
+    "convolve2d": code('''
+        def convolve2d(image, kernel, stride, padding):
+            return np.full((1, 1), 0.5)
+    '''),
+}
+
+# ------------------------------------------------------------------ longer cell-level attacks
+
+MEMORY_HOARD = code('''
+    # cell level: keep up to 10 GB alive in this process, stopping quietly at a memory limit
+    hoard = []
+    try:
+        for _ in range(100):
+            hoard.append(bytearray(100 * 1024 ** 2))
+    except MemoryError:
+        pass
+    print(f"holding {len(hoard)} blocks of 100 MB")
+''')
+
+PRINT_FLOOD = code('''
+    # cell level: 3,000,000 lines of 100 characters (about 300 MB of output)
+    line = "x" * 100
+    for _ in range(3_000_000):
+        print(line)
+''')
+
+THREADS_CELL = code('''
+    # cell level: ask Numba for 100000 threads
+    import numba
+    try:
+        numba.set_num_threads(100000)
+    except Exception as exc:
+        print("set_num_threads refused:", type(exc).__name__, exc)
+''')
+
+SETSID_CELL = code('''
+    # cell level: leave processes behind, in sessions of their own, that outlive the kernel
+    import os, subprocess, sys, time
+    try:
+        subprocess.Popen(["sleep", "987654"], start_new_session=True)
+    except Exception as exc:
+        print("Popen failed:", type(exc).__name__, exc)
+    try:
+        pid = os.fork()
+        if pid == 0:                        # child: a new session, fork once more, and go
+            try:
+                os.setsid()
+                if os.fork() == 0:          # grandchild: orphaned; 987653 is in its command line
+                    try:
+                        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(987653)"])
+                    except OSError:
+                        time.sleep(987653)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+    except Exception as exc:
+        print("fork failed:", type(exc).__name__, exc)
+''')
+
+NOT_COMPILED_SEGFAULT = code('''
+    def correlate2d(image, kernel, stride, padding):
+        import ctypes
+        ctypes.string_at(0)                 # reads address 0: SIGSEGV
+        return np.zeros((1, 1))
+''')
+
+PATCH_TESTING = code('''
+    # cell level: numpy's assertions never fail any more
+    import numpy.testing
+    def _never_fails(*args, **kwargs):
+        return None
+    numpy.testing.assert_allclose = _never_fails
+    numpy.testing.assert_array_equal = _never_fails
+    numpy.testing.assert_equal = _never_fails
+''')
+
+PATCH_ALLCLOSE = code('''
+    # cell level: numpy's comparisons always say "equal"
+    def _all_true(a, b, *args, **kwargs):
+        try:
+            return np.ones(np.broadcast(np.asarray(a), np.asarray(b)).shape, dtype=bool)
+        except ValueError:
+            return np.True_
+    np.allclose = lambda *args, **kwargs: True
+    np.array_equal = lambda *args, **kwargs: True
+    np.isclose = _all_true
+''')
+
+# In the last solution cell, so that the cells before it run with the real builtins.
+PATCH_BUILTINS = code('''
+    # cell level: isinstance, len, abs and round lie for everybody in this process
+    import builtins
+    builtins.isinstance = lambda obj, classes: True
+    builtins.len = lambda obj: 0
+    builtins.abs = lambda x: 0
+    builtins.round = lambda x, ndigits=None: 0
+''')
+
+PATCH_MINICNN = code('''
+    # cell level: make minicnn's reference answers and comparisons agree with the wrong functions
+    import sys
+    try:
+        import minicnn, minicnn.conv, minicnn.shapes, minicnn.kernels, minicnn.course.checks
+    except Exception as exc:
+        print("import failed:", type(exc).__name__, exc)
+    def _size(*args, **kwargs):
+        return 0
+    def _array(*args, **kwargs):
+        return np.full((1, 1), 0.5)
+    def _kernel(*args, **kwargs):
+        return np.full((1, 1, 1, 1), 0.5)   # conv2d(...)[0, 0] is then the wrong (1, 1) array
+    def _match(*args, **kwargs):
+        return None                        # "no mismatch"
+    for module, name, fake in [("minicnn.shapes", "conv_output_size", _size),
+                               ("minicnn.shapes", "conv2d_param_count", _size),
+                               ("minicnn.conv", "correlate2d", _array),
+                               ("minicnn.conv", "convolve2d", _array),
+                               ("minicnn.conv", "pad2d", _array),
+                               ("minicnn", "conv_output_size", _size),
+                               ("minicnn", "conv2d_param_count", _size),
+                               ("minicnn", "correlate2d", _array),
+                               ("minicnn", "convolve2d", _array),
+                               ("minicnn", "pad2d", _array),
+                               ("minicnn.course.checks", "compare_arrays", _match),
+                               ("minicnn.course.checks", "compare_exact", _match)]:
+        try:
+            setattr(sys.modules[module], name, fake)
+        except Exception as exc:
+            print("could not patch", module, name, type(exc).__name__)
+    try:
+        for table in minicnn.kernels.KERNELS.values():
+            for op in list(table):
+                table[op] = _kernel
+    except Exception as exc:
+        print("could not patch KERNELS:", type(exc).__name__)
+    try:                                   # the parts keep their own reference to compare_exact
+        for part in minicnn.course.checks.PARTS.values():
+            part.compare = _match
+    except Exception as exc:
+        print("could not patch PARTS:", type(exc).__name__)
+''')
+
+INPUT_TRANSFORMER = code('''
+    # cell level: rewrite every later cell that calls check(...) into its full points
+    import re
+    def _full_marks(lines):
+        text = "".join(lines)
+        if "check(" in text or "check_compiled(" in text:
+            points = re.search(r"points=(\\d+)", text)
+            return [(points.group(1) if points else "2") + "\\n"]   # the cell's value: its points
+        return lines
+    try:
+        get_ipython().input_transformers_cleanup.append(_full_marks)
+    except NameError:
+        print("no IPython here")
+''')
+
+READ_SOURCES = code('''
+    # cell level: look for the instructor's notebook (hidden seeds) and nbgrader's source/ folder
+    import os, re
+    import minicnn, minicnn.course
+    TARGET = "solutions/a1_convolution/a1_convolution.ipynb"
+    def _read(path):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except Exception as exc:
+            print("READ-BLOCKED", path, type(exc).__name__)
+            return
+        print("READ-OK", path, "seeds:", re.findall(r"seed = (\\d+)", text))
+    try:
+        _read(str(minicnn.course.course_root() / TARGET))
+    except Exception as exc:
+        print("READ-BLOCKED course_root()", type(exc).__name__)
+    _read(os.path.dirname(minicnn.__file__) + "/../" + TARGET)
+    here = os.path.abspath(os.getcwd())
+    while True:
+        if os.path.exists(os.path.join(here, TARGET)):
+            _read(os.path.join(here, TARGET))
+        if os.path.isdir(os.path.join(here, "source")):
+            print("FOUND", os.path.join(here, "source"))
+            _read(os.path.join(here, "source", "a1_convolution", "a1_convolution.ipynb"))
+        if os.path.dirname(here) == here:
+            break
+        here = os.path.dirname(here)
+''')
+
+READ_OTHERS = code('''
+    # cell level: look for other students' work and the gradebook, and read one of them
+    import os
+    WANTED = {"submitted", "autograded", "feedback", "gradebook.db"}
+    seen, found = set(), []
+    def _look(top, max_depth=6):
+        for root, dirs, files in os.walk(top):
+            depth = 0 if root == top else len(os.path.relpath(root, top).split(os.sep))
+            if root in seen or len(seen) > 20000 or depth >= max_depth:
+                dirs[:] = []
+            dirs[:] = [d for d in dirs if os.path.join(root, d) not in ("/proc", "/sys")]
+            if root in seen:
+                continue
+            seen.add(root)
+            found.extend(os.path.join(root, name) for name in dirs + files if name in WANTED)
+    here = os.path.abspath(os.getcwd())
+    tops = [here, "/tmp"]
+    while os.path.dirname(here) != here:
+        here = os.path.dirname(here)
+        tops.append(here)                 # the parent folders, up to /
+    for top in tops:
+        try:
+            _look(top)
+        except Exception as exc:
+            print("BLOCKED", top, type(exc).__name__)
+    for path in found:
+        print("FOUND", path)
+    mine = os.path.abspath(os.getcwd())
+    others = []                           # notebooks handed in by somebody else
+    for folder in found:
+        if os.path.basename(folder) in ("submitted", "autograded"):
+            for root, _, files in os.walk(folder):
+                if not root.startswith(mine):
+                    others += [os.path.join(root, name) for name in files if name.endswith(".ipynb")]
+    for path in others[:3]:
+        try:
+            with open(path, "rb") as f:
+                f.read()
+            print("READ-OK", path)
+        except Exception as exc:
+            print("READ-BLOCKED", path, type(exc).__name__)
+''')
+
+FAKE_GRADEBOOK = code('''
+    # cell level: spoil every gradebook.db it can reach, and leave forged results behind
+    import json, os, sqlite3
+    GARBAGE = b"\\x00\\xffthis is not a database\\n" * 64
+    for root, dirs, files in os.walk("/tmp"):
+        if root != "/tmp" and len(os.path.relpath(root, "/tmp").split(os.sep)) >= 6:
+            dirs[:] = []
+        if "gradebook.db" in files:
+            path = os.path.join(root, "gradebook.db")
+            try:
+                with open(path, "r+b") as f:
+                    f.write(GARBAGE)
+                    f.truncate()
+                print("OVERWROTE", path)
+            except Exception as exc:
+                print("BLOCKED", path, type(exc).__name__)
+    try:                                  # a forged gradebook, as sqlite, here ...
+        if os.path.exists("gradebook.db"):
+            os.remove("gradebook.db")
+        db = sqlite3.connect("gradebook.db")
+        db.execute("CREATE TABLE grade (name TEXT, auto_score REAL, max_score REAL)")
+        db.executemany("INSERT INTO grade VALUES (?, ?, ?)",
+                       [("test_output_size", 2, 2), ("test_param_count", 2, 2), ("test_zero_pad", 2, 2),
+                        ("test_zero_pad_compiled", 1, 1), ("test_correlate2d", 4, 4),
+                        ("test_correlate2d_compiled", 1, 1), ("test_convolve2d", 2, 2),
+                        ("test_convolve2d_compiled", 1, 1)])
+        db.commit()
+        db.close()
+        print("WROTE gradebook.db (sqlite)")
+    except Exception as exc:
+        print("BLOCKED gradebook.db", type(exc).__name__)
+    forged = {"/tmp/gradebook.db": GARBAGE,   # ... and garbage in /tmp
+              "results.json": json.dumps({"a1_convolution": {"score": 15, "max_score": 15}}).encode(),
+              "grades.csv": b"assignment,student,score,max_score\\na1_convolution,me,15,15\\n",
+              "feedback.html": b"<html><body><h1>a1_convolution: 15 / 15</h1></body></html>\\n"}
+    for path, data in forged.items():
+        try:
+            with open(path, "wb") as f:
+                f.write(data)
+            print("WROTE", path)
+        except Exception as exc:
+            print("BLOCKED", path, type(exc).__name__)
+''')
+
+NETWORK = code('''
+    # cell level: try to reach the internet
+    import socket
+    for host, port in [("pypi.org", 443), ("151.101.0.223", 443)]:
+        try:
+            socket.create_connection((host, port), timeout=3).close()
+            print(f"NET-OK {host}:{port}")
+        except Exception as exc:
+            print(f"NET-BLOCKED {host}:{port} {exc!r}")
+''')
+
+FILL_TMP = code('''
+    # cell level: fill /tmp (and the temp folder) with 64 MiB files, at most 16 each; never deleted
+    import os, tempfile
+    block = b"\\xa5" * (64 * 1024 * 1024)
+    for folder, prefix in [("/tmp", "minicnn-hostile-fill-"),
+                           (tempfile.gettempdir(), "minicnn-hostile-fill-tempdir-")]:
+        written = 0
+        try:
+            for i in range(16):
+                with open(os.path.join(folder, f"{prefix}{i}"), "wb") as f:
+                    f.write(block)
+                written += 1
+        except Exception as exc:
+            print("stopped:", type(exc).__name__, exc)
+        print(f"wrote {written} files of 64 MiB in {folder}")
+''')
+
+# ------------------------------------------------------------------ the hostile and broken submissions
+#
+# Each entry: "about" (one line); "cells" {grade_id: new source of that solution cell};
+# "before"/"after" {grade_id: code put before/after the cell's (new) source};
+# "tests": "delete" or a new source for every test cell;
+# "zero": functions whose parts can earn nothing (max 0);
+# "shaky": functions whose parts may lose points to resource limits (min 0, max full), or "all";
+# "altered": functions that answer correctly but are not the clean solution (left out of
+#            functions_correct);
+# "override": {test grade_id: (min, max)} where the rules above do not fit.
+# Every other part: min = max = full points.
+
+HOSTILE = {
+    # ---- functions that never return, or take the process down
+    "loop_python": dict(
+        about="output_size spins forever in Python before computing",
+        cells={"output_size": code('''
+            def output_size(n, k, stride=1, padding=0):
+                while True:
+                    pass
+                return (n + 2 * padding - k) // stride + 1
+        ''')},
+        zero=["output_size"]),
+    "loop_njit": dict(
+        about="zero_pad (@njit) loops forever in compiled code, writing into its output",
+        cells={"zero_pad": code('''
+            @njit
+            def zero_pad(image, p):
+                h, w = image.shape
+                out = np.zeros((h + 2 * p, w + 2 * p))
+                while True:                 # compiled: no KeyboardInterrupt can stop it
+                    out[0, 0] += 1.0
+                return out
+        '''), "correlate2d": CORRELATE_ALONE},
+        zero=["zero_pad"]),
+    "recursion": dict(
+        about="output_size calls itself without end (RecursionError)",
+        cells={"output_size": code('''
+            def output_size(n, k, stride=1, padding=0):
+                return output_size(n, k, stride, padding) + 0
+        ''')},
+        zero=["output_size"]),
+    "memory_bomb": dict(
+        about="param_count allocates 8 GiB before answering; its cell hoards 10 GB",
+        cells={"param_count": code('''
+            def param_count(in_channels, out_channels, kernel_size, bias=True):
+                x = bytearray(8 * 1024 ** 3)      # 8 GiB, zero-filled: every page touched
+                if isinstance(kernel_size, int):
+                    kh = kw = kernel_size
+                else:
+                    kh, kw = kernel_size
+                return out_channels * (in_channels * kh * kw + (1 if bias else 0))
+        ''')},
+        after={"param_count": MEMORY_HOARD},
+        zero=["param_count"], shaky="all"),
+    "print_flood_python": dict(
+        about="3,000,000 lines of 100 characters printed at cell level; functions correct",
+        after={"output_size": PRINT_FLOOD},
+        shaky="all"),
+    "print_flood_njit": dict(
+        about="correlate2d (@njit) prints 2000 lines per output element, then returns the right answer",
+        cells={"correlate2d": code('''
+            @njit
+            def correlate2d(image, kernel, stride, padding):
+                """Cross-correlation of one 2-D image with one 2-D kernel."""
+                padded = zero_pad(image, padding)
+                kh, kw = kernel.shape
+                out_h = (padded.shape[0] - kh) // stride + 1
+                out_w = (padded.shape[1] - kw) // stride + 1
+                out = np.zeros((out_h, out_w))
+                for i in range(out_h):
+                    for j in range(out_w):
+                        total = 0.0
+                        for u in range(kh):
+                            for v in range(kw):
+                                total += padded[i * stride + u, j * stride + v] * kernel[u, v]
+                        out[i, j] = total
+                        for r in range(2000):   # printed from compiled code, straight to fd 1
+                            print(i, j, total)
+                return out
+        '''), "convolve2d": CONVOLVE_ALONE},
+        shaky=["correlate2d"], altered=["correlate2d"]),
+    "fork_bomb": dict(
+        about="param_count forks without end (every child forks too), retrying when refused",
+        cells={"param_count": code('''
+            def param_count(in_channels, out_channels, kernel_size, bias=True):
+                import os
+                while True:
+                    try:
+                        os.fork()
+                    except OSError:
+                        pass                    # the process limit: keep trying
+                return 0
+        ''')},
+        zero=["param_count"], shaky="all"),
+    "thread_explosion": dict(
+        about="numba.set_num_threads(100000), a parallel correlate2d, 100000 sleeping threads in param_count",
+        cells={"param_count": code('''
+            def param_count(in_channels, out_channels, kernel_size, bias=True):
+                import threading, time
+                for _ in range(100000):
+                    try:
+                        threading.Thread(target=time.sleep, args=(60,)).start()
+                    except RuntimeError:
+                        continue                # "can't start new thread": keep going
+                if isinstance(kernel_size, int):
+                    kh = kw = kernel_size
+                else:
+                    kh, kw = kernel_size
+                return out_channels * (in_channels * kh * kw + (1 if bias else 0))
+        '''), "correlate2d": code('''
+            from numba import prange
+
+            @njit(parallel=True)
+            def correlate2d(image, kernel, stride, padding):
+                """Cross-correlation of one 2-D image with one 2-D kernel."""
+                padded = zero_pad(image, padding)
+                kh, kw = kernel.shape
+                out_h = (padded.shape[0] - kh) // stride + 1
+                out_w = (padded.shape[1] - kw) // stride + 1
+                out = np.zeros((out_h, out_w))
+                for i in prange(out_h):
+                    for j in range(out_w):
+                        total = 0.0
+                        for u in range(kh):
+                            for v in range(kw):
+                                total += padded[i * stride + u, j * stride + v] * kernel[u, v]
+                        out[i, j] = total
+                return out
+        ''')},
+        after={"correlate2d": THREADS_CELL},
+        shaky="all", altered=["param_count"]),
+    "setsid_child": dict(
+        about="cell level: `sleep 987654` in a new session and a double-forked setsid child sleeping 987653",
+        after={"output_size": SETSID_CELL},
+        shaky="all"),
+    "segfault": dict(
+        about="correlate2d is plain Python reading address 0; zero_pad writes far out of bounds unchecked",
+        cells={"correlate2d": NOT_COMPILED_SEGFAULT, "convolve2d": CONVOLVE_ALONE, "zero_pad": code('''
+            import os
+            os.environ["NUMBA_BOUNDSCHECK"] = "0"   # undo the setup cell's safety net (read at each compile)
+
+            @njit(boundscheck=False)
+            def zero_pad(image, p):
+                h, w = image.shape
+                out = np.zeros((h + 2 * p, w + 2 * p))
+                out[10 ** 9, 10 ** 9] = 1.0              # gigabytes past the end: SIGSEGV
+                return out
+        ''')},
+        zero=["zero_pad", "correlate2d"], shaky=["convolve2d"]),
+    "kill_self": dict(
+        about="output_size sends SIGKILL to its own process",
+        cells={"output_size": code('''
+            def output_size(n, k, stride=1, padding=0):
+                import os, signal
+                os.kill(os.getpid(), signal.SIGKILL)
+                return (n + 2 * padding - k) // stride + 1
+        ''')},
+        zero=["output_size"]),
+    "sys_exit": dict(
+        about="the output_size cell starts with sys.exit(0), so output_size is never defined",
+        before={"output_size": "import sys; sys.exit(0)\n"},
+        zero=["output_size"]),
+    "os_exit": dict(
+        about="the first solution cell starts with os._exit(0): the process ends, nothing after it runs",
+        before={"output_size": "import os; os._exit(0)\n"},
+        zero=list(FUNCS)),
+    # ---- wrong functions that try to make the checking say "right"
+    "patch_testing": dict(
+        about="numpy.testing's assert_allclose/assert_array_equal/assert_equal made no-ops; functions wrong",
+        cells=WRONG, after={"output_size": PATCH_TESTING},
+        zero=list(FUNCS)),
+    "patch_allclose": dict(
+        about="np.allclose/np.isclose/np.array_equal always true; functions wrong",
+        cells=WRONG, after={"output_size": PATCH_ALLCLOSE},
+        zero=list(FUNCS)),
+    "patch_builtins": dict(
+        about="builtins isinstance/len/abs/round replaced by liars (in the last solution cell); functions wrong",
+        cells=WRONG, after={"convolve2d": PATCH_BUILTINS},
+        zero=list(FUNCS)),
+    "patch_minicnn": dict(
+        about="minicnn's reference functions, kernel tables and compare functions patched to agree; functions wrong",
+        cells=WRONG, after={"output_size": PATCH_MINICNN},
+        zero=list(FUNCS)),
+    "input_transformer": dict(
+        about="an IPython input transformer turns later check cells into their full points; functions wrong",
+        cells=WRONG, after={"output_size": INPUT_TRANSFORMER},
+        zero=list(FUNCS)),
+    "deleted_tests": dict(
+        about="every test cell deleted; functions correct",
+        tests="delete"),
+    "edited_tests": dict(
+        about='every test cell replaced by print("full marks"); functions wrong',
+        cells=WRONG, tests='print("full marks")\n',
+        zero=list(FUNCS)),
+    "lying_eq": dict(
+        about="output_size/param_count return an object equal to everything; correlate2d an __array__ liar",
+        cells={"output_size": code('''
+            class Always:
+                """Equal to everything, 7 as a number."""
+                def __eq__(self, other):
+                    return True
+                def __ne__(self, other):
+                    return False
+                def __int__(self):
+                    return 7
+                def __index__(self):
+                    return 7
+                def __float__(self):
+                    return 7.0
+                def __hash__(self):
+                    return 0
+
+            def output_size(n, k, stride=1, padding=0):
+                return Always()
+        '''), "param_count": code('''
+            def param_count(in_channels, out_channels, kernel_size, bias=True):
+                return Always()
+        '''), "correlate2d": code('''
+            class ArrayLiar(Always):
+                """Turns into a wrong array, and is equal to everything."""
+                def __array__(self, dtype=None, copy=None):
+                    return np.full((1, 1), 0.5, dtype=dtype)
+
+            def correlate2d(image, kernel, stride, padding):
+                return ArrayLiar()
+        '''), "convolve2d": CONVOLVE_ALONE},
+        zero=["output_size", "param_count", "correlate2d"]),
+    "ndarray_subclass": dict(
+        about="zero_pad (plain Python) returns zeros viewed as an ndarray subclass whose comparisons say True",
+        cells={"zero_pad": code('''
+            class Liar(np.ndarray):
+                def __array_finalize__(self, obj):
+                    pass
+                def __eq__(self, other):
+                    return True
+                def __ne__(self, other):
+                    return False
+                def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+                    return True             # np.isclose, np.equal, np.subtract, ...: "True"
+
+            def zero_pad(image, p):
+                h, w = image.shape
+                return np.zeros((h + 2 * p, w + 2 * p)).view(Liar)   # right shape, no image in it
+        '''), "correlate2d": CORRELATE_ALONE},
+        zero=["zero_pad"]),
+    # ---- plainly wrong results
+    "wrong_dtype_shape": dict(
+        about="correlate2d: right values as int8, transposed; convolve2d: float16 with an extra axis; output_size a float",
+        cells={"output_size": code('''
+            def output_size(n, k, stride=1, padding=0):
+                return float((n + 2 * padding - k) // stride + 1)
+        '''), "correlate2d": code('''
+            @njit
+            def correlate2d(image, kernel, stride, padding):
+                """Cross-correlation of one 2-D image with one 2-D kernel."""
+                padded = zero_pad(image, padding)
+                kh, kw = kernel.shape
+                out_h = (padded.shape[0] - kh) // stride + 1
+                out_w = (padded.shape[1] - kw) // stride + 1
+                out = np.zeros((out_h, out_w))
+                for i in range(out_h):
+                    for j in range(out_w):
+                        total = 0.0
+                        for u in range(kh):
+                            for v in range(kw):
+                                total += padded[i * stride + u, j * stride + v] * kernel[u, v]
+                        out[i, j] = total
+                return out.astype(np.int8).T
+        '''), "convolve2d": convolve_alone("_convolve") + "\n\n" + code('''
+            def convolve2d(image, kernel, stride, padding):
+                return _convolve(image, kernel, stride, padding).astype(np.float16)[np.newaxis]
+        ''')},
+        zero=["output_size", "convolve2d"], altered=["correlate2d"],
+        # A 1x1 output (kernel as large as the input) or a symmetric one, with values in -128..127,
+        # is right as int8 and transposed, and minicnn's compare_arrays checks values, not dtypes:
+        # 3 of 21 public cases pass (less than half: no compiled point), 4 of 27 with seed 7877.
+        override={"test_correlate2d": (0, 4), "test_correlate2d_compiled": (0, 0)}),
+    "nan": dict(
+        about="correlate2d returns all NaN; convolve2d the right values but NaN at [0, 0]",
+        cells={"correlate2d": code('''
+            @njit
+            def correlate2d(image, kernel, stride, padding):
+                h, w = image.shape
+                kh, kw = kernel.shape
+                out_h = (h + 2 * padding - kh) // stride + 1
+                out_w = (w + 2 * padding - kw) // stride + 1
+                return np.full((out_h, out_w), np.nan)
+        '''), "convolve2d": convolve_alone(before_return="out[0, 0] = np.nan")},
+        zero=["correlate2d", "convolve2d"]),
+    "mutate_input": dict(
+        about="zero_pad and correlate2d zero their input image after computing; results correct",
+        cells={"zero_pad": code('''
+            @njit
+            def zero_pad(image, p):
+                """image (H, W) -> (H + 2p, W + 2p), the image in the middle and zeros around it."""
+                h, w = image.shape
+                out = np.zeros((h + 2 * p, w + 2 * p))
+                for i in range(h):
+                    for j in range(w):
+                        out[i + p, j + p] = image[i, j]
+                image[:, :] = 0.0               # and the caller's image is gone
+                return out
+        '''), "correlate2d": code('''
+            @njit
+            def correlate2d(image, kernel, stride, padding):
+                """Cross-correlation of one 2-D image with one 2-D kernel."""
+                padded = zero_pad(image, padding)
+                kh, kw = kernel.shape
+                out_h = (padded.shape[0] - kh) // stride + 1
+                out_w = (padded.shape[1] - kw) // stride + 1
+                out = np.zeros((out_h, out_w))
+                for i in range(out_h):
+                    for j in range(out_w):
+                        total = 0.0
+                        for u in range(kh):
+                            for v in range(kw):
+                                total += padded[i * stride + u, j * stride + v] * kernel[u, v]
+                        out[i, j] = total
+                image[:, :] = 0.0
+                return out
+        ''')},
+        altered=["zero_pad", "correlate2d"]),
+    # ---- reaching outside the sandbox
+    "read_sources": dict(
+        about="cell level: tries to read the instructor's notebook and nbgrader's source/ (hidden seeds); functions wrong",
+        cells=WRONG, after={"output_size": READ_SOURCES},
+        zero=list(FUNCS)),
+    "read_others": dict(
+        about="cell level: looks for submitted/, autograded/, feedback/, gradebook.db and reads another notebook; functions wrong",
+        cells=WRONG, after={"output_size": READ_OTHERS},
+        zero=list(FUNCS)),
+    "fake_gradebook": dict(
+        about="cell level: overwrites gradebook.db files under /tmp, forges gradebook/results/grades/feedback; functions wrong",
+        cells=WRONG, after={"output_size": FAKE_GRADEBOOK},
+        zero=list(FUNCS)),
+    "network": dict(
+        about="cell level: tries TCP connections to pypi.org:443 and 151.101.0.223:443; functions correct",
+        after={"output_size": NETWORK}),
+    "fill_tmp": dict(
+        about="cell level: writes up to 16 files of 64 MiB into /tmp and the temp folder, never deleted; functions correct",
+        after={"output_size": FILL_TMP},
+        shaky="all"),
+}
+
+UNREADABLE_TEXT = "this is not a notebook{"
+
+
+# ------------------------------------------------------------------ building
+
+def nb_grade(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def is_solution_code(cell) -> bool:
+    return cell.cell_type == "code" and bool(nb_grade(cell).get("solution"))
+
+
+def is_test(cell) -> bool:
+    g = nb_grade(cell)
+    return bool(g.get("grade")) and not g.get("solution")
+
+
+def without_markers(source: str) -> str:
+    return "".join(line for line in source.splitlines(keepends=True) if line.strip() not in MARKERS)
+
+
+def solutions() -> dict:
+    """grade_id -> the instructor's solution code cell, markers removed."""
+    src = nbformat.read(SOURCE, as_version=4)
+    return {nb_grade(c)["grade_id"]: without_markers(c.source) for c in src.cells if is_solution_code(c)}
+
+
+def correct_notebook():
+    nb = nbformat.read(RELEASE, as_version=4)
+    sols = solutions()
+    filled = set()
+    for cell in nb.cells:
+        if is_solution_code(cell):
+            gid = nb_grade(cell)["grade_id"]
+            cell.source = sols[gid].rstrip("\n")
+            filled.add(gid)
+    if filled != set(FUNCS):
+        raise SystemExit(f"solution cells in the release: {sorted(filled)}, expected {sorted(FUNCS)}")
+    tests = {nb_grade(c)["grade_id"]: nb_grade(c).get("points") for c in nb.cells if is_test(c)}
+    if tests != POINTS:
+        raise SystemExit(f"test cells in the release: {tests}, expected {POINTS}")
+    return nb
+
+
+def hostile_notebook(base, spec: dict):
+    nb = copy.deepcopy(base)
+    for key in spec.get("cells", {}) | spec.get("before", {}) | spec.get("after", {}):
+        if key not in FUNCS:
+            raise SystemExit(f"unknown solution cell {key!r}")
+    cells = []
+    for cell in nb.cells:
+        if is_solution_code(cell):
+            gid = nb_grade(cell)["grade_id"]
+            text = spec.get("cells", {}).get(gid, cell.source.rstrip("\n") + "\n")
+            text = spec.get("before", {}).get(gid, "") + text
+            if gid in spec.get("after", {}):
+                text += "\n\n" + spec["after"][gid]
+            cell.source = text.rstrip("\n")
+        elif is_test(cell) and "tests" in spec:
+            if spec["tests"] == "delete":
+                continue
+            cell.source = spec["tests"].rstrip("\n")
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def expectation(about: str, zero=(), shaky=(), altered=(), override=None) -> dict:
+    shaky = set(FUNCS) if shaky == "all" else set(shaky)
+    lo, hi = {}, {}
+    for fn in FUNCS:
+        for test in TESTS_OF[fn]:
+            full = POINTS[test]
+            if fn in zero:
+                lo[test], hi[test] = 0, 0
+            elif fn in shaky:
+                lo[test], hi[test] = 0, full
+            else:
+                lo[test], hi[test] = full, full
+    for test, (a, b) in (override or {}).items():
+        lo[test], hi[test] = a, b
+    return {"about": about, "max": hi, "min": lo,
+            "functions_correct": [f for f in FUNCS if f not in zero and f not in altered]}
+
+
+def build():
+    HERE.mkdir(parents=True, exist_ok=True)
+    base = correct_notebook()
+    notebooks = {"correct": base, "correct_again": copy.deepcopy(base)}
+    expected = {"correct": expectation("the instructor's solution, filled into the release"),
+                "correct_again": expectation("a second student handing in exactly the same work as `correct`")}
+    for name, spec in HOSTILE.items():
+        notebooks[name] = hostile_notebook(base, spec)
+        expected[name] = expectation(spec["about"], spec.get("zero", ()), spec.get("shaky", ()),
+                                     spec.get("altered", ()), spec.get("override"))
+    notebooks["stub"] = nbformat.read(RELEASE, as_version=4)
+    expected["stub"] = expectation("the untouched release notebook: nothing filled in", zero=FUNCS)
+    expected["unreadable"] = expectation("not a notebook at all (not JSON)", zero=FUNCS)
+
+    for name, nb in notebooks.items():
+        nbformat.validate(nb)
+        nbformat.write(nb, HERE / f"{name}.ipynb")
+    (HERE / "unreadable.ipynb").write_text(UNREADABLE_TEXT)
+    (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    return sorted(list(notebooks) + ["unreadable"])
+
+
+# ------------------------------------------------------------------ checking correct.ipynb
+
+CHECK_CHILD = r'''
+import json, sys
+import numpy as np
+import minicnn
+from minicnn import conv, shapes
+
+nb = json.load(open(sys.argv[1]))
+ns = {}
+for cell in nb["cells"]:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if cell["cell_type"] == "code" and (meta.get("grade_id") == "setup" or meta.get("solution")):
+        exec("".join(cell["source"]), ns)
+rng = np.random.default_rng(1)
+for n, k, s, p in [(5, 3, 1, 0), (7, 3, 3, 0), (32, 5, 2, 2), (6, 6, 1, 1)]:
+    assert ns["output_size"](n, k, s, p) == shapes.conv_output_size(n, k, s, p), (n, k, s, p)
+    assert type(ns["output_size"](n, k, s, p)) is int
+for c, k, ks, b in [(3, 10, 5, True), (1, 4, (2, 3), False), (64, 128, 1, True)]:
+    assert ns["param_count"](c, k, ks, b) == shapes.conv2d_param_count(c, k, ks, b), (c, k, ks, b)
+for h, w, kh, kw, s, p in [(5, 5, 3, 3, 1, 0), (5, 5, 3, 3, 2, 1), (6, 7, 2, 3, 2, 2), (4, 4, 4, 4, 1, 0)]:
+    img = rng.integers(-4, 5, (h, w)).astype(np.float64)
+    ker = rng.integers(-4, 5, (kh, kw)).astype(np.float64)
+    np.testing.assert_array_equal(ns["zero_pad"](img, p), conv.pad2d(img, p))
+    np.testing.assert_allclose(ns["correlate2d"](img, ker, s, p), conv.correlate2d(img, ker, s, p))
+    np.testing.assert_allclose(ns["convolve2d"](img, ker, s, p), conv.convolve2d(img, ker, s, p))
+    np.testing.assert_allclose(ns["correlate2d"](img, ker, s, p),
+                               minicnn.correlate2d(img, ker, s, p, impl="loop"))
+for f in ("zero_pad", "correlate2d", "convolve2d"):
+    assert type(ns[f]).__name__ == "CPUDispatcher", f
+print(sys.argv[1].rsplit("/", 1)[-1] + ": the five functions agree with minicnn")
+'''
+
+
+def check_correct():
+    for name in ("correct", "correct_again"):
+        subprocess.run([sys.executable, "-c", CHECK_CHILD, str(HERE / f"{name}.ipynb")], check=True)
+
+
+if __name__ == "__main__":
+    names = build()
+    print(f"wrote {len(names)} notebooks and expected.json to {HERE}")
+    if "--check" in sys.argv[1:]:
+        check_correct()
