@@ -9,6 +9,8 @@ for average pooling (sums in the input's dtype).  Each task writes one plane: no
 import numpy as np
 from numba import njit, prange
 
+from .loops import window_argmax
+
 
 @njit(cache=True, parallel=True)
 def max_pool(xp, k_h, k_w, sh, sw, out_h, out_w):
@@ -73,12 +75,8 @@ def max_pool_backward(grad_out, xp, k_h, k_w, sh, sw):
                     dst[2 * i + (w >> 1), 2 * j + (w & 1)] = g[j]
             else:
                 for j in range(out_w):
-                    best_r, best_c = i * sh, j * sw
-                    for u in range(k_h):
-                        for v in range(k_w):
-                            if src[i * sh + u, j * sw + v] > src[best_r, best_c]:
-                                best_r, best_c = i * sh + u, j * sw + v
-                    dst[best_r, best_c] += g[j]
+                    u, v = window_argmax(src, i * sh, j * sw, k_h, k_w)
+                    dst[i * sh + u, j * sw + v] += g[j]
     return grad_xp
 
 

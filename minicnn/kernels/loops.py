@@ -149,13 +149,21 @@ def max_pool2d_backward(grad_out, xp, k_h, k_w, sh, sw):
         for c in range(n_chan):
             for i in range(out_h):
                 for j in range(out_w):
-                    best_u, best_v = 0, 0
-                    for u in range(k_h):
-                        for v in range(k_w):
-                            if xp[n, c, i * sh + u, j * sw + v] > xp[n, c, i * sh + best_u, j * sw + best_v]:
-                                best_u, best_v = u, v
-                    grad_xp[n, c, i * sh + best_u, j * sw + best_v] += grad_out[n, c, i, j]
+                    u, v = window_argmax(xp[n, c], i * sh, j * sw, k_h, k_w)
+                    grad_xp[n, c, i * sh + u, j * sw + v] += grad_out[n, c, i, j]
     return grad_xp
+
+
+@njit(cache=True)
+def window_argmax(plane, top, left, k_h, k_w):
+    """(u, v) of the first maximum, in row-major order, of plane[top:top + k_h, left:left + k_w]:
+    a later cell replaces the best only when strictly larger (so NaN never wins)."""
+    best_u, best_v = 0, 0
+    for u in range(k_h):
+        for v in range(k_w):
+            if plane[top + u, left + v] > plane[top + best_u, left + best_v]:
+                best_u, best_v = u, v
+    return best_u, best_v
 
 
 @njit(cache=True)

@@ -199,9 +199,12 @@ def test_the_gradebook_cannot_be_forged(graded):
 
 
 def test_bubblewrap_hides_the_course_the_network_and_the_host_tmp(graded):
-    if graded["mode"] != "bwrap":
-        pytest.skip("resource limits alone do not hide files or the network (stated in the README)")
     recs = graded["recs"]
+    if graded["mode"] != "bwrap":
+        # the limitation the README states: without bubblewrap the sources are in reach (and yet
+        # the submission earned nothing from reading them, see the bounds test)
+        assert "READ-OK" in recs["read_sources"]["output"]
+        return
     reads = recs["read_sources"]["output"]
     assert "READ-OK" not in reads and "READ-BLOCKED" in reads
     assert not re.search(r"seed = [1-9]", reads)
