@@ -10,6 +10,13 @@
 - `mutants`    known-wrong implementations used by `minicnn course verify`.
 - `nbg`        drives the real nbgrader (release, autograde, feedback, validate).
 - `verify`     the instructor's one-command verification.
+- `batch`      `minicnn course grade ASSIGNMENT`: a class in parallel worker processes; gradebook,
+               per-part CSV, feedback pages.
+- `grading`    one submission graded from outside: test cells read as text, cells run in a runner,
+               results compared here.
+- `runner`     the student's side (inside the sandbox): runs the cells, answers calls.
+- `isolation`  bubblewrap or resource limits, cgroups, killing every process of a run.
+- `wire`       the data-only format results cross the wall in (no pickle from the student's side).
 
 The notebooks live in the repository (solutions/, exercises/), found by `course_root()`.
 """

@@ -223,13 +223,6 @@ class Cgroup:
                     time.sleep(0.01)
 
 
-def cgroups_available() -> bool:
-    probe = Cgroup(f"minicnn-probe-{os.getpid()}", Limits())
-    ok = probe.active
-    probe.remove()
-    return ok
-
-
 # ----------------------------------------------------------------------------- the sandbox command line
 
 def _python_roots() -> list[Path]:
