@@ -336,11 +336,20 @@ class Remote:
         self.stop()
         return False
 
+    def _exit_code(self):
+        """The runner's exit status, or None if it closed its pipe but is still running."""
+        import subprocess
+
+        try:
+            return self.run.proc.wait(timeout=5) if self.run is not None else None
+        except subprocess.TimeoutExpired:
+            return None
+
     def _died_text(self, current) -> str:
-        code = self.run.proc.wait(timeout=10) if self.run is not None else None
+        code = self._exit_code()
         where = f" in cell {current}" if current else ""
-        how = (f"was killed by signal {-code}" if code is not None and code < 0
-               else f"exited (status {code})")
+        how = ("closed its connection to the grader" if code is None
+               else f"was killed by signal {-code}" if code < 0 else f"exited (status {code})")
         return f"the notebook's process {how}{where} before its cells finished"
 
     def stop(self):
@@ -371,10 +380,12 @@ class Remote:
                 return f"the submission used up its {self.limits.wall:g} s"
             return f"no answer within {timeout:g} s (the process was killed)"
         except (EOFError, OSError):
-            code = self.run.proc.wait(timeout=10)
+            code = self._exit_code()
             self.stop()
-            return ("the process running your code was killed by signal "
-                    f"{-code}" if code is not None and code < 0 else f"the process running your code exited ({code})")
+            if code is None:
+                return "the process running your code closed its connection to the grader (it was killed)"
+            return (f"the process running your code was killed by signal {-code}" if code < 0
+                    else f"the process running your code exited ({code})")
         except wire.WireError as exc:
             self.flag(f"the submission's process sent a malformed reply ({exc})")
             self.stop()
