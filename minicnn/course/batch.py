@@ -12,6 +12,7 @@ and grading writes
     COURSE/grades/<assignment>.csv            one row per student, one column per graded part, a reason
     COURSE/grades/<assignment>-report.json    everything: feedback lines, flags, output excerpts
     COURSE/feedback/<student>/<assignment>/<assignment>.html   feedback without any test source
+    COURSE/autograded/<student>/<assignment>/<assignment>.ipynb  for nbgrader's formgrader (hand grading)
 
 Worker processes (`python -m minicnn.course.batch worker`) grade one submission at a time
 each (grading.py) and send back a JSON record; only this parent process writes files, and
@@ -182,6 +183,7 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
         staging.mkdir()
         scratch.mkdir()
         queue = _stage(subs, staging)
+        submitted = {job["student"]: _read_notebook(Path(job["dir"]) / f"{assignment}.ipynb") for job in queue}
         log(f"grading {len(queue)} submission(s) of {assignment} with {jobs} worker process(es)")
         setup = {"assignment": assignment, "source": source_nb, "mode": mode, "scratch": str(scratch),
                  "limits": asdict(limits), "cells_timeout": cells_timeout, "case_timeout": case_timeout}
@@ -191,6 +193,7 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
     tampered = _check_gradebook(gradebook, before)  # a batch-wide finding: which student did it is unknown
     records.sort(key=lambda r: r["student"])
     _write_gradebook(course, assignment, source_nb, records)
+    _write_autograded(course, assignment, source_nb, records, submitted)
     csv_path = _write_csv(course, assignment, records)
     _write_feedback(course, assignment, records)
     report = {"assignment": assignment, "isolation": mode, "isolation_note": sentence, "seconds": seconds,
@@ -298,6 +301,48 @@ def _write_gradebook(course: Path, assignment: str, source_nb: dict, records: li
                 elif grade.cell.cell_type == "code" and not grade.needs_manual_grade:
                     grade.auto_score = 0.0
             gb.db.commit()
+
+
+def _read_notebook(path: Path):
+    """The submitted notebook as it was before any student code ran (None if unreadable)."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return nb if isinstance(nb, dict) and isinstance(nb.get("cells"), list) else None
+
+
+def _write_autograded(course: Path, assignment: str, source_nb: dict, records: list, submitted: dict):
+    """COURSE/autograded/<student>/<assignment>/<assignment>.ipynb, as nbgrader's autograde leaves it
+    for formgrader (where the written answers are graded by hand): the submission with the
+    instructor's test cells put back (hidden tests included: this folder is the instructor's), each
+    showing the grader's feedback for its part as its output."""
+    from . import grading
+
+    tests = {grading.nbgrader_meta(c)["grade_id"]: c for c in grading.cells_of(source_nb) if grading.is_test_cell(c)}
+    for rec in records:
+        nb = submitted.get(rec["student"])
+        if nb is None:
+            continue
+        feedback = {p["grade_id"]: "\n".join(p["lines"]) + "\n" for p in rec["parts"]}
+        cells, seen = [], set()
+        for cell in grading.cells_of(nb):
+            gid = grading.nbgrader_meta(cell).get("grade_id")
+            if gid in tests:
+                if gid in seen:
+                    continue
+                seen.add(gid)
+                cell = dict(tests[gid], execution_count=None,
+                            outputs=[{"output_type": "stream", "name": "stdout", "text": feedback.get(gid, "")}])
+            cells.append(cell)
+        for gid, cell in tests.items():  # deleted test cells come back (as nbgrader's add_missing_cells does)
+            if gid not in seen:
+                cells.append(dict(cell, execution_count=None,
+                                  outputs=[{"output_type": "stream", "name": "stdout", "text": feedback.get(gid, "")}]))
+        out = dict(nb, cells=cells)
+        d = course / "autograded" / rec["student"] / assignment
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{assignment}.ipynb").write_text(json.dumps(out, indent=1), encoding="utf-8")
 
 
 def _write_csv(course: Path, assignment: str, records: list) -> Path:

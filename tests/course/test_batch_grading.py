@@ -98,3 +98,26 @@ def test_a_submission_is_graded_the_same_by_nbgrader_and_by_the_batch_grader(nam
     _class(batch_course, "a1_convolution", {name: SUBMISSIONS / f"{name}.ipynb"})
     rec = batch.grade_batch("a1_convolution", batch_course, jobs=1, progress=False, log=lambda *a: None)["records"][0]
     assert {p["grade_id"]: p["score"] for p in rec["parts"]} == by_nbgrader
+
+
+def test_autograded_notebooks_work_with_nbgrader_feedback(tmp_path):
+    """The batch grader leaves autograded/ notebooks and gradebook entries that nbgrader's own tools
+    read: generate_feedback renders them with the batch grader's scores and no hidden tests."""
+    from minicnn.course import nbg
+
+    course = tmp_path / "course"
+    _class(course, "a1_convolution", {"ann": SUBMISSIONS / "correct.ipynb",
+                                      "dan": SUBMISSIONS / "deleted_tests.ipynb"})
+    report = batch.grade_batch("a1_convolution", course, jobs=2, progress=False, log=lambda *a: None)
+    nb = json.loads((course / "autograded" / "dan" / "a1_convolution" / "a1_convolution.ipynb").read_text())
+    tests = [c for c in nb["cells"] if grading.is_test_cell(c)]
+    assert len(tests) == 8, "the deleted test cells are back"
+    assert all("points" in "".join(c["outputs"][0]["text"]) for c in tests)
+    shutil.copyfile(nbg.config_file(), course / "nbgrader_config.py")
+    shutil.copytree(course_root() / "solutions" / "a1_convolution", course / "solutions" / "a1_convolution")
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", "a1_convolution", "--force"],
+                          cwd=course, env=nbg.nbgrader_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    page = (course / "feedback" / "ann" / "a1_convolution" / "a1_convolution.html").read_text()
+    assert "Score: 15.0 / 17.0" in page and "HIDDEN TESTS" not in page and "seed = 4127" not in page
+    assert {r["student"]: sum(p["score"] for p in r["parts"]) for r in report["records"]} == {"ann": 15.0, "dan": 15.0}
