@@ -350,6 +350,26 @@ def check(part: str, fn, points: float = 1, seed: int = PUBLIC_SEED, quiet: bool
     return res.score
 
 
+def compiled_point(public: Result) -> tuple[bool, str]:
+    """Does a compiled function whose public checks gave `public` earn the compiled point? (ok, why not)"""
+    if public.forbidden:
+        return False, "it is not your own code (see the part's feedback)"
+    if public.all_not_implemented:
+        return False, "it is not implemented yet"
+    if public.passed * 2 < public.total:
+        return False, (f"it passes only {public.passed} of {public.total} of the part's public checks; "
+                       "this point needs a compiled function that works")
+    return True, ""
+
+
+def compiled_feedback(part: Part, name: str, ok: bool, why: str, points: float) -> list:
+    """The lines shown for the compiled point (the notebook's check_compiled and the batch grader)."""
+    what = "a @cuda.jit kernel" if part.compiled_kind == "cuda" else "compiled with @njit"
+    score = float(points) if ok else 0.0
+    return [f"`{name}` is {what}: {'yes' if ok else 'no'} -> {score:g} of {float(points):g} points"] + \
+        ([] if ok else [f"  {why}"])
+
+
 def check_compiled(part: str, fn, points: float = 1, quiet: bool = False, kernel=None) -> float:
     """Points for writing `fn` as an @njit function (or `kernel` as a @cuda.jit kernel, for the
     GPU parts): all or nothing, and only when the part's function also passes at least half
@@ -357,22 +377,12 @@ def check_compiled(part: str, fn, points: float = 1, quiet: bool = False, kernel
     p = get_part(part)
     ok, why = inspection.compiled_status(kernel if kernel is not None else fn, p.compiled_kind)
     if ok:
-        res = run_part(p, fn, PUBLIC_SEED, points)
-        if res.forbidden:
-            ok, why = False, "it is not your own code (see the part's feedback)"
-        elif res.all_not_implemented:
-            ok, why = False, "it is not implemented yet"
-        elif res.passed * 2 < res.total:
-            ok, why = False, (f"it passes only {res.passed} of {res.total} of the part's public checks; "
-                              "this point needs a compiled function that works")
+        ok, why = compiled_point(run_part(p, fn, PUBLIC_SEED, points))
     score = float(points) if ok else 0.0
     if not quiet:
-        what = "a @cuda.jit kernel" if p.compiled_kind == "cuda" else "compiled with @njit"
         shown = kernel if kernel is not None else fn
         name = getattr(shown, "__name__", None) or getattr(getattr(shown, "py_func", None), "__name__", p.func)
-        print(f"`{name}` is {what}: {'yes' if ok else 'no'} -> {score:g} of {float(points):g} points")
-        if not ok:
-            print(f"  {why}")
+        print("\n".join(compiled_feedback(p, name, ok, why, points)))
     return score
 
 

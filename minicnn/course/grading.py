@@ -189,23 +189,28 @@ SUSPECT_CALLS = {"exec", "eval", "compile", "__import__", "open", "setattr", "de
 PATCHED_ROOTS = {"np", "numpy", "builtins", "minicnn", "numba", "sys", "os", "math", "checks", "__builtins__"}
 
 
-def static_flags(cells: list, imported_as: dict | None = None) -> list[str]:
-    """What in the student's code deserves an instructor's look (it does not change scores)."""
+def parsed_cells(cells: list) -> list:
+    """[(cell, syntax tree)] for the cells that parse, magics turned into Python as IPython does."""
     from IPython.core.inputtransformer2 import TransformerManager
 
     tm = TransformerManager()
+    out = []
+    for cell in cells:
+        try:
+            out.append((cell, ast.parse(tm.transform_cell(cell["source"]))))
+        except (SyntaxError, ValueError):
+            continue
+    return out
+
+
+def static_flags(cells: list) -> list[str]:
+    """What in the student's code deserves an instructor's look (it does not change scores)."""
     flags = []
 
     def add(text):
         if text not in flags:
             flags.append(text)
-    for cell in cells:
-        if cell.get("trusted"):
-            continue
-        try:
-            tree = ast.parse(tm.transform_cell(cell["source"]))
-        except (SyntaxError, ValueError):
-            continue
+    for cell, tree in parsed_cells([c for c in cells if not c.get("trusted")]):
         where = f" (cell {cell['id']})"
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -237,21 +242,22 @@ def static_flags(cells: list, imported_as: dict | None = None) -> list[str]:
     return flags
 
 
+def jit_decorated(cells: list) -> set:
+    """The function names whose last top-level definition carries a decorator mentioning jit."""
+    names = set()
+    for _, tree in parsed_cells(cells):
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                if any("jit" in ast.unparse(d) for d in node.decorator_list):
+                    names.add(node.name)
+                else:
+                    names.discard(node.name)
+    return names
+
+
 def decorated_with_jit(cells: list, name: str) -> bool:
     """Does the student's source define `name` under a decorator that mentions jit?"""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    tm = TransformerManager()
-    found = False
-    for cell in cells:
-        try:
-            tree = ast.parse(tm.transform_cell(cell["source"]))
-        except (SyntaxError, ValueError):
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef) and node.name == name:
-                found = any("jit" in ast.unparse(d) for d in node.decorator_list)
-    return found
+    return name in jit_decorated(cells)
 
 
 # ----------------------------------------------------------------------------- talking to the runner
@@ -280,6 +286,7 @@ class Remote:
         self.outputs: list = []
         self.deadline = time.monotonic() + limits.wall
         self.lookups: dict = {}
+        self.inputs_mutated = False   # a call changed its array arguments in place
 
     def flag(self, text):
         if text not in self.flags:
@@ -361,7 +368,7 @@ class Remote:
                 self.run.proc.wait(timeout=2)
         except Exception:  # noqa: BLE001 - it is killed below anyway
             pass
-        self.killed += max(0, self.run.end() - 0)
+        self.killed += self.run.end()
         self.outputs.append(self.run.output_text())
         self.run = None
 
@@ -432,7 +439,7 @@ class Remote:
             self.flag("the submission's process sent a reply with an unknown status")
             return sandbox.Outcome("error", error="the reply could not be read")
         if reply.get("mutated"):
-            self.flag_mutation = True
+            self.inputs_mutated = True
         value = reply.get("value")
         return sandbox.Outcome(status, value=value, error=str(reply.get("error", ""))[:2000],
                                output=str(reply.get("output", ""))[-4000:],
@@ -491,8 +498,8 @@ def grade(student: str, assignment: str, source_nb: dict, submission_dir: Path, 
            "env": extra_env}
     remote = Remote(job, mode, workdir, limits, cells_timeout or CELLS_TIMEOUT.get(assignment, DEFAULT_CELLS_TIMEOUT),
                     extra_env)
-    remote.flag_mutation = False
     public_results: dict = {}
+    jitted = jit_decorated(cells)
     try:
         for spec in specs:
             part = checks.get_part(spec.part)
@@ -506,25 +513,15 @@ def grade(student: str, assignment: str, source_nb: dict, submission_dir: Path, 
             else:
                 name = spec.kernel or spec.func
                 ok, why = remote.compiled(name, part.compiled_kind)
-                if ok and not decorated_with_jit(cells, name):
+                if ok and name not in jitted:
                     ok, why = False, "its definition in the notebook carries no jit decorator"
                     remote.flag(f"`{name}` reported itself compiled, but its source has no jit decorator")
                 if ok:
                     if spec.part not in public_results:
                         public_results[spec.part] = checks.run_part(part, fn, checks.PUBLIC_SEED, 1.0, remote=remote)
-                    res = public_results[spec.part]
-                    if res.forbidden:
-                        ok, why = False, "it is not your own code (see the part's feedback)"
-                    elif res.all_not_implemented:
-                        ok, why = False, "it is not implemented yet"
-                    elif res.passed * 2 < res.total:
-                        ok, why = False, (f"it passes only {res.passed} of {res.total} of the part's public checks; "
-                                          "this point needs a compiled function that works")
+                    ok, why = checks.compiled_point(public_results[spec.part])
                 score = spec.points if ok else 0.0
-                what = "a @cuda.jit kernel" if part.compiled_kind == "cuda" else "compiled with @njit"
-                lines = [f"`{name}` is {what}: {'yes' if ok else 'no'} -> {score:g} of {spec.points:g} points"]
-                if not ok:
-                    lines.append(f"  {why}")
+                lines = checks.compiled_feedback(part, name, ok, why, spec.points)
             record["parts"].append({"grade_id": spec.grade_id, "part": spec.part, "title": part.title,
                                     "score": float(score), "max": float(spec.points), "lines": lines[:60]})
     finally:
@@ -535,7 +532,7 @@ def grade(student: str, assignment: str, source_nb: dict, submission_dir: Path, 
         record["reason"] = remote.fatal
     record["cell_errors"] = remote.cell_errors
     record["flags"] += remote.flags
-    if remote.flag_mutation:
+    if remote.inputs_mutated:
         record["notes"].append("a graded function changed its input arrays in place (no points are lost for it, "
                                "but a library function must not do that)")
     record["starts"] = remote.starts

@@ -133,13 +133,20 @@ def kill_descendants(keep=()) -> int:
             time.sleep(0.01)
             continue
         quiet_rounds = 0
-        for pid in kids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
-        _reap()
+        killed += _kill(kids)
+    _reap()
+    return killed
+
+
+def _kill(pids) -> int:
+    """SIGKILL each of `pids` (those already gone are skipped), then reap our dead children."""
+    killed = 0
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
+            pass
     _reap()
     return killed
 
@@ -173,10 +180,6 @@ class Cgroup:
                 continue
             self.dirs.append(d)
 
-    @property
-    def active(self) -> bool:
-        return any(d.parent.name == "pids" for d in self.dirs)
-
     def join_self(self):
         """In the child, before exec: move into the cgroup."""
         for d in self.dirs:
@@ -201,13 +204,7 @@ class Cgroup:
             pids = self.members()
             if not pids:
                 break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-                except ProcessLookupError:
-                    pass
-            _reap()
+            killed += _kill(pids)
             time.sleep(0.005)
         return killed
 

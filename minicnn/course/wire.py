@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import struct
+import time
 
 import numpy as np
 
@@ -221,9 +223,6 @@ def read_frame(fd: int, deadline: float | None = None):
 
 
 def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
-    import select
-    import time
-
     chunks, got = [], 0
     while got < n:
         if deadline is not None:
