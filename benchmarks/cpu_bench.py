@@ -79,13 +79,43 @@ class Prepared:
         self.run()
 
 
-class Timer:
-    """Collects one list of times (seconds) per implementation; rounds interleave them."""
+WARM_S = 0.005         # with several threads, untimed calls before each timed one; see Timer
+BLAS_SETTLE_S = 0.25   # pause after a call that ran NumPy's BLAS (OpenBLAS) on several threads
 
-    def __init__(self):
+
+class Timer:
+    """Collects one list of times (seconds) per implementation; rounds interleave them.
+
+    With more than one thread, what ran before a call changed its time more than the call
+    itself did (measured on the 2-core development machine, a virtual machine):
+    - After any pause of the second core, sleeping or not, both libraries ran a LeNet-size
+      layer at about half speed for the next 2 ms (conv2 forward: 0.6-0.7 ms instead of
+      0.32 ms for minicnn, 0.35 ms for PyTorch), then at full speed.  In a round, PyTorch came
+      straight after minicnn's two-thread call while minicnn came after the single-threaded
+      teaching loops, which cost minicnn a factor of two on every small layer.  So with
+      several threads each timed call comes after WARM_S of untimed calls of the same
+      implementation (at least one), as in a training loop.
+    - OpenBLAS's worker threads (NumPy's matrix products: the im2col baseline) keep spinning
+      on their cores for 60 to 120 ms after every product, even a small one; a call timed
+      right after took twice as long, whichever library it was.  So a call that follows a
+      BLAS user first waits BLAS_SETTLE_S.
+    With one thread neither happens: the one core never pauses."""
+
+    def __init__(self, threads=1, blas_users=()):
         self.times: dict[str, list[float]] = {}
+        self.threads = threads
+        self.blas_users = set(blas_users)
+        self.last = None
 
     def run(self, name, fn):
+        if self.threads > 1:
+            if self.last in self.blas_users and current_blas_threads() > 1:
+                time.sleep(BLAS_SETTLE_S)
+            warm_until = time.perf_counter() + WARM_S
+            fn()   # untimed
+            while time.perf_counter() < warm_until:
+                fn()
+        self.last = name
         if isinstance(fn, Prepared):
             fn.prepare()
             fn = fn.run
@@ -97,12 +127,12 @@ class Timer:
         return statistics.median(self.times[name]) if name in self.times else None
 
 
-def interleaved(impls: dict, rounds: int, warmup: int = 1) -> dict:
+def interleaved(impls: dict, rounds: int, warmup: int = 1, blas_users=("im2col",)) -> dict:
     """impls: name -> zero-argument callable.  Returns name -> median seconds."""
     for fn in impls.values():
         for _ in range(warmup):
             fn()
-    timer = Timer()
+    timer = Timer(numba.get_num_threads(), blas_users)
     for _ in range(rounds):
         for name, fn in impls.items():
             timer.run(name, fn)
@@ -115,10 +145,19 @@ def set_threads(n):
         torch.set_num_threads(n)
 
 
+_blas_threads_now = os.cpu_count()   # what NumPy's BLAS may use, as last set by blas_threads
+
+
+def current_blas_threads():
+    return _blas_threads_now
+
+
 def blas_threads(n):
     """Limit NumPy's BLAS (the im2col baseline, dense layers) to n threads, if threadpoolctl is there."""
+    global _blas_threads_now
     if threadpool_limits is None:
         return contextlib.nullcontext()
+    _blas_threads_now = n
     return threadpool_limits(limits=n, user_api="blas")
 
 
@@ -353,12 +392,13 @@ def lenet_step(P, x, y, lr):
 
     g5 = m.softmax_cross_entropy_backward(a5, y)
     gh4, gw5, gb5 = m.dense_backward(g5, h4, P["w5"])
-    gh3, gw4, gb4 = m.dense_backward(m.tanh_backward(gh4, a4), h3, P["w4"])
-    ga3 = m.tanh_backward(gh3.reshape(a3.shape), a3)
+    # tanh's backward gets tanh's output (y=), as PyTorch keeps it, rather than computing it again
+    gh3, gw4, gb4 = m.dense_backward(m.tanh_backward(gh4, a4, y=h4), h3, P["w4"])
+    ga3 = m.tanh_backward(gh3.reshape(a3.shape), a3, y=h3.reshape(a3.shape))
     gp2, gw3, gb3 = m.conv2d_backward(ga3, p2, P["w3"])
-    ga2 = m.tanh_backward(m.avg_pool2d_backward(gp2, h2, 2), a2)
+    ga2 = m.tanh_backward(m.avg_pool2d_backward(gp2, h2, 2), a2, y=h2)
     gp1, gw2, gb2 = m.conv2d_backward(ga2, p1, P["w2"])
-    ga1 = m.tanh_backward(m.avg_pool2d_backward(gp1, h1, 2), a1)
+    ga1 = m.tanh_backward(m.avg_pool2d_backward(gp1, h1, 2), a1, y=h1)
     _, gw1, gb1 = m.conv2d_backward(ga1, x, P["w1"])
     for name, grad in (("w1", gw1), ("b1", gb1), ("w2", gw2), ("b2", gb2), ("w3", gw3), ("b3", gb3),
                        ("w4", gw4), ("b4", gb4), ("w5", gw5), ("b5", gb5)):
@@ -517,7 +557,13 @@ def main(argv=None):
     def log(row):
         print(_fmt_row(row), flush=True)
 
+    # One allocator setting for both libraries: freed blocks stay in the process.  Without it,
+    # how often a new array page-faulted depended on what the process had allocated before
+    # (PyTorch's own allocations changed minicnn's LeNet-5 step from 11.2 to 7.8 ms); see
+    # minicnn/allocator.py.
+    kept = minicnn.keep_freed_memory()
     meta = {
+        "keep_freed_memory": kept,
         "python": sys.version.split()[0], "numpy": np.__version__, "numba": numba.__version__,
         "torch": torch.__version__ if torch is not None else None, "minicnn": minicnn.__version__,
         "machine": platform.machine(), "processor": _cpu_name(), "cpu_count": os.cpu_count(),

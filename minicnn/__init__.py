@@ -4,6 +4,7 @@ The functional API follows torch.nn.functional's conventions (NCHW arrays,
 cross-correlation, weight (K, C, kH, kW)).  Every op has a plain teaching loop
 (`impl="loop"`) and a faster kernel (`impl="fast"`, the default) that tests prove equal.
 """
+from .allocator import keep_freed_memory
 from .activations import relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward
 from .conv import (conv1d, conv1d_backward, conv2d, conv2d_backward, conv_transpose2d,
                    conv_transpose2d_backward, convolve2d, correlate2d, pad2d)
@@ -26,4 +27,5 @@ __all__ = [
     "conv_output_size", "pool_output_size", "conv_transpose_output_size", "conv2d_param_count",
     "dense_param_count", "receptive_field",
     "gradcheck", "numerical_gradient", "GradcheckResult",
+    "keep_freed_memory",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numba import njit
 
 
 def shape_str(a) -> str:
@@ -57,8 +58,27 @@ def dtype_of(*values) -> np.dtype:
     return float_dtype(*[np.asarray(v).dtype for v in values if v is not None])
 
 
+@njit(cache=True, fastmath={"reassoc"})
+def _finite_sum(flat):
+    """0 when every element is a number; NaN otherwise (x - x is NaN for NaN and +-inf, and a
+    NaN stays in the sum).  One vectorised pass with no temporary array: np.isfinite made a
+    boolean copy of the input, close to a millisecond for a large layer's 8 MB."""
+    total = flat[0] - flat[0]
+    for i in range(flat.shape[0]):
+        total += flat[i] - flat[i]
+    return total
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    if arr.size == 0:
+        return True
+    if arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous:
+        return _finite_sum(arr.reshape(-1)) == 0
+    return bool(np.all(np.isfinite(arr)))
+
+
 def check_finite(name: str, arr: np.ndarray) -> None:
-    if not np.all(np.isfinite(arr)):
+    if not _all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         where = "[" + ", ".join(str(int(i)) for i in bad) + "]"
         raise ValueError(

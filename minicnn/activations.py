@@ -19,6 +19,14 @@ def _pair(grad_out, x):
     return g, x
 
 
+def _output(y, x, dtype):
+    y = as_array("y", y, None, dtype=dtype)
+    if y.shape != x.shape:
+        raise ValueError(f"y (the forward's output) has shape {shape_str(y)} but x has shape {shape_str(x)}; "
+                         "they must match")
+    return y
+
+
 def relu(x):
     """max(0, x), any shape."""
     x = as_array("x", x, None)
@@ -36,11 +44,17 @@ def tanh(x):
     return np.tanh(as_array("x", x, None))
 
 
-def tanh_backward(grad_out, x):
-    """grad_out * (1 - tanh(x)^2)."""
+def tanh_backward(grad_out, x, *, y=None):
+    """grad_out * (1 - tanh(x)^2).
+
+    y: tanh(x) as the forward returned it, if kept; it saves computing tanh again, which on
+    float32 is a scalar library call per element (LeNet-5's tanh layers cost more than its
+    pooling).  It must be the forward's output: it is not checked against x."""
     g, x = _pair(grad_out, x)
-    t = np.tanh(x)
-    return g * (1 - t * t)
+    t = np.tanh(x) if y is None else _output(y, x, g.dtype)
+    d = t * t            # a new array: neither y nor grad_out is written to
+    np.subtract(1, d, out=d)
+    return np.multiply(g, d, out=d)
 
 
 def sigmoid(x):
@@ -50,8 +64,11 @@ def sigmoid(x):
     return half * (1 + np.tanh(half * x))
 
 
-def sigmoid_backward(grad_out, x):
-    """grad_out * s * (1 - s) with s = sigmoid(x)."""
+def sigmoid_backward(grad_out, x, *, y=None):
+    """grad_out * s * (1 - s) with s = sigmoid(x); y: sigmoid(x) from the forward, if kept
+    (as for tanh_backward)."""
     g, x = _pair(grad_out, x)
-    s = sigmoid(x)
-    return g * s * (1 - s)
+    s = sigmoid(x) if y is None else _output(y, x, g.dtype)
+    d = 1 - s
+    np.multiply(d, s, out=d)
+    return np.multiply(g, d, out=d)

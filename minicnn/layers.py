@@ -425,6 +425,7 @@ class AvgPool2D(_Pool):
 class _Activation(Layer):
     role = "activation"
     _f = _b = None
+    _b_takes_output = False   # the backward accepts y = the forward's output (saves recomputing it)
     name = ""
 
     def default_label(self):
@@ -432,12 +433,14 @@ class _Activation(Layer):
 
     def _forward(self, x):
         x = _as_input(x, None, "")
-        self._cache = x
-        return type(self)._f(x)
+        y = type(self)._f(x)
+        self._cache = (x, y if self._b_takes_output else None)
+        return y
 
     def _backward(self, grad_out):
-        g = self._check_grad(grad_out, self._cache.shape)
-        return type(self)._b(g, self._cache)
+        x, y = self._cache
+        g = self._check_grad(grad_out, x.shape)
+        return type(self)._b(g, x, y=y) if y is not None else type(self)._b(g, x)
 
 
 class ReLU(_Activation):
@@ -448,11 +451,13 @@ class ReLU(_Activation):
 class Tanh(_Activation):
     """tanh(x) element-wise; gradient times 1 - tanh(x)^2."""
     _f, _b, name = staticmethod(_act.tanh), staticmethod(_act.tanh_backward), "tanh"
+    _b_takes_output = True
 
 
 class Sigmoid(_Activation):
     """1 / (1 + exp(-x)) element-wise; gradient times s (1 - s)."""
     _f, _b, name = staticmethod(_act.sigmoid), staticmethod(_act.sigmoid_backward), "sigmoid"
+    _b_takes_output = True
 
 
 class Flatten(Layer):

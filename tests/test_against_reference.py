@@ -607,6 +607,25 @@ def test_activations(rng, dtype, shape, name, ref_f, ref_b):
         assert_matches(call(bwd, gt, xt), ref_b(gt, xt), dtype, name + "_backward transposed")
 
 
+@pytest.mark.parametrize("name,ref_f,ref_b", ACTIVATIONS[1:], ids=[a[0] for a in ACTIVATIONS[1:]])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_backward_from_the_forward_output(rng, dtype, name, ref_f, ref_b):
+    """tanh_backward and sigmoid_backward accept y, the forward's output, instead of computing
+    it again: the same gradient, y and grad_out left alone, a wrong shape named."""
+    fwd, bwd = getattr(minicnn, name), getattr(minicnn, name + "_backward")
+    x = (3 * rng.standard_normal((2, 3, 4))).astype(dtype)
+    g = randn(rng, x.shape, dtype)
+    y = fwd(x)
+    y_before, g_before = y.copy(), g.copy()
+    got = bwd(g, x, y=y)
+    assert got.dtype == dtype
+    assert_matches(got, ref_b(g, x), dtype, name + "_backward with y")
+    np.testing.assert_array_equal(y, y_before)
+    np.testing.assert_array_equal(g, g_before)
+    with pytest.raises(ValueError, match=r"y \(the forward's output\) has shape \(3, 4\) but x has shape \(2, 3, 4\)"):
+        bwd(g, x, y=y[0])
+
+
 @pytest.mark.parametrize("name,ref_f,ref_b", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
 def test_activations_extremes_and_ints(name, ref_f, ref_b):
     fwd, bwd = getattr(minicnn, name), getattr(minicnn, name + "_backward")

@@ -78,6 +78,24 @@ def test_non_finite_values_are_named(name, args):
     minicnn.conv2d(*args, check_finite=False)  # allowed when asked for
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_every_non_finite_value_is_found(dtype, bad):
+    """The finite check is one vectorised pass (x - x summed): a single bad value anywhere,
+    in the first, a middle, a vector-tail or the last position, is reported at its index."""
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((3, 2, 7, 11)) * 1e30).astype(dtype)   # large but finite values
+    minicnn.max_pool2d(x, 2)
+    for flat in (0, 17, x.size - 9, x.size - 1):
+        y = x.copy()
+        y.flat[flat] = bad
+        index = ", ".join(str(i) for i in np.unravel_index(flat, x.shape))
+        with pytest.raises(ValueError, match=rf"x contains -?(nan|inf) at index \[{index}\]"):
+            minicnn.max_pool2d(y, 2)
+        with pytest.raises(ValueError, match=r"x contains"):
+            minicnn.max_pool2d(y[:, :, :, ::-1], 2)   # not contiguous: copied, then checked
+
+
 def test_max_pool_reports_nan():
     with pytest.raises(ValueError, match=r"x contains nan at index \[0, 0, 0, 1\]"):
         minicnn.max_pool2d(np.array([[[[1.0, np.nan], [0, 0]]]]), 2)

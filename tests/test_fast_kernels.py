@@ -18,7 +18,7 @@ import pytest
 
 import minicnn
 from minicnn.kernels import KERNELS
-from minicnn.kernels import fast, fast_conv
+from minicnn.kernels import fast, fast_conv, fast_dense
 
 FAST, LOOP = KERNELS["fast"], KERNELS["loop"]
 DTYPES = [np.float32, np.float64]
@@ -76,6 +76,28 @@ def test_conv2d_paths_match_the_loops(case, dtype, rng):
     for name, got, want in zip(("grad_x", "grad_w", "grad_b"), minicnn.conv2d_backward(g, x, wt, **kw_),
                                minicnn.conv2d_backward(g, x, wt, **kw_, impl="loop")):
         close(got, want, dtype, name)
+
+
+WIDE = [c for c in CASES if c[10] == "wide"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", WIDE, ids=[c[-1] for c in WIDE])
+def test_per_image_layout_gives_the_same_bits(case, dtype, rng):
+    """correlate_per_image (each task lays out its own image) against split_phases + correlate
+    (the whole batch laid out first): the same arithmetic, so the same bits, for 1 to 5 images."""
+    _, c, h, w, k, kh, kw, stride, padding, dilation, _, _ = case
+    (sh, sw), (ph, pw), (dh, dw) = (v if isinstance(v, tuple) else (v, v) for v in (stride, padding, dilation))
+    out_h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    out_w = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    for n in (1, 2, 5):
+        x = rng.standard_normal((n, c, h, w)).astype(dtype)
+        wt = rng.standard_normal((k, c, kh, kw)).astype(dtype)
+        b = rng.standard_normal(k).astype(dtype)
+        args = (x, ph, pw, wt, b, sh, sw, dh, dw, out_h, out_w)
+        by_image = fast._forward(*args, per_image=True)
+        np.testing.assert_array_equal(by_image, fast._forward(*args, per_image=False))
+        close(by_image, minicnn.conv2d(x, wt, b, stride, padding, dilation, impl="loop"), dtype, "per image")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -136,6 +158,8 @@ def test_float32_stays_float32(rng):
         (fast_conv._taps_pass1, {"contract"}, (rows[0], planes, np.ones(4, f32), taps, offs, 0, 64)),
         (fast_conv._dot_pass, {"contract", "reassoc"}, (np.zeros((2, 4), f32), rows[0], rows[1], planes, taps, offs,
                                                        0, 64)),
+        (fast_dense.dense_forward, {"contract", "reassoc"}, (np.ones((5, 7), f32), np.ones((6, 7), f32), np.ones(6, f32))),
+        (fast_dense.dense_backward, {"contract"}, (np.ones((5, 6), f32), np.ones((5, 7), f32), np.ones((6, 7), f32))),
     ]
     for fn, fastmath, args in calls:
         compiled = numba.njit(fastmath=fastmath)(fn.py_func)
@@ -185,6 +209,56 @@ def test_max_pool_ties_and_nan_as_the_loops():
                                   minicnn.max_pool2d_backward(g, x, 2, impl="loop"))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_backward_starts_from_clean_memory(dtype):
+    """The 2x2 path allocates its gradient uninitialised and zeroes rows as it goes; a block just
+    freed full of NaN (which the allocator hands straight back) must not leak into the result,
+    odd last row and column included."""
+    rng = np.random.default_rng(6)
+    for h, w in ((8, 8), (7, 9), (33, 31)):
+        x = rng.standard_normal((4, 3, h, w)).astype(dtype)
+        g = rng.standard_normal((4, 3, h // 2, w // 2)).astype(dtype)
+        want = minicnn.max_pool2d_backward(g, x, 2, impl="loop")
+        for _ in range(3):
+            junk = np.full(x.shape, np.nan, dtype=dtype)
+            del junk
+            np.testing.assert_array_equal(minicnn.max_pool2d_backward(g, x, 2), want)
+
+
+# ---------------------------------------------------------------- dense
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, fin, fout", [(64, 400, 120), (7, 33, 10), (1, 1, 1), (5, 3, 4), (9, 16, 13)])
+def test_dense_matches_the_loops(n, fin, fout, dtype, rng):
+    """fast_dense handles four outputs (and four samples) per pass: sizes that are and are not
+    multiples of four, against the teaching loops and NumPy's matrix product."""
+    x = rng.standard_normal((n, fin)).astype(dtype)
+    w = rng.standard_normal((fout, fin)).astype(dtype)
+    b = rng.standard_normal(fout).astype(dtype)
+    g = rng.standard_normal((n, fout)).astype(dtype)
+    y = minicnn.dense(x, w, b)
+    assert y.dtype == dtype
+    close(y, minicnn.dense(x, w, b, impl="loop"), dtype, "dense")
+    close(y, x @ w.T + b, dtype, "dense against x @ w.T + b")
+    got = minicnn.dense_backward(g, x, w)
+    for a, e, want in zip(got, minicnn.dense_backward(g, x, w, impl="loop"), (g @ w, g.T @ x, g.sum(axis=0))):
+        assert a.dtype == dtype
+        close(a, e, dtype, "dense_backward")
+        close(a, want, dtype, "dense_backward against NumPy")
+
+
+def test_dense_uses_no_blas_threads():
+    """The dense kernels are Numba loops: no NumPy matrix product (whose OpenBLAS threads spin
+    after each call and slowed the next convolution twofold on two threads)."""
+    import inspect
+    from minicnn.kernels import fast_dense
+    for fn in (fast.dense_forward, fast.dense_backward):
+        src = inspect.getsource(fn)
+        assert "@" not in src and "np.dot" not in src and "matmul" not in src, fn.__name__
+    assert KERNELS["fast"]["dense_forward"] is fast.dense_forward
+    assert fast_dense.dense_forward.targetoptions.get("parallel")
+
+
 # ---------------------------------------------------------------- threads
 
 THREADS_SCRIPT = textwrap.dedent("""
@@ -210,6 +284,11 @@ THREADS_SCRIPT = textwrap.dedent("""
             y = getattr(minicnn, name)(x, 2)
             h.update(y.tobytes())
             h.update(getattr(minicnn, name + "_backward")(np.ones_like(y), x, 2).tobytes())
+        x, w = rng.standard_normal((37, 45)).astype(dt), rng.standard_normal((11, 45)).astype(dt)
+        y = minicnn.dense(x, w, rng.standard_normal(11).astype(dt))
+        h.update(y.tobytes())
+        for a in minicnn.dense_backward(rng.standard_normal(y.shape).astype(dt), x, w):
+            h.update(a.tobytes())
     print(h.hexdigest())
 """)
 

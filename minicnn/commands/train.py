@@ -23,6 +23,8 @@ def train(args) -> int:
     # It must be set before the first parallel kernel runs; a value the user set is kept.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from .. import pictures, training
+    from ..allocator import keep_freed_memory
+    keep_freed_memory()   # new arrays reuse freed memory instead of page-faulting (see allocator.py)
 
     sizes = (args.train_size, args.val_size, args.test_size)
     if sum(sizes) > 10000 or args.train_size < 1 or args.val_size < 0 or args.test_size < 0:

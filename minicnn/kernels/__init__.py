@@ -1,8 +1,8 @@
 """The per-implementation op table (one row per implementation, as in early tinygrad).
 
 "loop" is the teaching version: the plain loops of `loops.py`, one per formula.
-"fast" is what the public functions use by default: `fast.py` (with `fast_conv.py` and
-`fast_pool.py`), same results.
+"fast" is what the public functions use by default: `fast.py` (with `fast_conv.py`,
+`fast_pool.py` and `fast_dense.py`), same results.
 Ops the fast module does not redefine (the average-pooling divisors) come from the loops.
 """
 from . import fast, loops

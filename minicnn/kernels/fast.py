@@ -8,32 +8,42 @@ memory layout, lay out the filters and the tap table, and call it.  Throughout:
   added in a fixed order, so no two threads ever add into the same element and the result
   does not depend on the thread count;
 - inner loops run with unit stride and no branches, so LLVM vectorises them.
-Dense layers go through NumPy's matrix product (BLAS), as before.
+Dense layers are in `fast_dense.py` (its docstring says why not NumPy's BLAS).
 """
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numba
 import numpy as np
 
 from . import fast_conv as fc
+from . import fast_dense as fd
 from . import fast_pool as fp
 
 SMALL_FLOPS = 4_000_000      # convolutions with less work than this run on one thread
 SMALL_ELEMENTS = 1 << 18     # and so do pooling layers with fewer input elements
 
 
-def _run(small, kernel, *args):
-    """kernel(*args), on one thread when the work is small: waking the other threads of a
+@contextmanager
+def _threads_for(small):
+    """Run the block on one thread when the work is small: waking the other threads of a
     parallel region costs tens of microseconds (far more on a busy machine), more than a
     small layer's whole work.  The result is the same either way (see the module docstring)."""
     threads = numba.get_num_threads()
     if not small or threads == 1:
-        return kernel(*args)
+        yield
+        return
     numba.set_num_threads(1)
     try:
-        return kernel(*args)
+        yield
     finally:
         numba.set_num_threads(threads)
+
+
+def _run(small, kernel, *args):
+    """kernel(*args) under _threads_for(small)."""
+    with _threads_for(small):
+        return kernel(*args)
 
 
 # ---------------------------------------------------------------- convolution
@@ -67,21 +77,28 @@ def _channel_taps(n_chan, kh, kw, sh, sw, dh, dw, row, unit):
     return planes, np.tile(off, n_chan)
 
 
-def _forward(x, ph, pw, w, b, sh, sw, dh, dw, out_h, out_w):
-    """conv2d of x (N, C, H, W) zero-padded by (ph, pw): the padding is added while laying out."""
+def _forward(x, ph, pw, w, b, sh, sw, dh, dw, out_h, out_w, per_image=None):
+    """conv2d of x (N, C, H, W) zero-padded by (ph, pw): the padding is added while laying out.
+    per_image: lay the input out image by image inside the correlation (fast_conv.correlate_per_image);
+    None picks it when the wide layout is used and there are at least two images per thread."""
     n, c, h, wd = x.shape
     k, _, kh, kw = w.shape
     wq = -(-(wd + 2 * pw) // sw)
     inner = _batch_inner(n, out_h, out_w, wq)
-    src = fc.split_phases(np.ascontiguousarray(x), ph, pw, sh, sw, inner)
+    small = 2 * n * k * out_h * out_w * c * kh * kw < SMALL_FLOPS
     tplane, toff = _channel_taps(c, kh, kw, sh, sw, dh, dw, wq, n if inner else 1)
     nkb = -(-k // fc.KB)
     wt = np.zeros((nkb * fc.KB, c * kh * kw), dtype=x.dtype)   # filters padded to a multiple of KB
     wt[:k] = w.reshape(k, -1)
     out = np.empty((n, k, out_h, out_w), dtype=x.dtype)
-    small = 2 * out.size * c * kh * kw < SMALL_FLOPS
-    return _run(small, fc.correlate, src, wt.reshape(nkb, fc.KB, -1), np.ascontiguousarray(b, dtype=x.dtype),
-                tplane, toff, out, wq, inner, _chunk(x.dtype))
+    x, wt, b = np.ascontiguousarray(x), wt.reshape(nkb, fc.KB, -1), np.ascontiguousarray(b, dtype=x.dtype)
+    with _threads_for(small):
+        if per_image is None:
+            per_image = not inner and n >= 2 * numba.get_num_threads()
+        if per_image and not inner:
+            return fc.correlate_per_image(x, ph, pw, sh, sw, wt, b, tplane, toff, out, wq, _chunk(x.dtype))
+        src = fc.split_phases(x, ph, pw, sh, sw, inner)
+        return fc.correlate(src, wt, b, tplane, toff, out, wq, inner, _chunk(x.dtype))
 
 
 def _backward_input(grad_out, w, ph, pw, sh, sw, dh, dw, h, wd):
@@ -94,15 +111,16 @@ def _backward_input(grad_out, w, ph, pw, sh, sw, dh, dw, h, wd):
     inner = _batch_inner(n, out_h, out_w, wq)
     unit = n if inner else 1
     tplane, toff = _taps(kh, kw, sh, sw, dh, dw, wq, unit)
-    g = fc.grad_rows(np.ascontiguousarray(grad_out), wq, inner)
+    small = 2 * grad_out.size * c * kh * kw < SMALL_FLOPS
     ncb = -(-c // fc.KB)
     ws = np.zeros((kh * kw, ncb * fc.KB, k), dtype=grad_out.dtype)   # ws[t, c, k] = w[k, c, u_t, v_t]
     ws[:, :c] = w.reshape(k, c, kh * kw).transpose(2, 1, 0)
     dst = np.zeros((1 if inner else n, ncb * fc.KB, sh * sw, hq * wq * unit + fc.SLACK), dtype=grad_out.dtype)
-    small = 2 * grad_out.size * c * kh * kw < SMALL_FLOPS
-    _run(small, fc.scatter, g, ws.reshape(kh * kw, ncb, fc.KB, k), tplane, toff, dst, c, wq * n if inner else 0,
-         inner, _chunk(grad_out.dtype))
-    return fc.merge_phases(dst, c, ph, pw, sh, sw, h, wd, inner, n)
+    with _threads_for(small):
+        g = fc.grad_rows(np.ascontiguousarray(grad_out), wq, inner)
+        fc.scatter(g, ws.reshape(kh * kw, ncb, fc.KB, k), tplane, toff, dst, c, wq * n if inner else 0,
+                   inner, _chunk(grad_out.dtype))
+        return fc.merge_phases(dst, c, ph, pw, sh, sw, h, wd, inner, n)
 
 
 def _backward_weight(grad_out, x, ph, pw, kh, kw, sh, sw, dh, dw):
@@ -111,12 +129,13 @@ def _backward_weight(grad_out, x, ph, pw, kh, kw, sh, sw, dh, dw):
     c, wd = x.shape[1], x.shape[3]
     wq = -(-(wd + 2 * pw) // sw)
     inner = _batch_inner(n, out_h, out_w, wq)
-    src = fc.split_phases(np.ascontiguousarray(x), ph, pw, sh, sw, inner)
-    tplane, toff = _channel_taps(c, kh, kw, sh, sw, dh, dw, wq, n if inner else 1)
-    g = fc.grad_rows(np.ascontiguousarray(grad_out), wq, inner)
-    n_groups = min(g.shape[0], 8)
     small = 2 * grad_out.size * c * kh * kw < SMALL_FLOPS
-    gw = _run(small, fc.weight_grad, g, src, tplane, toff, wq * n if inner else 0, inner, n_groups, _chunk(x.dtype))
+    tplane, toff = _channel_taps(c, kh, kw, sh, sw, dh, dw, wq, n if inner else 1)
+    with _threads_for(small):
+        src = fc.split_phases(np.ascontiguousarray(x), ph, pw, sh, sw, inner)
+        g = fc.grad_rows(np.ascontiguousarray(grad_out), wq, inner)
+        n_groups = min(g.shape[0], 8)
+        gw = fc.weight_grad(g, src, tplane, toff, wq * n if inner else 0, inner, n_groups, _chunk(x.dtype))
     return gw.reshape(k, c, kh, kw)
 
 
@@ -187,13 +206,16 @@ def avg_pool2d_backward(grad_out, k_h, k_w, sh, sw, div, padded_h, padded_w):
                 k_h, k_w, sh, sw, div.astype(grad_out.dtype), padded_h, padded_w)
 
 
-# ---------------------------------------------------------------- dense (BLAS through NumPy)
+# ---------------------------------------------------------------- dense (fast_dense.py)
 
 def dense_forward(x, w, b):
-    """x (N, I), w (O, I), b (O,) -> (N, O) through NumPy's BLAS matrix product."""
-    return x @ w.T + b
+    """x (N, I), w (O, I), b (O,) -> (N, O)."""
+    small = 2 * x.shape[0] * x.shape[1] * w.shape[0] < SMALL_FLOPS
+    return _run(small, fd.dense_forward, np.ascontiguousarray(x), np.ascontiguousarray(w), np.ascontiguousarray(b))
 
 
 def dense_backward(grad_out, x, w):
     """grad_out (N, O), x (N, I), w (O, I) -> (grad_x, grad_w, grad_b)."""
-    return grad_out @ w, grad_out.T @ x, grad_out.sum(axis=0)
+    small = 4 * x.shape[0] * x.shape[1] * w.shape[0] < SMALL_FLOPS
+    return _run(small, fd.dense_backward, np.ascontiguousarray(grad_out), np.ascontiguousarray(x),
+                np.ascontiguousarray(w))

@@ -70,6 +70,36 @@ def _span(first, step, limit):
 
 
 @njit(cache=True)
+def _split_plane(plane, ph, pw, sh, sw, dst):
+    """One (H, W) plane of split_phases (inner=False): dst (sh*sw, Hq*Wq + SLACK), all of it written.
+    dst may be uninitialised: it is zeroed first, while it sits in L1 (zero-filling a whole
+    array beforehand costs one more pass over memory)."""
+    h, w = plane.shape
+    wq = (w + 2 * pw + sw - 1) // sw
+    for q in range(sh * sw):
+        dst[q][:] = 0
+    for a in range(sh):
+        r_lo, r_hi = _span(a - ph, sh, h)
+        for b in range(sw):
+            phase = dst[a * sw + b]
+            s_lo, s_hi = _span(b - pw, sw, w)
+            for r in range(r_lo, r_hi):
+                # views that start at the first cell, so every index below is >= 0
+                # (a possibly negative index costs a wrap-around check per element)
+                d = phase[r * wq + s_lo:r * wq + s_hi]
+                row = plane[r * sh + a - ph, s_lo * sw + b - pw:]
+                if sw == 1:
+                    for t in range(s_hi - s_lo):
+                        d[t] = row[t]
+                elif sw == 2:   # a constant stride
+                    for t in range(s_hi - s_lo):
+                        d[t] = row[2 * t]
+                else:
+                    for t in range(s_hi - s_lo):
+                        d[t] = row[t * sw]
+
+
+@njit(cache=True)
 def split_phases(x, ph, pw, sh, sw, inner):
     """x (N, C, H, W), zero-padded by (ph, pw) on the fly, split into stride phases and flattened,
     with SLACK zeros after each plane.  With Hp = H + 2ph, Wp = W + 2pw, Hq = ceil(Hp/sh), Wq = ceil(Wp/sw):
@@ -97,29 +127,9 @@ def split_phases(x, ph, pw, sh, sw, inner):
                             for n in range(n_batch):
                                 dst[base + n] = x[n, c, y, col]
     else:
-        src = np.zeros((n_batch, n_chan, sh * sw, hq * wq + SLACK), dtype=x.dtype)
+        src = np.empty((n_batch, n_chan, sh * sw, hq * wq + SLACK), dtype=x.dtype)
         for task in range(n_batch * n_chan):
-            n = task // n_chan
-            c = task % n_chan
-            for a in range(sh):
-                r_lo, r_hi = _span(a - ph, sh, h)
-                for b in range(sw):
-                    dst = src[n, c, a * sw + b]
-                    s_lo, s_hi = _span(b - pw, sw, w)
-                    for r in range(r_lo, r_hi):
-                        # views that start at the first cell, so every index below is >= 0
-                        # (a possibly negative index costs a wrap-around check per element)
-                        d = dst[r * wq + s_lo:r * wq + s_hi]
-                        row = x[n, c, r * sh + a - ph, s_lo * sw + b - pw:]
-                        if sw == 1:
-                            for t in range(s_hi - s_lo):
-                                d[t] = row[t]
-                        elif sw == 2:   # a constant stride
-                            for t in range(s_hi - s_lo):
-                                d[t] = row[2 * t]
-                        else:
-                            for t in range(s_hi - s_lo):
-                                d[t] = row[t * sw]
+            _split_plane(x[task // n_chan, task % n_chan], ph, pw, sh, sw, src[task // n_chan, task % n_chan])
     return src
 
 
@@ -169,7 +179,7 @@ def merge_phases(src, n_chan, ph, pw, sh, sw, h, w, inner, n_batch):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def grad_rows(grad_out, row, inner):
     """The output gradient in the correlation's wide layout, zero in the discarded columns and
     in the rounding tail: (N, K, round_up((Ho-1)*row + Wo)) or, batch-inner,
@@ -177,7 +187,7 @@ def grad_rows(grad_out, row, inner):
     n_batch, n_filt, out_h, out_w = grad_out.shape
     if inner:
         g = np.zeros((out_h, n_filt, round_up(out_w * n_batch)), dtype=grad_out.dtype)
-        for task in range(out_h * n_filt):
+        for task in prange(out_h * n_filt):
             i = task // n_filt
             k = task % n_filt
             dst = g[i, k]
@@ -186,7 +196,7 @@ def grad_rows(grad_out, row, inner):
                     dst[j * n_batch + n] = grad_out[n, k, i, j]
     else:
         g = np.zeros((n_batch, n_filt, round_up((out_h - 1) * row + out_w)), dtype=grad_out.dtype)
-        for task in range(n_batch * n_filt):
+        for task in prange(n_batch * n_filt):
             n = task // n_filt
             k = task % n_filt
             dst = g[n, k]
@@ -303,7 +313,8 @@ def _correlate_task(task, src, wt, bias, tplane, toff, out, row, inner, chunk):
         return
     vlen = min(piece, round_up(seg) - lo)   # computed (a multiple of VEC)
     valid = min(vlen, seg - lo)             # kept
-    planes = src[0 if inner else s].reshape(src.shape[1] * src.shape[2], src.shape[3])
+    # src holds every image (read image s), or one: the batch-inner layout or this task's own image
+    planes = src[0 if src.shape[0] == 1 else s].reshape(src.shape[1] * src.shape[2], src.shape[3])
     acc = _aligned_rows(KB, piece, out)
     for q in range(KB):
         acc[q, :vlen] = bias[min(kb * KB + q, n_out - 1)]
@@ -355,6 +366,27 @@ def correlate(src, wt, bias, tplane, toff, out, row, inner, chunk):
     n_tasks = (out_h if inner else n_batch) * wt.shape[0] * n_piece
     for task in prange(n_tasks):
         _correlate_task(task, src, wt, bias, tplane, toff, out, row, inner, chunk)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def correlate_per_image(x, ph, pw, sh, sw, wt, bias, tplane, toff, out, row, chunk):
+    """`correlate` (inner=False) on x (N, C, H, W) itself, one task per image: the task lays its
+    image out (as split_phases would, padding included) in a buffer of its own, which stays in
+    L2 while every output channel of that image is computed from it.  This saves writing the
+    whole laid-out batch to memory and reading it back; it needs N >= the thread count to keep
+    every thread busy.  The arithmetic, and so the result, is `correlate`'s."""
+    n_batch, n_chan, h, w = x.shape
+    hq = (h + 2 * ph + sh - 1) // sh
+    out_h, out_w = out.shape[2], out.shape[3]
+    n_piece = _pieces(round_up((out_h - 1) * row + out_w), chunk)[0]
+    per_image = wt.shape[0] * n_piece
+    for s in prange(n_batch):
+        own = np.empty((1, n_chan, sh * sw, hq * row + SLACK), dtype=x.dtype)
+        for c in range(n_chan):
+            _split_plane(x[s, c], ph, pw, sh, sw, own[0, c])
+        for t in range(per_image):
+            _correlate_task(s * per_image + t, own, wt, bias, tplane, toff, out, row, False, chunk)
     return out
 
 
