@@ -60,7 +60,8 @@ def test_every_layer_backward_matches_finite_differences(name, make, shape, rng)
 def test_gradcheck_of_a_layer_fails_when_its_backward_is_wrong(rng):
     class WrongTanh(Tanh):
         def _backward(self, grad_out):
-            return grad_out * (1 - np.tanh(self._cache))  # forgot the square
+            x, _ = self._cache
+            return grad_out * (1 - np.tanh(x))  # forgot the square
     assert not _layer_gradcheck(WrongTanh, _smooth_input(rng, (2, 6)))
 
 
