@@ -109,7 +109,8 @@ class Timer:
 
     def run(self, name, fn):
         if self.threads > 1:
-            if self.last in self.blas_users and current_blas_threads() > 1:
+            # BLAS runs on as many threads (blas_threads), or on every core without threadpoolctl
+            if self.last in self.blas_users:
                 time.sleep(BLAS_SETTLE_S)
             warm_until = time.perf_counter() + WARM_S
             fn()   # untimed
@@ -145,19 +146,10 @@ def set_threads(n):
         torch.set_num_threads(n)
 
 
-_blas_threads_now = os.cpu_count()   # what NumPy's BLAS may use, as last set by blas_threads
-
-
-def current_blas_threads():
-    return _blas_threads_now
-
-
 def blas_threads(n):
-    """Limit NumPy's BLAS (the im2col baseline, dense layers) to n threads, if threadpoolctl is there."""
-    global _blas_threads_now
+    """Limit NumPy's BLAS (the im2col baseline) to n threads, if threadpoolctl is there."""
     if threadpool_limits is None:
         return contextlib.nullcontext()
-    _blas_threads_now = n
     return threadpool_limits(limits=n, user_api="blas")
 
 
