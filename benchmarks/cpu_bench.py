@@ -89,8 +89,9 @@ class Timer:
     With more than one thread, what ran before a call changed its time more than the call
     itself did (measured on the 2-core development machine, a virtual machine):
     - After any pause of the second core, sleeping or not, both libraries ran a LeNet-size
-      layer at about half speed for the next 2 ms (conv2 forward: 0.6-0.7 ms instead of
-      0.32 ms for minicnn, 0.35 ms for PyTorch), then at full speed.  In a round, PyTorch came
+      layer at about half speed for the next 2 ms (conv2 forward, first to sixth call after an
+      18 ms pause: 0.83 down to 0.43 ms for minicnn, 0.90 down to 0.42 ms for PyTorch, against
+      0.36 ms for both back to back; benchmarks/probes/core_warmup.py), then at full speed.  In a round, PyTorch came
       straight after minicnn's two-thread call while minicnn came after the single-threaded
       teaching loops, which cost minicnn a factor of two on every small layer.  So with
       several threads each timed call comes after WARM_S of untimed calls of the same
@@ -551,8 +552,8 @@ def main(argv=None):
 
     # One allocator setting for both libraries: freed blocks stay in the process.  Without it,
     # how often a new array page-faulted depended on what the process had allocated before
-    # (PyTorch's own allocations changed minicnn's LeNet-5 step from 11.2 to 7.8 ms); see
-    # minicnn/allocator.py.
+    # (with PyTorch's allocations in the process, minicnn's step hardly faulted); see
+    # minicnn/allocator.py and benchmarks/probes/lenet_step_faults.py.
     kept = minicnn.keep_freed_memory()
     meta = {
         "keep_freed_memory": kept,

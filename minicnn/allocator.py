@@ -5,8 +5,8 @@ bytes to megabytes.  glibc's malloc hands large freed blocks back to the operati
 (blocks over its mmap threshold, and the heap's free top once it exceeds the trim threshold),
 and the next array of that size then starts as untouched pages: one page fault per 4 KiB on
 first write.  On the 2-core development machine (a virtual machine) a fault cost about 2 us,
-and a LeNet-5 step at batch 64 written with the functional API took 2,468 of them: 13.7 ms a
-step instead of 7.1 ms (`benchmarks/cpu_bench.py` measures with this set).
+and a LeNet-5 step at batch 64 written with the functional API took 2,468 of them: 15.5 ms a
+step instead of 8.4-9.1 ms (`python benchmarks/probes/lenet_step_faults.py [--keep]`).
 
 keep_freed_memory() raises both thresholds, so freed blocks stay in the process and are
 reused.  It changes the whole process (glibc has one allocator), so minicnn never calls it

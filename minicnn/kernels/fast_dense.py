@@ -3,7 +3,8 @@
 Why not NumPy's matrix product: NumPy's BLAS (OpenBLAS) keeps its own worker threads, which
 spin on their cores for 60 to 120 ms after every product, even a 64 x 120 by 120 x 84 one.
 With two threads that doubled the time of the convolution kernels that ran next (they got
-half the cores): a LeNet-5 step at batch 64 took 44-99 ms instead of 10-13.  Here the dense
+half the cores): the benchmark's LeNet-5 step at batch 64 took 16.4 ms instead of 6.2 ms
+(`python benchmarks/probes/lenet_blas_dense.py`, then with `--numba`).  Here the dense
 layers run on Numba's threads like every other kernel, so `numba.set_num_threads` alone says
 how many cores minicnn uses.  The price: on one core these loops are 2-3x slower than
 OpenBLAS (LeNet's 400 -> 120 layer at batch 64: 0.16 ms forward against 0.08, 0.35 ms
