@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_array, dtype_of, shape_str
+from .argcheck import as_array, dtype_of, shape_str
 
 
 def _pair(grad_out, x):

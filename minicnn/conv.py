@@ -1,6 +1,6 @@
 """Convolutions: conv2d, conv1d, transposed conv2d, and single-image correlate2d/convolve2d.
 
-Every function validates and converts its arguments (see `_checks.py`), pads the
+Every function validates and converts its arguments (see `argcheck.py`), pads the
 input, then hands plain arrays to a kernel from the op table (`kernels/`).
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import (as_array, check_finite as _check_finite, check_fits, check_grad_out, dtype_of,
+from .argcheck import (as_array, check_finite as _check_finite, check_fits, check_grad_out, dtype_of,
                       int_pair, int_single, padding_pair, shape_str)
 from .kernels import kernels
 from .shapes import conv_transpose_output_size

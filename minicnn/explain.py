@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import padding_pair
+from .argcheck import padding_pair
 
 
 def fmt(v) -> str:

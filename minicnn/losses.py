@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_array, check_finite as _check_finite, float_dtype, shape_str
+from .argcheck import as_array, check_finite as _check_finite, float_dtype, shape_str
 
 
 def softmax(logits):

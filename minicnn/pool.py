@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_array, check_finite as _check_finite, check_fits, check_grad_out, dtype_of, int_pair
+from .argcheck import as_array, check_finite as _check_finite, check_fits, check_grad_out, dtype_of, int_pair
 from .conv import _padded
 from .kernels import kernels
 

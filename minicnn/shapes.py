@@ -8,7 +8,7 @@ With dilation d = 1 this is the lectures' floor((n + 2p - k) / s + 1)
 """
 from __future__ import annotations
 
-from ._checks import _as_int, check_fits, int_pair, padding_pair
+from .argcheck import as_int, check_fits, int_pair, padding_pair
 
 
 def _pairs(*named):
@@ -62,8 +62,8 @@ def conv_transpose_output_size(n, kernel_size, stride=1, padding=0, output_paddi
 def conv2d_param_count(in_channels, out_channels, kernel_size, bias=True) -> int:
     """Trainable parameters of a conv layer: K * (C * kH * kW + 1) with bias.
     SJTU/Halmstad lectures: ten 5x5 filters on 32x32x3 -> 10 * (5*5*3 + 1) = 760."""
-    c = _as_int("in_channels", in_channels)
-    k = _as_int("out_channels", out_channels)
+    c = as_int("in_channels", in_channels)
+    k = as_int("out_channels", out_channels)
     kh, kw = int_pair("kernel_size", kernel_size, 1)
     if c < 1 or k < 1:
         raise ValueError(f"in_channels and out_channels must be >= 1, got {c} and {k}")
@@ -72,8 +72,8 @@ def conv2d_param_count(in_channels, out_channels, kernel_size, bias=True) -> int
 
 def dense_param_count(in_features, out_features, bias=True) -> int:
     """Trainable parameters of a fully connected layer: out * (in + 1) with bias."""
-    i = _as_int("in_features", in_features)
-    o = _as_int("out_features", out_features)
+    i = as_int("in_features", in_features)
+    o = as_int("out_features", out_features)
     if i < 1 or o < 1:
         raise ValueError(f"in_features and out_features must be >= 1, got {i} and {o}")
     return o * (i + (1 if bias else 0))
@@ -86,9 +86,9 @@ def receptive_field(layers) -> int:
     rf, jump = 1, 1
     for i, layer in enumerate(layers):
         k, s, d = (tuple(layer) + (1, 1))[:3]
-        k = _as_int(f"layers[{i}] kernel_size", k)
-        s = _as_int(f"layers[{i}] stride", s)
-        d = _as_int(f"layers[{i}] dilation", d)
+        k = as_int(f"layers[{i}] kernel_size", k)
+        s = as_int(f"layers[{i}] stride", s)
+        d = as_int(f"layers[{i}] dilation", d)
         if k < 1 or s < 1 or d < 1:
             raise ValueError(f"layers[{i}] = {layer!r}: kernel_size, stride and dilation must be >= 1")
         rf += d * (k - 1) * jump

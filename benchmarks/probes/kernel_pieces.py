@@ -11,7 +11,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from minicnn._checks import _all_finite
+from minicnn.argcheck import all_finite
 from minicnn.kernels import fast, fast_dense
 
 numba.set_num_threads(1)
@@ -40,7 +40,7 @@ for name, (n, c, hw, k, s, p) in {"stride-2": (32, 16, 64, 32, 2, 1), "large": (
                                        for v in (True, False)}))
 x = rng.standard_normal((32, 16, 64, 64)).astype(np.float32)
 print("NaN check, 8 MB:", medians({"np.isfinite": lambda: bool(np.all(np.isfinite(x))),
-                                   "one pass": lambda: _all_finite(x)}))
+                                   "one pass": lambda: all_finite(x)}))
 with threadpool_limits(1, user_api="blas"):
     for (nb, i, o) in ((64, 400, 120), (64, 120, 84)):
         x = rng.standard_normal((nb, i)).astype(np.float32)

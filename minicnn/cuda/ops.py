@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from .._checks import as_array, check_finite as _check_finite, check_grad_out, float_dtype
+from ..argcheck import as_array, check_finite as _check_finite, check_grad_out, float_dtype
 from ..conv import _bias as _host_bias, _conv_geometry
 from ..pool import _pool_geometry
 from . import kernels as _k

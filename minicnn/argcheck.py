@@ -69,7 +69,7 @@ def _finite_sum(flat):
     return total
 
 
-def _all_finite(arr: np.ndarray) -> bool:
+def all_finite(arr: np.ndarray) -> bool:
     if arr.size == 0:
         return True
     if arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous:
@@ -78,7 +78,7 @@ def _all_finite(arr: np.ndarray) -> bool:
 
 
 def check_finite(name: str, arr: np.ndarray) -> None:
-    if not _all_finite(arr):
+    if not all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         where = "[" + ", ".join(str(int(i)) for i in bad) + "]"
         raise ValueError(
@@ -88,7 +88,7 @@ def check_finite(name: str, arr: np.ndarray) -> None:
         )
 
 
-def _as_int(name: str, v) -> int:
+def as_int(name: str, v) -> int:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
     return int(v)
@@ -99,9 +99,9 @@ def int_pair(name: str, value, minimum: int) -> tuple[int, int]:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a pair (rows, cols), got {value!r}")
-        pair = (_as_int(name, value[0]), _as_int(name, value[1]))
+        pair = (as_int(name, value[0]), as_int(name, value[1]))
     else:
-        v = _as_int(name, value)
+        v = as_int(name, value)
         pair = (v, v)
     if min(pair) < minimum:
         what = "negative" if minimum == 0 else f"< {minimum}"
@@ -114,7 +114,7 @@ def int_single(name: str, value, minimum: int) -> int:
         if len(value) != 1:
             raise ValueError(f"{name} must be an int (or a 1-tuple) for a 1-D op, got {value!r}")
         value = value[0]
-    v = _as_int(name, value)
+    v = as_int(name, value)
     if v < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return v
