@@ -127,8 +127,9 @@ CONV_SLIPS = [
 
 def pool(image, k, stride, mode, move=None, start=None, divisor=None):
     """Pooling written to be bent: image (C, H, W); window (i, j) starts at (i * move, j * move)
-    (move defaults to stride); `start` is the running maximum's first value (None: the window's
-    first cell); `divisor` replaces k*k for the average."""
+    (move defaults to stride); `start` is the running maximum's first value (None: the cell at
+    (i*stride, j*stride), as the course's solution starts it, so a moved window still sees it);
+    `divisor` replaces k*k for the average."""
     move = stride if move is None else move
     c, h, w = image.shape
     out_h, out_w = (h - k) // stride + 1, (w - k) // stride + 1
@@ -140,8 +141,9 @@ def pool(image, k, stride, mode, move=None, start=None, divisor=None):
                 if r0 + k > h or c0 + k > w:
                     continue
                 window = image[ch, r0:r0 + k, c0:c0 + k]
-                if mode == "max":
-                    out[ch, i, j] = max(window.max(), start) if start is not None else window.max()
+                if mode == "max":  # the running maximum starts at `start`, else at the cell (i*stride, j*stride)
+                    first = image[ch, i * stride, j * stride] if start is None else start
+                    out[ch, i, j] = max(window.max(), first)
                 else:
                     out[ch, i, j] = window.sum() / (k * k if divisor is None else divisor)
     return out
@@ -301,7 +303,7 @@ def layer_table(input_chw, layers, one_bias_per_layer=False, no_bias=False, dens
             shape, params = (shape[0], (shape[1] - k) // s + 1, (shape[2] - k) // s + 1), 0
         else:
             fan_in = shape[0] if dense_not_flattened else math.prod(shape)
-            params = layer["units"] * fan_in + (0 if no_bias else 1 if one_bias_per_layer else layer["units"])
+            params = layer["units"] * fan_in + (0 if no_bias else layer["units"])
             shape = (layer["units"],)
         if min(shape) < 1:
             return None
@@ -319,8 +321,8 @@ def _table(**flag):
 
 
 NETWORK_SLIPS = [
-    Slip("table-one-bias-per-layer", "bias counted once per layer", "one bias per conv or dense layer instead of "
-         "one per filter or unit", ("network",), _table(one_bias_per_layer=True), ("table-one-bias-per-layer",)),
+    Slip("table-one-bias-per-layer", "bias counted once per layer", "one bias per conv layer instead of one per "
+         "filter", ("network",), _table(one_bias_per_layer=True), ("table-one-bias-per-layer",)),
     Slip("table-biases-left-out", "biases left out", "the biases are not counted", ("network",),
          _table(no_bias=True)),
     Slip("table-channels-forgotten", "channels forgotten", "each conv filter spans one channel", ("network",),
