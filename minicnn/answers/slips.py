@@ -127,9 +127,8 @@ CONV_SLIPS = [
 
 def pool(image, k, stride, mode, move=None, start=None, divisor=None):
     """Pooling written to be bent: image (C, H, W); window (i, j) starts at (i * move, j * move)
-    (move defaults to stride); `start` is the running maximum's first value (None: the cell at
-    (i*stride, j*stride), as the course's solution starts it, so a moved window still sees it);
-    `divisor` replaces k*k for the average."""
+    (move defaults to stride); `start` is the running maximum's first value (None: the window's
+    own first cell); `divisor` replaces k*k for the average."""
     move = stride if move is None else move
     c, h, w = image.shape
     out_h, out_w = (h - k) // stride + 1, (w - k) // stride + 1
@@ -141,9 +140,8 @@ def pool(image, k, stride, mode, move=None, start=None, divisor=None):
                 if r0 + k > h or c0 + k > w:
                     continue
                 window = image[ch, r0:r0 + k, c0:c0 + k]
-                if mode == "max":  # the running maximum starts at `start`, else at the cell (i*stride, j*stride)
-                    first = image[ch, i * stride, j * stride] if start is None else start
-                    out[ch, i, j] = max(window.max(), first)
+                if mode == "max":
+                    out[ch, i, j] = window.max() if start is None else max(window.max(), start)
                 else:
                     out[ch, i, j] = window.sum() / (k * k if divisor is None else divisor)
     return out
