@@ -18,7 +18,7 @@ import numpy as np
 from . import slips as S
 from .ops import Exact, conv_explanation, evaluate
 from .registry import OPS
-from .values import KeyFileError, Printed, fmt
+from .values import KeyFileError, Printed, fmt, shape_text
 
 
 @dataclass
@@ -82,7 +82,6 @@ def _show(v) -> str:
 
 def _show_cell(cell, v) -> str:
     if cell.endswith("shape") and isinstance(v, tuple) and cell != "output shape":
-        from .values import shape_text
         return shape_text(v)
     if cell == "output shape":
         return " x ".join(str(int(x)) for x in v)
@@ -277,7 +276,7 @@ def check_question(q, right_answers=None, printed_answers=None) -> QuestionResul
             continue
         value = right[cell]
         ok = p.matches(value)
-        result = CellResult(cell, str(p), _show_cell(cell, value), ok)
+        result = CellResult(cell, str(p), op.show(inp, cell) if op.show else _show_cell(cell, value), ok)
         if not ok:
             result.working, result.working_latex = op.working(inp, cell)
             result.diagnoses = diagnose(op, q, inp, cell, p, value, printed_answers or {}, cache)

@@ -43,6 +43,7 @@ class Op:
     answer: Callable               # (question, inputs) -> {cell: Printed | Shape | Exact | None}
     working: Callable              # (inputs, cell) -> (text, latex)
     tunable: tuple = ()            # int inputs the misprinted-input search may vary
+    show: Callable = None          # (inputs, cell) -> how the right value is written, when not a number
 
 
 # --------------------------------------------------------------------------- reading fields

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from ..course.mutants import MUTANTS
+from .formula import counts
 from .ops import output_size, transposed_size
 from .tables import table_cells
 
@@ -346,13 +347,36 @@ RF_SLIPS = [
 ]
 
 
+def _formula(fn):
+    return lambda inp: {"formula": counts("conv", fn)} if inp["layer"] == "conv" else {}
+
+
+FORMULA_SLIPS = [
+    Slip("formula-one-bias-per-layer", "bias counted once per layer", "one bias for the whole layer instead of "
+         "one per filter: filters x filter size + 1", ("param_formula",),
+         _formula(lambda channels, filters, kernel_size, filter_size: filters * filter_size + 1),
+         ("param-count-one-bias-per-layer",)),
+    Slip("formula-biases-left-out", "biases left out", "the biases are not counted", ("param_formula",),
+         _formula(lambda channels, filters, kernel_size, filter_size: filters * filter_size)),
+    Slip("formula-channels-forgotten", "channels forgotten", "each filter spans one channel: "
+         "filters x (k x k + 1)", ("param_formula",),
+         _formula(lambda channels, filters, kernel_size, filter_size: filters * (kernel_size ** 2 + 1)),
+         ("param-count-ignores-channels",)),
+    Slip("formula-dense-biases-left-out", "biases left out", "the biases are not counted: inputs x units",
+         ("param_formula",), lambda inp: {"formula": counts("dense", lambda inputs, units: inputs * units)}
+         if inp["layer"] == "dense" else {}),
+    Slip("formula-dense-one-bias-per-layer", "bias counted once per layer", "one bias per layer: inputs x units + 1",
+         ("param_formula",), lambda inp: {"formula": counts("dense", lambda inputs, units: inputs * units + 1)}
+         if inp["layer"] == "dense" else {}),
+]
+
 OTHER_SLIPS = [
     Slip("l1-signed", "one product's arithmetic wrong", "the differences are summed with their signs, not their "
          "absolute values", ("l1_distance",), lambda inp: {"answer": float((inp["a"] - inp["b"]).sum())}),
 ]
 
 SLIPS = CONV_SLIPS + POOL_SLIPS + SIZE_SLIPS + TRANSPOSED_SLIPS + PARAM_SLIPS + CONV_LAYER_SLIPS + \
-    NETWORK_SLIPS + RF_SLIPS + OTHER_SLIPS
+    NETWORK_SLIPS + FORMULA_SLIPS + RF_SLIPS + OTHER_SLIPS
 
 _KNOWN = {m.name: m for m in MUTANTS}
 for _slip in SLIPS:

@@ -118,3 +118,10 @@ def test_romano_summary_table(results):
         c = slips_of(q, cell)
         assert (c.printed, c.correct) == ("0", "2")
         assert [d.slip for d in c.diagnoses] == ["input-misprinted"] and "needs stride 2" in c.diagnoses[0].says
+
+
+def test_romano_formula_counts_one_bias_per_layer(results):
+    # README: Romanò, "Convolutional layer": "num filters x filter size + 1 (bias)" -> one bias per filter
+    c = slips_of(results["zju-uoe-conv-layer-formula"], "formula")
+    assert (c.printed, c.correct) == ("filters * filter_size + 1", "filters * (filter_size + 1)")
+    assert [d.slip for d in c.diagnoses] == ["formula-one-bias-per-layer"]

@@ -188,3 +188,15 @@ def test_blank_cells_are_not_checked():
     printed = correlate(IMAGE, KERNEL, 2)
     printed[1][1] = "?"
     assert key(op="correlate", image=IMAGE, kernel=KERNEL, stride=2, answer=printed).ok
+
+
+def test_formulas():
+    assert key(op="param_formula", answer="filters * (channels * kernel_size ** 2 + 1)").ok
+    assert key(op="param_formula", layer="dense", answer="(inputs + 1) * units").ok
+    assert first(key(op="param_formula", answer="filters * filter_size")) == "formula-biases-left-out"
+    assert first(key(op="param_formula", answer="filters * (kernel_size * kernel_size + 1)")) == \
+        "formula-channels-forgotten"
+    assert first(key(op="param_formula", layer="dense", answer="inputs * units + 1")) == \
+        "formula-dense-one-bias-per-layer"
+    with pytest.raises(answers.KeyFileError, match="question 'q', field 'answer': width is not allowed"):
+        key(op="param_formula", answer="filters * width")

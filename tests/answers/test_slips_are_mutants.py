@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from minicnn.answers import slips as S
+from minicnn.answers.formula import CONV_SAMPLES
 from minicnn.course import mutants as M
 
 SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions"
@@ -157,6 +158,9 @@ def test_param_slips_are_the_mutants(name):
         for slip in slip_for(name):
             if slip.ops == ("conv_params",):
                 assert slip.run({"in_channels": c, "filters": f, "kernel_size": k, "bias": True})["answer"] == want
+            elif slip.ops == ("param_formula",):  # the formula's counts on its sample layers
+                ns_counts = tuple(ns["param_count"](c_, f_, k_) for c_, f_, k_ in CONV_SAMPLES)
+                assert slip.run({"layer": "conv"})["formula"] == ns_counts
             else:  # the conv_layer question's parameter count
                 assert slip.run({"input": (c, 12, 12), "filters": f, "kernel_size": k, "stride": 1,
                                  "padding": 0})["params"] == want
