@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import slips as S
-from .ops import Exact, conv_explanation, evaluate
+from .ops import conv_explanation, evaluate
 from .registry import OPS
 from .values import KeyFileError, Printed, fmt, shape_text
 

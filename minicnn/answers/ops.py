@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from .. import explain, shapes
-from .values import KeyFileError, Printed, fmt, printed, printed_shape, shape_text
+from .values import KeyFileError, fmt, printed
 
 
 @dataclass(frozen=True)

@@ -45,12 +45,6 @@ def _read_conv_layer(q, refs):
     return inp
 
 
-def conv_layer_cells(c, h, w, f, k, s, p, weights):
-    """The four printed facts of a conv layer; `weights` is the parameter count without biases."""
-    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-    return {"shape": (f, oh, ow), "weights": weights, "params": None, "units": oh * ow * f}
-
-
 def _conv_layer_compute(inp):
     c, h, w = inp["input"]
     f, k, s, p = inp["filters"], inp["kernel_size"], inp["stride"], inp["padding"]

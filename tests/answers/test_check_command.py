@@ -111,7 +111,8 @@ MALFORMED = [
     ("[[question]\nid = 1", "not valid TOML"),
     ("title = 'x'", "no [[question]] tables"),
     ("[[question]]\nid = 'a'\nanswer = 1", "question 'a', field 'op': missing"),
-    ("[[question]]\nid = 'a'\nop = 'convolution3d'\nanswer = 1", "question 'a', field 'op': unknown op 'convolution3d'"),
+    ("[[question]]\nid = 'a'\nop = 'convolution3d'\nanswer = 1",
+     "question 'a', field 'op': unknown op 'convolution3d'"),
     ("[[question]]\nid = 'a'\nop = 'output_size'\nn = 5\nkernel_size = 3", "question 'a', field 'answer': missing"),
     ("[[question]]\nid = 'a'\nop = 'output_size'\nn = 5\nanswer = 3", "question 'a', field 'kernel_size': missing"),
     ("[[question]]\nid = 'a'\nop = 'output_size'\nn = 5\nkernel_size = 3\nstrid = 2\nanswer = 3",
@@ -132,7 +133,8 @@ MALFORMED = [
      "question 'a', field 'answer': must be a 2-D matrix"),
     ("[[question]]\nid = 'a'\nop = 'product'\nfactors = [2, 3]\nanswer = 6\n[[question]]\nid = 'a'\nop = 'product'\n"
      "factors = [2]\nanswer = 2", "question 'a', field 'id': used twice"),
-    ("[[question]]\nid = 'a'\nop = 'product'\nfactors = ['@b']\nanswer = 6", "question 'a', field 'factors': '@b' names no"),
+    ("[[question]]\nid = 'a'\nop = 'product'\nfactors = ['@b']\nanswer = 6",
+     "question 'a', field 'factors': '@b' names no"),
     ("[[question]]\nid = 'net'\nop = 'network'\ninput = [32, 32, 3]\nlayers = [{type = 'lstm', units = 4}]\n"
      "answer.total = 1", "question 'net', field 'layers[0]'.type: must be one of conv"),
     ("[[question]]\nid = 'net'\nop = 'network'\ninput = [4, 4, 3]\nlayers = [{type = 'conv', filters = 2, "
