@@ -37,7 +37,12 @@ def evaluate(tree, names):
     if isinstance(tree, ast.Name) and tree.id in names:
         return names[tree.id]
     if isinstance(tree, ast.BinOp) and type(tree.op) in _OPS:
-        return _OPS[type(tree.op)](evaluate(tree.left, names), evaluate(tree.right, names))
+        left, right = evaluate(tree.left, names), evaluate(tree.right, names)
+        if isinstance(tree.op, ast.Pow) and not -4 <= right <= 4:  # k ** 2 is what a slide needs
+            raise ValueError(f"the power {ast.unparse(tree)}")
+        if isinstance(tree.op, ast.Div) and right == 0:
+            raise ValueError(f"the division by zero in {ast.unparse(tree)}")
+        return _OPS[type(tree.op)](left, right)
     if isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.USub):
         return -evaluate(tree.operand, names)
     raise ValueError(ast.unparse(tree) if isinstance(tree, ast.AST) else repr(tree))

@@ -12,8 +12,9 @@ class KeyFileError(ValueError):
 
 @dataclass(frozen=True)
 class Printed:
-    """A number as a slide prints it.  `relation` is '=', '<', '<=', '>', '>=' or '~' (rounded
-    to `unit`); `text` is how it was written."""
+    """A number as a slide prints it.  `relation` is '=', '<', '<=', '>', '>=', '~' (rounded or
+    truncated to `unit`, as "65k") or 'round' (rounded to the decimals printed, `unit` 0.01 for
+    2.33); `text` is how it was written."""
     value: float
     relation: str = "="
     unit: float = 1.0
@@ -23,8 +24,10 @@ class Printed:
         x = float(x)
         if self.relation == "=":
             return math.isclose(x, self.value, rel_tol=1e-9, abs_tol=1e-9)
-        if self.relation == "~":  # rounded or truncated to the printed precision
+        if self.relation == "~":  # rounded or truncated to the printed precision ("65k")
             return abs(x - self.value) < self.unit or math.isclose(x, self.value, rel_tol=1e-9)
+        if self.relation == "round":  # rounded to the printed decimals (2.33)
+            return abs(x - self.value) <= self.unit / 2 * (1 + 1e-9)
         return {"<": x < self.value, "<=": x <= self.value, ">": x > self.value, ">=": x >= self.value}[self.relation]
 
     def __str__(self):
@@ -36,9 +39,17 @@ def _fmt(v) -> str:
     return str(int(v)) if v == int(v) and abs(v) < 1e18 else f"{v:.6g}"
 
 
-_NUMBER = re.compile(r"^\(?\s*(<=|>=|<|>|~)?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*([kKMG]?)\s*(?:\^\s*([0-9]+))?"
+_NUMBER = re.compile(r"^\(?\s*(<=|>=|<|>|~)?\s*(-?[0-9][0-9,]*(?:\.[0-9]+)?)\s*([kKMG]?)\s*(?:\^\s*([0-9]+))?"
                      r"(?:\s*total)?\s*\)?$")
 _SCALE = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
+
+
+def _decimal(v: float, written: str, text: str = "") -> Printed:
+    """A number with decimals is taken as rounded to the digits printed (2.33 for 7/3)."""
+    decimals = written.split(".")[1] if "." in written and "e" not in written.lower() else ""
+    if decimals.strip("0") == "":
+        return Printed(v, "=", 1.0, text or _fmt(v))
+    return Printed(v, "round", 10.0 ** -len(decimals), text or written)
 
 
 def printed(value, where: str):
@@ -50,7 +61,7 @@ def printed(value, where: str):
     if isinstance(value, (int, float)):
         if not math.isfinite(value):
             raise KeyFileError(f"{where}: {value!r} is not a finite number")
-        return Printed(float(value), "=", 1.0, _fmt(value))
+        return _decimal(float(value), repr(value))
     if isinstance(value, str):
         m = _NUMBER.match(value.strip())
         if m:
@@ -58,6 +69,8 @@ def printed(value, where: str):
             v = float(digits.replace(",", "")) * _SCALE[scale]
             if power:
                 v = v ** int(power)
+            elif not rel and not scale:
+                return _decimal(v, digits.replace(",", ""), value.strip())
             relation = rel or ("~" if scale else "=")
             return Printed(v, relation, _SCALE[scale], value.strip())
     raise KeyFileError(f"{where}: cannot read {value!r} as a printed number (write 42, -2.5, '1,101,760', "

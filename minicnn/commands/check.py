@@ -45,6 +45,8 @@ def check(args) -> int:
 
     try:
         if args.op:
+            if args.keys or args.lectures:
+                raise answers.KeyFileError("give either answer key files (or --lectures) or one question with --op")
             if args.answer is None:
                 raise answers.KeyFileError("--op needs --answer (the answer as printed, '?' for blanks)")
             keys = [_single(args)]

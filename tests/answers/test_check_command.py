@@ -101,6 +101,11 @@ def test_one_question_from_the_command_line(capsys):
                      "--field", "stride=4", "--answer", "4"]) == 0
 
 
+def test_op_and_a_key_file_together_is_an_error(tmp_path, capsys):
+    assert cli.main(["check", write(tmp_path, GOOD), "--op", "product", "--answer", "6"]) == 2
+    assert "either answer key files" in capsys.readouterr().err
+
+
 def test_lectures_flag_checks_the_shipped_keys(capsys):
     assert cli.main(["check", "--lectures", "--json"]) == 1  # the slides' slips
     data = json.loads(capsys.readouterr().out)
@@ -135,6 +140,8 @@ MALFORMED = [
      "factors = [2]\nanswer = 2", "question 'a', field 'id': used twice"),
     ("[[question]]\nid = 'a'\nop = 'product'\nfactors = ['@b']\nanswer = 6",
      "question 'a', field 'factors': '@b' names no"),
+    ("[[question]]\nid = 'd'\nop = 'l1_distance'\na = [[1, 2]]\nb = [[1], [2]]\nanswer = 0",
+     "question 'd', field 'b': shape (2, 1) differs from a's (1, 2)"),
     ("[[question]]\nid = 'net'\nop = 'network'\ninput = [32, 32, 3]\nlayers = [{type = 'lstm', units = 4}]\n"
      "answer.total = 1", "question 'net', field 'layers[0]'.type: must be one of conv"),
     ("[[question]]\nid = 'net'\nop = 'network'\ninput = [4, 4, 3]\nlayers = [{type = 'conv', filters = 2, "

@@ -200,3 +200,20 @@ def test_formulas():
         "formula-dense-one-bias-per-layer"
     with pytest.raises(answers.KeyFileError, match="question 'q', field 'answer': width is not allowed"):
         key(op="param_formula", answer="filters * width")
+
+
+def test_decimals_are_taken_as_rounded_to_the_digits_printed():
+    x = [[1, 2], [2, 2]]  # mean 1.75
+    assert key(op="avg_pool", image=x, kernel_size=2, answer=[[1.75]]).ok
+    assert key(op="avg_pool", image=x, kernel_size=2, answer=[[1.8]]).ok
+    assert key(op="avg_pool", image=x, kernel_size=2, answer=[["1.8"]]).ok
+    assert key(op="avg_pool", image=x, kernel_size=2, answer=[[1.7]]).ok  # 1.75 rounded half down
+    assert not key(op="avg_pool", image=x, kernel_size=2, answer=[[1.6]]).ok
+    assert not key(op="avg_pool", image=x, kernel_size=2, answer=[[2]]).ok
+    # the average divided by k instead of k*k: 7 / 2 = 3.5
+    assert first(key(op="avg_pool", image=x, kernel_size=2, answer=[[3.5]])) == "avg-divides-by-k"
+
+
+def test_formula_powers_are_bounded():
+    with pytest.raises(answers.KeyFileError, match="field 'answer': the power 9 \\*\\* 9 is not allowed"):
+        key(op="param_formula", answer="9 ** 9 ** 9")
