@@ -53,6 +53,7 @@ class QuestionResult:
     cells: list
     note: str = ""
     extra: dict = field(default_factory=dict)
+    value: float = None            # the right answer when it is one number (for '@id' in later questions)
 
     @property
     def wrong(self) -> list:
@@ -90,6 +91,11 @@ def _show_cell(cell, v) -> str:
 
 # --------------------------------------------------------------------------- searches for one cell
 
+def _hit(slip, kind, says):
+    """A diagnosis found by one of the searches below (not one of slips.py's slips)."""
+    return Diagnosis(slip, kind, says)
+
+
 def _window_search(op, inp, cell, p):
     """Windows elsewhere in the (padded) input whose value is the printed one."""
     if op.name not in ("correlate", "convolve", "max_pool", "avg_pool") or not cell.startswith("out["):
@@ -117,15 +123,11 @@ def _window_search(op, inp, cell, p):
             if (r, c) != right and p.matches(value(r, c)):
                 where = f"rows {r}-{r + kh - 1}, columns {c}-{c + kw - 1}"
                 off = " (off by one)" if abs(r - right[0]) + abs(c - right[1]) == 1 else ""
-                out.append(S_diag("window-elsewhere", "window moved by the wrong amount",
+                out.append(_hit("window-elsewhere", "window moved by the wrong amount",
                                   f"{p} is the window {r} down and {c} right of the first one ({where}){off}; "
                                   f"{cell} is the window {right[0]} down and {right[1]} right "
                                   f"(rows {right[0]}-{right[0] + kh - 1}, columns {right[1]}-{right[1] + kw - 1})"))
     return out
-
-
-def S_diag(slip, kind, says, mutants=()):
-    return Diagnosis(slip, kind, says, tuple(mutants))
 
 
 def _product_search(op, inp, cell, p, right):
@@ -139,12 +141,12 @@ def _product_search(op, inp, cell, p, right):
         x, w = float(step.window[ch, u, v]), float(step.kernel[ch, u, v])
         tap = f"({fmt(x)} x {fmt(w)})" + (f" in channel {ch}" if step.window.shape[0] > 1 else "")
         if x * w != 0 and p.matches(right - x * w):
-            out.append(S_diag("product-dropped", "one product's arithmetic wrong", f"the product {tap} is left out"))
+            out.append(_hit("product-dropped", "one product's arithmetic wrong", f"the product {tap} is left out"))
         if x * w != 0 and p.matches(right - 2 * x * w):
-            out.append(S_diag("product-sign", "one product's arithmetic wrong",
+            out.append(_hit("product-sign", "one product's arithmetic wrong",
                               f"the product {tap} is taken with the wrong sign ({fmt(-x * w)})"))
         if x + w != x * w and p.matches(right - x * w + x + w):
-            out.append(S_diag("product-added", "one product's arithmetic wrong",
+            out.append(_hit("product-added", "one product's arithmetic wrong",
                               f"{fmt(x)} and {fmt(w)} are added ({fmt(x + w)}) instead of multiplied"))
     return out
 
@@ -159,7 +161,7 @@ def _digits_search(cell, p, right):
     for k in range(len(digits) - 1):
         swapped = digits[:k] + digits[k + 1] + digits[k] + digits[k + 2:]
         if swapped != digits and int(swapped) == target:
-            return [S_diag("digits-transposed", "one product's arithmetic wrong",
+            return [_hit("digits-transposed", "one product's arithmetic wrong",
                            f"two digits swapped: {fmt(right)} is {digits}{unit}, printed as {swapped}{unit}")]
     return []
 
@@ -179,7 +181,7 @@ def _input_search(op, inp, cell, p, cache):
                 cache[key] = evaluate(op, {**inp, name: alt})
             got = cache[key].get(cell)
             if got is not None and p.matches(got):
-                out.append(S_diag("input-misprinted", "an input printed wrong",
+                out.append(_hit("input-misprinted", "an input printed wrong",
                                   f"{p} is right for {name} = {alt} (the question has {name} = {v})"))
     return out
 
@@ -192,7 +194,7 @@ def _carried_search(op, q, inp, cell, p, printed_answers):
         total = sum(inp["_printed"][c].value if inp["_printed"][c] is not None else inp["_right"][c] for c in rows)
         wrong = [c for c in rows if inp["_printed"][c] is not None and not inp["_printed"][c].matches(inp["_right"][c])]
         if wrong and p.matches(total):
-            out.append(S_diag("carried", "carried from a wrong number",
+            out.append(_hit("carried", "carried from a wrong number",
                               f"{p} is the sum of the rows as printed, with the wrong {', '.join(wrong)}"))
     refs = {r for v in q.fields.values() for r in _refs(v)}
     wrong_refs = {r: printed_answers[r] for r in refs if r in printed_answers}
@@ -204,7 +206,7 @@ def _carried_search(op, q, inp, cell, p, printed_answers):
         if cell in alt and p.matches(alt[cell]):
             names = ", ".join(f"question {r!r} ({fmt(v)} printed, {fmt(inp['_refs'][r])} right)"
                               for r, v in wrong_refs.items())
-            out.append(S_diag("carried", "carried from a wrong number", f"{p} uses the printed answer of {names}"))
+            out.append(_hit("carried", "carried from a wrong number", f"{p} uses the printed answer of {names}"))
     return out
 
 
@@ -244,7 +246,7 @@ def diagnose(op, q, inp, cell, p, right, printed_answers, cache) -> list:
                 and _consistent(op, inp, cells, cell):
             found.append(Diagnosis(slip.id, slip.kind, slip.says, slip.mutants))
     if cell in inp.get("diagnoses", {}):
-        found.append(S_diag("input-misprinted", "an input printed wrong", inp["diagnoses"][cell]))
+        found.append(_hit("input-misprinted", "an input printed wrong", inp["diagnoses"][cell]))
     found += _window_search(op, inp, cell, p)
     found += _input_search(op, inp, cell, p, cache)
     found += _carried_search(op, q, inp, cell, p, printed_answers)
@@ -281,25 +283,22 @@ def check_question(q, right_answers=None, printed_answers=None) -> QuestionResul
             result.working, result.working_latex = op.working(inp, cell)
             result.diagnoses = diagnose(op, q, inp, cell, p, value, printed_answers or {}, cache)
         cells.append(result)
-    return QuestionResult(q.id, q.op, op.title, cells, q.note, q.extra)
+    value = right.get("answer")
+    return QuestionResult(q.id, q.op, op.title, cells, q.note, q.extra,
+                          value if isinstance(value, (int, float)) else None)
 
 
 def check_key(key) -> KeyResult:
-    """Check every question of a keyfile.AnswerKey, in order."""
+    """Check every question of a keyfile.AnswerKey, in order.  A question may use an earlier one's
+    answer ('@id'); its right value is used, and the printed one, where wrong, is tried as a slip."""
     right_answers, printed_answers, results = {}, {}, []
     for q in key.questions:
         r = check_question(q, right_answers, printed_answers)
         results.append(r)
-        answer = [c for c in r.cells if c.cell == "answer"]
-        op = OPS[q.op]
-        try:
-            value = op.compute(op.read(q, right_answers)).get("answer")
-        except (KeyFileError, ValueError):
-            value = None
-        if value is not None:
-            right_answers[q.id] = value
-            if answer and not answer[0].ok:
-                p = OPS[q.op].answer(q, {})["answer"]
-                if isinstance(p, Printed) and p.relation == "=":
-                    printed_answers[q.id] = p.value
+        if r.value is not None:
+            right_answers[q.id] = r.value
+            wrong = [c for c in r.wrong if c.cell == "answer"]
+            p = OPS[q.op].answer(q, {}).get("answer")
+            if wrong and isinstance(p, Printed) and p.relation == "=":
+                printed_answers[q.id] = p.value
     return KeyResult(key.title, key.path, results)
