@@ -71,24 +71,32 @@ def _cells(out):
 
 
 def _conv(**change):
+    """A slip that calls `correlate` with the question's own arguments but for `change`: each
+    changed argument a value, or a function of the question's inputs."""
     def run(inp):
         p, s = inp["padding"], inp["stride"]
-        flip = (inp["flip"], inp["flip"])
         args = {"image": inp["image"], "kernel": inp["kernel"], "bias": inp["bias"], "pad": (p, p, p, p),
-                "stride": (s, s), "flip": flip}
+                "stride": (s, s), "flip": (inp["flip"], inp["flip"])}
         for name, value in change.items():
-            args[name] = value(inp, args) if callable(value) else value
+            args[name] = value(inp) if callable(value) else value
         return _cells(correlate(**args))
     return run
 
 
 def _only_if(cond, run):
+    """The slip only where it changes something (no stride slip at stride 1, ...)."""
     return lambda inp: run(inp) if cond(inp) else {}
 
 
+def _s(inp):
+    return inp["stride"]
+
+
+def _p(inp):
+    return inp["padding"]
+
+
 CONV_OPS = ("correlate", "convolve")
-_s = lambda inp: inp["stride"]  # noqa: E731
-_p = lambda inp: inp["padding"]  # noqa: E731
 
 CONV_SLIPS = [
     Slip("kernel-flipped", "kernel flipped (convolution vs cross-correlation)",
@@ -105,18 +113,18 @@ CONV_SLIPS = [
          _only_if(lambda inp: _s(inp) > 1, _conv(move=(1, 1))), ("correlate-stride-ignored", "conv-stride-ignored")),
     Slip("stride-rows-only", "stride applied on one axis only",
          "the window moves by the stride down the rows but one pixel at a time across the columns", CONV_OPS,
-         _only_if(lambda inp: _s(inp) > 1, _conv(move=lambda inp, a: (_s(inp), 1)))),
+         _only_if(lambda inp: _s(inp) > 1, _conv(move=lambda inp: (_s(inp), 1)))),
     Slip("stride-columns-only", "stride applied on one axis only",
          "the window moves by the stride across the columns but one pixel at a time down the rows", CONV_OPS,
-         _only_if(lambda inp: _s(inp) > 1, _conv(move=lambda inp, a: (1, _s(inp))))),
+         _only_if(lambda inp: _s(inp) > 1, _conv(move=lambda inp: (1, _s(inp))))),
     Slip("padding-missing", "padding missing", "the zero padding is left out", CONV_OPS,
          _only_if(lambda inp: _p(inp) > 0, _conv(pad=(0, 0, 0, 0)))),
     Slip("padding-one-side", "padding on one side", "all the padding goes below and right of the image "
          "(the image copied into the top-left corner)", CONV_OPS,
-         _only_if(lambda inp: _p(inp) > 0, _conv(pad=lambda inp, a: (0, 2 * _p(inp), 0, 2 * _p(inp)))),
+         _only_if(lambda inp: _p(inp) > 0, _conv(pad=lambda inp: (0, 2 * _p(inp), 0, 2 * _p(inp)))),
          ("zero-pad-top-left",)),
     Slip("padding-off-by-one", "off-by-one window", "one more ring of zero padding than asked for", CONV_OPS,
-         _conv(pad=lambda inp, a: (_p(inp) + 1,) * 4), ("correlate-padding-off-by-one", "conv-padding-off-by-one")),
+         _conv(pad=lambda inp: (_p(inp) + 1,) * 4), ("correlate-padding-off-by-one", "conv-padding-off-by-one")),
     Slip("bias-dropped", "biases left out", "the bias is not added", CONV_OPS,
          _only_if(lambda inp: inp["bias"] != 0, _conv(bias=0.0)), ("conv-bias-dropped",)),
     Slip("first-channel-only", "channels forgotten", "only the first channel is summed", CONV_OPS,
