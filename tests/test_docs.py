@@ -94,3 +94,14 @@ def test_cheap_readme_commands_run(argv, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_readme_answer_key_example_prints_what_the_readme_shows(tmp_path, monkeypatch, capsys):
+    """The README's `minicnn check quiz.toml` example: its key, run for real, prints its text block."""
+    text = README.read_text(encoding="utf-8")
+    key = re.search(r"^```toml\n(.*?)^```", text, re.S | re.M).group(1)
+    shown = re.search(r"`minicnn check quiz.toml` prints.*?^```text\n(.*?)^```", text, re.S | re.M).group(1)
+    (tmp_path / "quiz.toml").write_text(key, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "quiz.toml"]) == 1
+    assert capsys.readouterr().out == shown
