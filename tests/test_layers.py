@@ -356,6 +356,22 @@ def test_a_file_saved_before_the_layers_package_split_still_loads(tmp_path, rng)
             assert a[key].dtype == b[key].dtype, key
 
 
+
+def test_the_package_exports_the_public_names_and_each_says_minicnn_layers_is_its_home():
+    """minicnn.layers is a package of modules; its public names are the ones the single module had, and
+    each class and function reports `minicnn.layers` as its module (reprs, pickles, the course's checks)."""
+    public = {"BACKENDS", "LAYER_TYPES", "AvgPool2D", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MaxPool2D",
+              "Parameter", "ReLU", "Sequential", "Sigmoid", "SoftmaxCrossEntropy", "Summary", "Tanh", "accuracy",
+              "init_weights", "load_model", "read_meta"}
+    assert set(layers.__all__) == public
+    for name in public:
+        obj = getattr(layers, name)
+        if callable(obj):
+            assert obj.__module__ == "minicnn.layers", name
+    assert repr(Conv2D) == "<class 'minicnn.layers.Conv2D'>"
+    assert set(layers.LAYER_TYPES) == {"Conv2D", "Dense", "MaxPool2D", "AvgPool2D", "ReLU", "Tanh", "Sigmoid",
+                                       "Flatten", "Dropout"}
+
 # --------------------------------------------------------------------------- the lecture tables
 
 def _slide_shape(shape, is_input):
