@@ -292,6 +292,86 @@ def test_save_and_load_round_trip_without_pickle(tmp_path, rng):
         models.zju_two_class().load(path)
 
 
+# A network with every layer type and non-default settings, saved by minicnn at commit 926e212 (when the
+# layers were the single module minicnn/layers.py) with the parameter values of _golden_values; the .npz
+# file's bytes, zlib-compressed, in base64.  Files saved before the package split must keep loading.
+def _golden_net():
+    return Sequential(
+        Conv2D(1, 2, 3, padding="same", rng=0), ReLU(),
+        Conv2D(2, 2, (3, 1), stride=(2, 1), padding=(1, 0), dtype=F64, init="glorot", rng=1, label="narrow"),
+        Tanh(), MaxPool2D(3, 2, 1), AvgPool2D((1, 2)), Dropout(0.25, rng=2), Flatten(),
+        Dense(8, 3, rng=3), Sigmoid(), input_shape=(1, 6, 8), output="sigmoid")
+
+
+def _golden_values(net):
+    for i, (_, p) in enumerate(net.named_parameters()):
+        p.value = ((np.arange(p.size).reshape(p.shape) % 7 - 3) * 0.125 + i).astype(p.value.dtype)
+    return net
+
+
+SAVED_BEFORE_THE_SPLIT = (
+    "eNrVWE1oE0EUnrRNkRCkYL2vekgLaUw2aYhV2oqll1oJ1h5UZE2TzQ+2Sdzd/lkKBT0ELFjQ4g8evBXvgrfSY/HgoWeFHnv3okXU"
+    "N8kbOjtu/naXWjf5mP2Z9968772Z3XnJic6uAVI7zpGpl09//MbDT3pJOLSoFnJ5I1QsL3tID9nFnqx9fmN6MnnbQxbISiCj6mkt"
+    "MCQFrmRjgaAUyJY0Q0sVlZKWUen98dSsrsJ9PZ8qq3DdJwelSFCKwr8/KK1KNg4fITvbhKwByDYOaRiuATvD7TxLmlj48t34zFjw"
+    "VVmYKaR0xkEF+1Xc4cCu7xwH0gghoyNmH3oCxa98JGUhkvvYc7+xF4lWIylXIxlxEEl6HI7U2p/Y/sKWjNYaD7Yd2HaOtipnZufy"
+    "x2dhPsKyKcIb2G/DHW5ciDA9vOhLt+DLoe/Caz7SCXuRbi1fIcYJZ/6AN3nwpAxYAqwBngAqgPVRN54Jc3lzy89HOmGK9Dr2W3eH"
+    "Gxci/QJ8eAV4K/jx7f7jd8yPXvBDUVJaOl8w1LQxr6mKwjw6dbomwVprj6YT8XhLPjn2aAXGcB6QBZQAGmAOkAIY+GwIIOE5fVYA"
+    "FLFN4zlFCDAFUAEPAfN4XkRdBdQ7C7gIiKDOIKef6S6jPJVTADogj/Jl1MuP7S7qY7ri3HkCcE+wU+L087ZEf3UcUw59L+F1xmLs"
+    "szi+ZRyfhvLiOBnnBva18oeeX0N7lI8FgAwYs7Cb5vplufHy+lYEfhWUY5yyGKrohzjuSAP+2tUlC7oecHzxcgrH/6M6MY9yuqIW"
+    "cdZxjBoXt2a5E7HQU0bfMgjGY65OzqQwX1SLeGVaiH0WOShxczGK3NHnq4igEN9mem/i/euAaQe5ZNf+Scpp+T/I6YiDnJZdymlx"
+    "foQtdNnNabpOxxqspTMcd6K+IvbREFTvosP5cYuLd/4fzI9JtL9Edz1oq4T+uzFXTsJay+el7GJeshy3y/1VXJNyJ5D7SBPO7Lzn"
+    "nHIftlgT7HI/xs3hsrAWO+G8LNwP43cq9X3QwXjHuTXKQLBv3eNeM8Y423qdbw6779Ms6mN+zmOcVIt3YKLJ+7QdXdET9M001cYe"
+    "oN1Yszlj3k2+P1jy8jUDRZlTjdTRLjLmqfVkbZ1dZGzwWDaRR7vIRW4FEmeFhG/z5TZ3lbTPJYxiHPXJuJLJ+Lyvwe4rhJGl9/u5"
+    "TEhOeDoGOs211V2snfrJ0bFW5ZivtIqStB5ZwYqjzyTZ7SFcdVKUozXAfaz8mC1+Ajm5gUVaH9vACpjZ4kEH4aplohytRVlb/NBJ"
+    "TJWpv3zc3PKvYyXGbHGvi3BVG1GO1kVorYOi1yT3xkssqySiBjoXaJ5TmMd8cIaYZkZywttdra3Abw963zlLr/4A8X74rw=="
+)
+
+
+def test_a_file_saved_before_the_layers_package_split_still_loads(tmp_path, rng):
+    import base64
+    import zlib
+    old = tmp_path / "saved_by_926e212.npz"
+    old.write_bytes(zlib.decompress(base64.b64decode(SAVED_BEFORE_THE_SPLIT)))
+    want = _golden_values(_golden_net())
+    model = layers.load_model(old)
+    assert repr(model) == repr(want) and str(model.summary()) == str(want.summary())
+    assert [layer.label for layer in model] == [layer.label for layer in want]
+    assert model[2].label == "narrow" and model[0].padding == "same" and model.output == "sigmoid"
+    assert model.architecture() == want.architecture()
+    for (name, got), (_, exp) in zip(model.named_parameters(), want.named_parameters(), strict=True):
+        assert got.value.dtype == exp.value.dtype, name
+        np.testing.assert_array_equal(got.value, exp.value, err_msg=name)
+    assert model[2].weight.value.dtype == F64 and model[0].weight.value.dtype == np.float32
+    x = rng.standard_normal((3, 1, 6, 8)).astype(np.float32)
+    np.testing.assert_array_equal(model.predict(x), want.predict(x))
+    assert layers.read_meta(old) == {"written by": "minicnn 926e212 (layers.py)"}
+    fresh = _golden_net().load(old)   # into an existing model too
+    np.testing.assert_array_equal(fresh.predict(x), want.predict(x))
+    # and today's save writes the same entries and the same architecture text
+    new = want.save(tmp_path / "saved_now", meta={"written by": "minicnn 926e212 (layers.py)"})
+    with np.load(old, allow_pickle=False) as a, np.load(new, allow_pickle=False) as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+            assert a[key].dtype == b[key].dtype, key
+
+
+
+def test_the_package_exports_the_public_names_and_each_says_minicnn_layers_is_its_home():
+    """minicnn.layers is a package of modules; its public names are the ones the single module had, and
+    each class and function reports `minicnn.layers` as its module (reprs, pickles, the course's checks)."""
+    public = {"BACKENDS", "LAYER_TYPES", "AvgPool2D", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MaxPool2D",
+              "Parameter", "ReLU", "Sequential", "Sigmoid", "SoftmaxCrossEntropy", "Summary", "Tanh", "accuracy",
+              "init_weights", "load_model", "read_meta"}
+    assert set(layers.__all__) == public
+    for name in public:
+        obj = getattr(layers, name)
+        if callable(obj):
+            assert obj.__module__ == "minicnn.layers", name
+    assert repr(Conv2D) == "<class 'minicnn.layers.Conv2D'>"
+    assert set(layers.LAYER_TYPES) == {"Conv2D", "Dense", "MaxPool2D", "AvgPool2D", "ReLU", "Tanh", "Sigmoid",
+                                       "Flatten", "Dropout"}
+
 # --------------------------------------------------------------------------- the lecture tables
 
 def _slide_shape(shape, is_input):

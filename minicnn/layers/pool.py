@@ -1,0 +1,63 @@
+"""The pooling layers, over minicnn.max_pool2d / avg_pool2d and their backwards (or minicnn.cuda's)."""
+from __future__ import annotations
+
+from ..argcheck import int_pair
+from ..shapes import pool_output_size
+from .base import KernelOps, Layer, as_input, errors_prefixed, pair_text
+
+
+class Pool2D(Layer):
+    """What max and average pooling share; a subclass names its op (`_op`) and its label (`_name`).
+
+    kernel_size and stride: an int or a pair (rows, cols), >= 1 (stride defaults to the kernel
+    size: windows side by side); padding: an int or a pair, >= 0.  No parameters."""
+    _op = ""
+    _name = ""
+
+    def __init__(self, kernel_size, stride=None, padding=0, *, backend="cpu", impl="fast", label=None):
+        with errors_prefixed(f"{type(self).__name__}: "):
+            self.kernel_size = int_pair("kernel_size", kernel_size, 1)
+            self.stride = self.kernel_size if stride is None else int_pair("stride", stride, 1)
+            self.padding = int_pair("padding", padding, 0)
+        self._ops = KernelOps(backend, impl)
+        self.backend = backend
+        super().__init__(label)
+
+    def default_label(self):
+        pad = "" if self.padding == (0, 0) else f", p={pair_text(self.padding)}"
+        return f"{self._name} (f={pair_text(self.kernel_size)}, s={pair_text(self.stride)}{pad})"
+
+    def _forward(self, x):
+        x = as_input(x, 4, "(N, C, H, W)")
+        y = self._ops(self._op)(x, self.kernel_size, self.stride, self.padding)
+        self._cache = (x, y.shape)
+        return y
+
+    def _backward(self, grad_out):
+        x, y_shape = self._cache
+        g = self._check_grad(grad_out, y_shape)
+        return self._ops(self._op + "_backward")(g, x, self.kernel_size, self.stride, self.padding)
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self!r}: expects a (C, H, W) input, got {tuple(input_shape)}")
+        oh, ow = pool_output_size(tuple(input_shape[1:]), self.kernel_size, self.stride, self.padding)
+        return (input_shape[0], oh, ow)
+
+    def config(self):
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride), "padding": list(self.padding),
+                **super().config()}
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(kernel_size={pair_text(self.kernel_size)}, stride={pair_text(self.stride)}"
+                + ("" if self.padding == (0, 0) else f", padding={pair_text(self.padding)}") + ")")
+
+
+class MaxPool2D(Pool2D):
+    """Max pooling: (N, C, H, W) -> (N, C, H_out, W_out); the gradient goes to each window's maximum."""
+    _op, _name = "max_pool2d", "Max pooling"
+
+
+class AvgPool2D(Pool2D):
+    """Average pooling: (N, C, H, W) -> (N, C, H_out, W_out); each window cell gets grad / (kH kW)."""
+    _op, _name = "avg_pool2d", "Average pooling"
