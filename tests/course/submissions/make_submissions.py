@@ -89,6 +89,9 @@ class StaleChange(Exception):
 
 
 def replace_once(source: str, old: str, new: str, where: str) -> str:
+    # The discipline of minicnn's mutants (course verify), written here rather than imported:
+    # these fixtures must not depend on where the grader's modules live, and the error names
+    # this file.
     count = source.count(old)
     if count != 1:
         raise StaleChange(f"{where}: {old!r} occurs {count} times (expected exactly once); "
@@ -167,7 +170,7 @@ class Tests:
     source: str | None
 
     def apply(self, cells: dict, sols: dict, where: str) -> None:
-        pass                                # applied to the notebook's test cells in notebook()
+        pass                                # the test cells are not solution cells: see submission()
 
 
 def call_pattern(name: str) -> str:
@@ -211,8 +214,9 @@ def uncompiled(cell: str) -> Edit:
 
 def wrong(cell: str) -> list:
     """The function (plain Python, no builtins used: patch_builtins replaces them) always answers wrong."""
-    answer = "0" if cell in ("output_size", "param_count") else "np.full((1, 1), 0.5)"
-    return ([] if cell in ("output_size", "param_count") else [uncompiled(cell)]) + [Body(cell, f"return {answer}")]
+    if cell in ("output_size", "param_count"):
+        return [Body(cell, "return 0")]
+    return [uncompiled(cell), Body(cell, "return np.full((1, 1), 0.5)")]
 
 
 WRONG = [change for cell in FUNCS for change in wrong(cell)]
