@@ -3,17 +3,31 @@
     python tests/course/submissions/make_submissions.py            # (re)write the notebooks
     python tests/course/submissions/make_submissions.py --check    # and check correct.ipynb
 
-Writes, next to this file:
+Every submission is the instructor's solution, filled into the release notebook, plus a list
+of named changes; no solution code is typed here.  Writes, next to this file:
 
 - `correct.ipynb`: the release notebook (exercises/) with every solution code cell filled in
   from the instructor's notebook (solutions/), the `### BEGIN/END SOLUTION` lines removed;
   `correct_again.ipynb`, the same work handed in by a second student.
-- one notebook per entry of HOSTILE below: `correct.ipynb` with a small change that attacks the
-  grader (endless loops, crashes, floods, fork and memory bombs, stray processes, patched
-  libraries, forged results, reads of other people's files) or is simply broken;
+- one notebook per entry of HOSTILE below: `correct.ipynb` with the entry's changes, which
+  attack the grader (endless loops, crashes, floods, fork and memory bombs, stray processes,
+  patched libraries, forged results, reads of other people's files) or are simply broken;
 - `unreadable.ipynb` (not JSON) and `stub.ipynb` (the release, nothing filled in);
 - `expected.json`: for every notebook, per test cell, the fewest points it must get ("min") and
   the most it can honestly earn ("max"), plus "functions_correct".
+
+A change is data, applied to the solution cells (found by their nbgrader grade_id, with the
+solution markers still in them) in the order listed:
+- Edit(cell, old, new): `old` must occur exactly once in the cell (as in minicnn's mutants),
+  else StaleChange: the change must follow the solution;
+- Body(cell, code) / first_in_body(cell, code): the function's body between the solution markers
+  replaced by `code`, or `code` put first in it (Body with keep=True);
+- Insert(cell, code, where): attack code put before or after the cell's code (cell level);
+- Standalone(cell): the function stops calling the other solution functions: renamed copies
+  of those it calls (`_zero_pad`, `_correlate2d`), taken from the solution, go first in its cell;
+- Tests(source): every test cell replaced by `source`, or deleted (source None).
+Attack code (print floods, fork bombs, patched numpy, ...) is not solution code and is written
+here, one snippet per attack.
 
 How the grader is assumed to work: it runs a submission's code cells in a sandbox, except the
 test cells, and scores each part by calling the student's function from outside on inputs of its
@@ -21,13 +35,13 @@ own (fresh copies for every call) and comparing outside. So the points follow th
 the code of the attacks runs at cell level or inside the functions.
 
 "functions_correct" lists the functions that, once the notebook's cells have run, exist and are
-the correct solution (or a correct self-contained rewrite of it) doing nothing else. A function
-listed there can still have a "min" of 0: when the notebook's other code may legitimately cost
-it its points under the grader's resource limits (memory, processes, output, time).
+the correct solution (or the solution made standalone) doing nothing else. A function listed
+there can still have a "min" of 0: when the notebook's other code may legitimately cost it its
+points under the grader's resource limits (memory, processes, output, time).
 
 Knock-on effects are avoided on purpose: in the solution correlate2d calls zero_pad and
 convolve2d calls correlate2d, so where one of those is sabotaged, the functions that should stay
-correct are replaced by self-contained correct versions (CORRELATE_ALONE, CONVOLVE_ALONE).
+correct are made Standalone.
 
 The "wrong constant" returned by the wrong array functions is np.full((1, 1), 0.5), not zeros:
 every expected value of the a1 parts is an integer, and some random cases (a kernel as large as
@@ -39,9 +53,11 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -59,95 +75,154 @@ TESTS_OF = {"output_size": ("test_output_size",), "param_count": ("test_param_co
             "zero_pad": ("test_zero_pad", "test_zero_pad_compiled"),
             "correlate2d": ("test_correlate2d", "test_correlate2d_compiled"),
             "convolve2d": ("test_convolve2d", "test_convolve2d_compiled")}
-MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
 def code(text: str) -> str:
     return textwrap.dedent(text).strip("\n") + "\n"
 
 
-# ------------------------------------------------------------------ correct code, self-contained
+# ------------------------------------------------------------------ changes
 
-CORRELATE_ALONE = code('''
-    @njit
-    def correlate2d(image, kernel, stride, padding):
-        """Cross-correlation of one 2-D image with one 2-D kernel."""
-        h, w = image.shape
-        kh, kw = kernel.shape
-        padded = np.zeros((h + 2 * padding, w + 2 * padding))  # padded here, not by zero_pad
-        for i in range(h):
-            for j in range(w):
-                padded[i + padding, j + padding] = image[i, j]
-        out_h = (h + 2 * padding - kh) // stride + 1
-        out_w = (w + 2 * padding - kw) // stride + 1
-        out = np.zeros((out_h, out_w))
-        for i in range(out_h):
-            for j in range(out_w):
-                total = 0.0
-                for u in range(kh):
-                    for v in range(kw):
-                        total += padded[i * stride + u, j * stride + v] * kernel[u, v]
-                out[i, j] = total
-        return out
-''')
+class StaleChange(Exception):
+    """A change no longer fits the solution cell it names (the solution has changed)."""
 
 
-def convolve_alone(name="convolve2d", before_return=""):
-    """A correct convolve2d that calls neither zero_pad nor correlate2d (optionally spoilt just
-    before it returns, by the lines `before_return`)."""
-    spoil = textwrap.indent(code(before_return), "    ") if before_return else ""
-    return code(f'''
-        @njit
-        def {name}(image, kernel, stride, padding):
-            """True convolution: cross-correlation with the kernel rotated by 180 degrees."""
-            h, w = image.shape
-            kh, kw = kernel.shape
-            padded = np.zeros((h + 2 * padding, w + 2 * padding))
-            for i in range(h):
-                for j in range(w):
-                    padded[i + padding, j + padding] = image[i, j]
-            out_h = (h + 2 * padding - kh) // stride + 1
-            out_w = (w + 2 * padding - kw) // stride + 1
-            out = np.zeros((out_h, out_w))
-            for i in range(out_h):
-                for j in range(out_w):
-                    total = 0.0
-                    for u in range(kh):
-                        for v in range(kw):
-                            total += padded[i * stride + u, j * stride + v] * kernel[kh - 1 - u, kw - 1 - v]
-                    out[i, j] = total
-    ''') + spoil + "    return out\n"
+def replace_once(source: str, old: str, new: str, where: str) -> str:
+    # The discipline of minicnn's mutants (course verify), written here rather than imported:
+    # these fixtures must not depend on where the grader's modules live, and the error names
+    # this file.
+    count = source.count(old)
+    if count != 1:
+        raise StaleChange(f"{where}: {old!r} occurs {count} times (expected exactly once); "
+                          "update tests/course/submissions/make_submissions.py to follow the solution")
+    return source.replace(old, new)
 
 
-CONVOLVE_ALONE = convolve_alone()
+def body_span(source: str, where: str) -> tuple[int, int, str]:
+    """(start, end, indent) of the function body between the solution markers: source[start:end]
+    is the body's lines, `indent` the markers' indentation."""
+    begin = re.search(rf"^( *){re.escape(BEGIN)}\n", source, re.M)
+    end = re.search(rf"^ *{re.escape(END)}\n?", source, re.M)
+    if not begin or not end or end.start() < begin.end():
+        raise StaleChange(f"{where}: no {BEGIN!r} ... {END!r} lines in the cell")
+    return begin.end(), end.start(), begin.group(1)
 
-# ------------------------------------------------------------------ wrong code ("as in patch_testing")
 
-# Plain Python, no builtins used (patch_builtins replaces them): always a wrong answer.
-WRONG = {
-    "output_size": code('''
-        def output_size(n, k, stride=1, padding=0):
-            return 0
-    '''),
-    "param_count": code('''
-        def param_count(in_channels, out_channels, kernel_size, bias=True):
-            return 0
-    '''),
-    "zero_pad": code('''
-        def zero_pad(image, p):
-            return np.full((1, 1), 0.5)
-    '''),
-    "correlate2d": code('''
-        def correlate2d(image, kernel, stride, padding):
-            return np.full((1, 1), 0.5)
-    '''),
-    "convolve2d": code('''
-        def convolve2d(image, kernel, stride, padding):
-            return np.full((1, 1), 0.5)
-    '''),
-}
+@dataclass(frozen=True)
+class Edit:
+    """`old` (exactly once in the solution cell) becomes `new`."""
+    cell: str
+    old: str
+    new: str
 
-# ------------------------------------------------------------------ longer cell-level attacks
+    def apply(self, cells: dict, sols: dict, where: str) -> None:
+        cells[self.cell] = replace_once(cells[self.cell], self.old, self.new, f"{where}, cell {self.cell!r}")
+
+
+@dataclass(frozen=True)
+class Body:
+    """The function's body (between the solution markers) becomes `code`; with keep=True,
+    `code` goes first in the body and the solution's lines follow it."""
+    cell: str
+    code: str
+    keep: bool = False
+
+    def apply(self, cells: dict, sols: dict, where: str) -> None:
+        src = cells[self.cell]
+        start, end, indent = body_span(src, f"{where}, cell {self.cell!r}")
+        rest = src[start:] if self.keep else src[end:]
+        cells[self.cell] = src[:start] + textwrap.indent(code(self.code), indent) + rest
+
+
+@dataclass(frozen=True)
+class Insert:
+    """Code at cell level, before or after the cell's code."""
+    cell: str
+    code: str
+    where: str = "after"
+
+    def apply(self, cells: dict, sols: dict, where: str) -> None:
+        src = cells[self.cell].rstrip("\n") + "\n"
+        if self.where == "before":
+            cells[self.cell] = self.code.rstrip("\n") + "\n\n" + src
+        else:
+            cells[self.cell] = src + "\n\n" + self.code
+
+
+@dataclass(frozen=True)
+class Standalone:
+    """The function calls no other solution function: a renamed copy of each function it calls
+    (directly or not), as the solution writes it, goes first in its cell."""
+    cell: str
+
+    def apply(self, cells: dict, sols: dict, where: str) -> None:
+        needed = calls(self.cell, sols)
+        if not needed:
+            raise StaleChange(f"{where}: {self.cell} calls no other solution function")
+        copies = [rename(sols[f], needed) for f in reversed(needed)]   # the deepest first
+        cells[self.cell] = "\n\n".join(copies) + "\n\n" + rename(cells[self.cell], needed)
+
+
+@dataclass(frozen=True)
+class Tests:
+    """Every test cell becomes `source`, or is deleted (None)."""
+    source: str | None
+
+    def apply(self, cells: dict, sols: dict, where: str) -> None:
+        pass                                # the test cells are not solution cells: see submission()
+
+
+def call_pattern(name: str) -> str:
+    return rf"(?<![\w.]){re.escape(name)}\("
+
+
+def calls(func: str, sols: dict) -> list:
+    """The solution functions that `func`'s solution calls, directly or through others, nearest first."""
+    found, todo = [], [func]
+    while todo:
+        caller = todo.pop(0)
+        body = sols[caller].replace(f"def {caller}(", "")
+        for other in FUNCS:
+            if other != func and other not in found and re.search(call_pattern(other), body):
+                found.append(other)
+                todo.append(other)
+    return found
+
+
+def rename(source: str, names) -> str:
+    """`source` with every call and definition of the given functions renamed `_name`."""
+    for name in names:
+        source = re.sub(call_pattern(name), f"_{name}(", source)
+    return source
+
+
+def add_lines(cell: str, anchor: str, before: str = "", after: str = "") -> Edit:
+    """Lines put just before or just after the line `anchor` (exactly once in the cell)."""
+    return Edit(cell, anchor, before + anchor + after)
+
+
+def first_in_body(cell: str, text: str) -> Body:
+    """`text` runs first in the function, before the solution's lines."""
+    return Body(cell, text, keep=True)
+
+
+def uncompiled(cell: str) -> Edit:
+    """The function without its @njit: plain Python."""
+    return Edit(cell, "@njit\n", "")
+
+
+def wrong(cell: str) -> list:
+    """The function (plain Python, no builtins used: patch_builtins replaces them) always answers wrong."""
+    if cell in ("output_size", "param_count"):
+        return [Body(cell, "return 0")]
+    return [uncompiled(cell), Body(cell, "return np.full((1, 1), 0.5)")]
+
+
+WRONG = [change for cell in FUNCS for change in wrong(cell)]
+
+
+# ------------------------------------------------------------------ attack code (cell level or inside a function)
 
 MEMORY_HOARD = code('''
     # cell level: keep up to 10 GB alive in this process, stopping quietly at a memory limit
@@ -200,11 +275,9 @@ SETSID_CELL = code('''
         print("fork failed:", type(exc).__name__, exc)
 ''')
 
-NOT_COMPILED_SEGFAULT = code('''
-    def correlate2d(image, kernel, stride, padding):
-        import ctypes
-        ctypes.string_at(0)                 # reads address 0: SIGSEGV
-        return np.zeros((1, 1))
+SEGFAULT = code('''
+    import ctypes
+    ctypes.string_at(0)                     # reads address 0: SIGSEGV
 ''')
 
 PATCH_TESTING = code('''
@@ -240,12 +313,18 @@ PATCH_BUILTINS = code('''
 ''')
 
 PATCH_MINICNN = code('''
-    # cell level: make minicnn's reference answers and comparisons agree with the wrong functions
+    # cell level: make minicnn's reference answers, kernels and comparisons agree with the wrong
+    # functions, and call every function compiled, in whatever module of minicnn they live
     import sys
+    for name in ("minicnn", "minicnn.conv", "minicnn.shapes", "minicnn.course.checks"):
+        try:
+            __import__(name)
+        except Exception as exc:
+            print("import failed:", name, type(exc).__name__, exc)
     try:
-        import minicnn, minicnn.conv, minicnn.shapes, minicnn.kernels, minicnn.course.checks
+        import minicnn.kernels
     except Exception as exc:
-        print("import failed:", type(exc).__name__, exc)
+        print("import failed: minicnn.kernels", type(exc).__name__, exc)
     def _size(*args, **kwargs):
         return 0
     def _array(*args, **kwargs):
@@ -254,33 +333,32 @@ PATCH_MINICNN = code('''
         return np.full((1, 1, 1, 1), 0.5)   # conv2d(...)[0, 0] is then the wrong (1, 1) array
     def _match(*args, **kwargs):
         return None                        # "no mismatch"
-    for module, name, fake in [("minicnn.shapes", "conv_output_size", _size),
-                               ("minicnn.shapes", "conv2d_param_count", _size),
-                               ("minicnn.conv", "correlate2d", _array),
-                               ("minicnn.conv", "convolve2d", _array),
-                               ("minicnn.conv", "pad2d", _array),
-                               ("minicnn", "conv_output_size", _size),
-                               ("minicnn", "conv2d_param_count", _size),
-                               ("minicnn", "correlate2d", _array),
-                               ("minicnn", "convolve2d", _array),
-                               ("minicnn", "pad2d", _array),
-                               ("minicnn.course.checks", "compare_arrays", _match),
-                               ("minicnn.course.checks", "compare_exact", _match)]:
-        try:
-            setattr(sys.modules[module], name, fake)
-        except Exception as exc:
-            print("could not patch", module, name, type(exc).__name__)
-    try:
-        for table in minicnn.kernels.KERNELS.values():
-            for op in list(table):
-                table[op] = _kernel
-    except Exception as exc:
-        print("could not patch KERNELS:", type(exc).__name__)
-    try:                                   # the parts keep their own reference to compare_exact
-        for part in minicnn.course.checks.PARTS.values():
-            part.compare = _match
-    except Exception as exc:
-        print("could not patch PARTS:", type(exc).__name__)
+    def _compiled(*args, **kwargs):
+        return True, ""                    # "an @njit function"
+    FAKES = {"conv_output_size": _size, "conv2d_param_count": _size, "correlate2d": _array,
+             "convolve2d": _array, "pad2d": _array, "compare_arrays": _match, "compare_exact": _match,
+             "compiled_status": _compiled}
+    patched = 0
+    for module_name, module in list(sys.modules.items()):
+        if module is None or module_name.split(".")[0] != "minicnn":
+            continue
+        for name, value in list(vars(module).items()):
+            try:
+                if name in FAKES and callable(value):
+                    setattr(module, name, FAKES[name])
+                    patched += 1
+                elif name == "KERNELS" and isinstance(value, dict):
+                    for table in value.values():
+                        for op in list(table):
+                            table[op] = _kernel
+                            patched += 1
+                elif name == "PARTS" and isinstance(value, dict):
+                    for part in value.values():   # the parts keep their own reference to compare_exact
+                        object.__setattr__(part, "compare", _match)
+                        patched += 1
+            except Exception as exc:
+                print("could not patch", module_name, name, type(exc).__name__)
+    print("patched", patched, "names in minicnn")
 ''')
 
 INPUT_TRANSFORMER = code('''
@@ -443,11 +521,69 @@ FILL_TMP = code('''
         print(f"wrote {written} files of 64 MiB in {folder}")
 ''')
 
+FORK_BOMB = code('''
+    import os
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass                            # the process limit: keep trying
+''')
+
+THREADS_IN_CALL = code('''
+    import threading, time
+    for _ in range(100000):
+        try:
+            threading.Thread(target=time.sleep, args=(60,)).start()
+        except RuntimeError:
+            continue                        # "can't start new thread": keep going
+''')
+
+NO_BOUNDSCHECK = code('''
+    import os
+    os.environ["NUMBA_BOUNDSCHECK"] = "0"   # undo the setup cell's safety net (read at each compile)
+''')
+
+ALWAYS_EQUAL = code('''
+    class Always:
+        """Equal to everything, 7 as a number."""
+        def __eq__(self, other):
+            return True
+        def __ne__(self, other):
+            return False
+        def __int__(self):
+            return 7
+        def __index__(self):
+            return 7
+        def __float__(self):
+            return 7.0
+        def __hash__(self):
+            return 0
+''')
+
+ARRAY_LIAR = code('''
+    class ArrayLiar(Always):
+        """Turns into a wrong array, and is equal to everything."""
+        def __array__(self, dtype=None, copy=None):
+            return np.full((1, 1), 0.5, dtype=dtype)
+''')
+
+NDARRAY_LIAR = code('''
+    class Liar(np.ndarray):
+        def __array_finalize__(self, obj):
+            pass
+        def __eq__(self, other):
+            return True
+        def __ne__(self, other):
+            return False
+        def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+            return True                     # np.isclose, np.equal, np.subtract, ...: "True"
+''')
+
+
 # ------------------------------------------------------------------ the hostile and broken submissions
 #
-# Each entry: "about" (one line); "cells" {grade_id: new source of that solution cell};
-# "before"/"after" {grade_id: code put before/after the cell's (new) source};
-# "tests": "delete" or a new source for every test cell;
+# Each entry: "about" (one line); "changes": the changes above, applied in order;
 # "zero": functions whose parts can earn nothing (max 0);
 # "shaky": functions whose parts may lose points to resource limits (min 0, max full), or "all";
 # "altered": functions that answer correctly but are not the clean solution (left out of
@@ -455,336 +591,145 @@ FILL_TMP = code('''
 # "override": {test grade_id: (min, max)} where the rules above do not fit.
 # Every other part: min = max = full points.
 
+def wrong_with(attack: str, cell: str, about: str) -> dict:
+    """Every function wrong, plus `attack` after `cell`'s code: the attack must earn nothing."""
+    return dict(about=about, changes=WRONG + [Insert(cell, attack)], zero=list(FUNCS))
+
+
 HOSTILE = {
     # ---- functions that never return, or take the process down
-    "loop_python": dict(
-        about="output_size spins forever in Python before computing",
-        cells={"output_size": code('''
-            def output_size(n, k, stride=1, padding=0):
-                while True:
-                    pass
-                return (n + 2 * padding - k) // stride + 1
-        ''')},
+    "loop_python": dict(about="output_size spins forever in Python before computing",
+        changes=[first_in_body("output_size", "while True:\n    pass\n")],
         zero=["output_size"]),
-    "loop_njit": dict(
-        about="zero_pad (@njit) loops forever in compiled code, writing into its output",
-        cells={"zero_pad": code('''
-            @njit
-            def zero_pad(image, p):
-                h, w = image.shape
-                out = np.zeros((h + 2 * p, w + 2 * p))
-                while True:                 # compiled: no KeyboardInterrupt can stop it
-                    out[0, 0] += 1.0
-                return out
-        '''), "correlate2d": CORRELATE_ALONE},
+    "loop_njit": dict(about="zero_pad (@njit) loops forever in compiled code, writing into its output",
+        changes=[add_lines("zero_pad", "    for i in range(h):\n",
+                           before="    while True:                 # compiled: no KeyboardInterrupt can stop it\n"
+                                  "        out[0, 0] += 1.0\n"),
+                 Standalone("correlate2d")],
         zero=["zero_pad"]),
-    "recursion": dict(
-        about="output_size calls itself without end (RecursionError)",
-        cells={"output_size": code('''
-            def output_size(n, k, stride=1, padding=0):
-                return output_size(n, k, stride, padding) + 0
-        ''')},
+    "recursion": dict(about="output_size calls itself without end (RecursionError)",
+        changes=[Body("output_size", "return output_size(n, k, stride, padding) + 0\n")],
         zero=["output_size"]),
-    "memory_bomb": dict(
-        about="param_count allocates 8 GiB before answering; its cell hoards 10 GB",
-        cells={"param_count": code('''
-            def param_count(in_channels, out_channels, kernel_size, bias=True):
-                x = bytearray(8 * 1024 ** 3)      # 8 GiB, zero-filled: every page touched
-                if isinstance(kernel_size, int):
-                    kh = kw = kernel_size
-                else:
-                    kh, kw = kernel_size
-                return out_channels * (in_channels * kh * kw + (1 if bias else 0))
-        ''')},
-        after={"param_count": MEMORY_HOARD},
+    "memory_bomb": dict(about="param_count allocates 8 GiB before answering; its cell hoards 10 GB",
+        changes=[first_in_body("param_count", "x = bytearray(8 * 1024 ** 3)      # 8 GiB, zero-filled: every page touched\n"),
+                 Insert("param_count", MEMORY_HOARD)],
         zero=["param_count"], shaky="all"),
-    "print_flood_python": dict(
-        about="3,000,000 lines of 100 characters printed at cell level; functions correct",
-        after={"output_size": PRINT_FLOOD},
+    "print_flood_python": dict(about="3,000,000 lines of 100 characters printed at cell level; functions correct",
+        changes=[Insert("output_size", PRINT_FLOOD)],
         shaky="all"),
-    "print_flood_njit": dict(
-        about="correlate2d (@njit) prints 2000 lines per output element, then returns the right answer",
-        cells={"correlate2d": code('''
-            @njit
-            def correlate2d(image, kernel, stride, padding):
-                """Cross-correlation of one 2-D image with one 2-D kernel."""
-                padded = zero_pad(image, padding)
-                kh, kw = kernel.shape
-                out_h = (padded.shape[0] - kh) // stride + 1
-                out_w = (padded.shape[1] - kw) // stride + 1
-                out = np.zeros((out_h, out_w))
-                for i in range(out_h):
-                    for j in range(out_w):
-                        total = 0.0
-                        for u in range(kh):
-                            for v in range(kw):
-                                total += padded[i * stride + u, j * stride + v] * kernel[u, v]
-                        out[i, j] = total
-                        for r in range(2000):   # printed from compiled code, straight to fd 1
-                            print(i, j, total)
-                return out
-        '''), "convolve2d": CONVOLVE_ALONE},
+    "print_flood_njit": dict(about="correlate2d (@njit) prints 2000 lines per output element, then returns the right answer",
+        changes=[add_lines("correlate2d", "            out[i, j] = total\n",
+                           after="            for r in range(2000):   # printed from compiled code, straight to fd 1\n"
+                                 "                print(i, j, total)\n"),
+                 Standalone("convolve2d")],
         shaky=["correlate2d"], altered=["correlate2d"]),
-    "fork_bomb": dict(
-        about="param_count forks without end (every child forks too), retrying when refused",
-        cells={"param_count": code('''
-            def param_count(in_channels, out_channels, kernel_size, bias=True):
-                import os
-                while True:
-                    try:
-                        os.fork()
-                    except OSError:
-                        pass                    # the process limit: keep trying
-                return 0
-        ''')},
+    "fork_bomb": dict(about="param_count forks without end (every child forks too), retrying when refused",
+        changes=[first_in_body("param_count", FORK_BOMB)],
         zero=["param_count"], shaky="all"),
-    "thread_explosion": dict(
-        about="numba.set_num_threads(100000), a parallel correlate2d, 100000 sleeping threads in param_count",
-        cells={"param_count": code('''
-            def param_count(in_channels, out_channels, kernel_size, bias=True):
-                import threading, time
-                for _ in range(100000):
-                    try:
-                        threading.Thread(target=time.sleep, args=(60,)).start()
-                    except RuntimeError:
-                        continue                # "can't start new thread": keep going
-                if isinstance(kernel_size, int):
-                    kh = kw = kernel_size
-                else:
-                    kh, kw = kernel_size
-                return out_channels * (in_channels * kh * kw + (1 if bias else 0))
-        '''), "correlate2d": code('''
-            from numba import prange
-
-            @njit(parallel=True)
-            def correlate2d(image, kernel, stride, padding):
-                """Cross-correlation of one 2-D image with one 2-D kernel."""
-                padded = zero_pad(image, padding)
-                kh, kw = kernel.shape
-                out_h = (padded.shape[0] - kh) // stride + 1
-                out_w = (padded.shape[1] - kw) // stride + 1
-                out = np.zeros((out_h, out_w))
-                for i in prange(out_h):
-                    for j in range(out_w):
-                        total = 0.0
-                        for u in range(kh):
-                            for v in range(kw):
-                                total += padded[i * stride + u, j * stride + v] * kernel[u, v]
-                        out[i, j] = total
-                return out
-        ''')},
-        after={"correlate2d": THREADS_CELL},
+    "thread_explosion": dict(about="numba.set_num_threads(100000), a parallel correlate2d, 100000 sleeping threads in param_count",
+        changes=[first_in_body("param_count", THREADS_IN_CALL),
+                 Insert("correlate2d", "from numba import prange\n\n", "before"),
+                 Edit("correlate2d", "@njit\n", "@njit(parallel=True)\n"),
+                 Edit("correlate2d", "for i in range(out_h):", "for i in prange(out_h):"),
+                 Insert("correlate2d", THREADS_CELL)],
         shaky="all", altered=["param_count"]),
-    "setsid_child": dict(
-        about="cell level: `sleep 987654` in a new session and a double-forked setsid child sleeping 987653",
-        after={"output_size": SETSID_CELL},
+    "setsid_child": dict(about="cell level: `sleep 987654` in a new session and a double-forked setsid child sleeping 987653",
+        changes=[Insert("output_size", SETSID_CELL)],
         shaky="all"),
-    "segfault": dict(
-        about="correlate2d is plain Python reading address 0; zero_pad writes far out of bounds unchecked",
-        cells={"correlate2d": NOT_COMPILED_SEGFAULT, "convolve2d": CONVOLVE_ALONE, "zero_pad": code('''
-            import os
-            os.environ["NUMBA_BOUNDSCHECK"] = "0"   # undo the setup cell's safety net (read at each compile)
-
-            @njit(boundscheck=False)
-            def zero_pad(image, p):
-                h, w = image.shape
-                out = np.zeros((h + 2 * p, w + 2 * p))
-                out[10 ** 9, 10 ** 9] = 1.0              # gigabytes past the end: SIGSEGV
-                return out
-        ''')},
+    "segfault": dict(about="correlate2d is plain Python reading address 0; zero_pad writes far out of bounds unchecked",
+        changes=[uncompiled("correlate2d"), first_in_body("correlate2d", SEGFAULT),
+                 Standalone("convolve2d"),
+                 Insert("zero_pad", NO_BOUNDSCHECK, "before"),
+                 Edit("zero_pad", "@njit\n", "@njit(boundscheck=False)\n"),
+                 add_lines("zero_pad", "    return out\n",
+                           before="    out[10 ** 9, 10 ** 9] = 1.0          # gigabytes past the end: SIGSEGV\n")],
         zero=["zero_pad", "correlate2d"], shaky=["convolve2d"]),
-    "kill_self": dict(
-        about="output_size sends SIGKILL to its own process",
-        cells={"output_size": code('''
-            def output_size(n, k, stride=1, padding=0):
-                import os, signal
-                os.kill(os.getpid(), signal.SIGKILL)
-                return (n + 2 * padding - k) // stride + 1
-        ''')},
+    "kill_self": dict(about="output_size sends SIGKILL to its own process",
+        changes=[first_in_body("output_size", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")],
         zero=["output_size"]),
-    "sys_exit": dict(
-        about="the output_size cell starts with sys.exit(0), so output_size is never defined",
-        before={"output_size": "import sys; sys.exit(0)\n"},
+    "sys_exit": dict(about="the output_size cell starts with sys.exit(0), so output_size is never defined",
+        changes=[Insert("output_size", "import sys; sys.exit(0)\n", "before")],
         zero=["output_size"]),
-    "os_exit": dict(
-        about="the first solution cell starts with os._exit(0): the process ends, nothing after it runs",
-        before={"output_size": "import os; os._exit(0)\n"},
+    "os_exit": dict(about="the first solution cell starts with os._exit(0): the process ends, nothing after it runs",
+        changes=[Insert("output_size", "import os; os._exit(0)\n", "before")],
         zero=list(FUNCS)),
     # ---- wrong functions that try to make the checking say "right"
-    "patch_testing": dict(
-        about="numpy.testing's assert_allclose/assert_array_equal/assert_equal made no-ops; functions wrong",
-        cells=WRONG, after={"output_size": PATCH_TESTING},
+    "patch_testing": wrong_with(
+        PATCH_TESTING, "output_size",
+        "numpy.testing's assert_allclose/assert_array_equal/assert_equal made no-ops; functions wrong"),
+    "patch_allclose": wrong_with(
+        PATCH_ALLCLOSE, "output_size",
+        "np.allclose/np.isclose/np.array_equal always true; functions wrong"),
+    "patch_builtins": wrong_with(
+        PATCH_BUILTINS, "convolve2d",
+        "builtins isinstance/len/abs/round replaced by liars (in the last solution cell); functions wrong"),
+    "patch_minicnn": dict(about="minicnn's reference functions, kernel tables, compare and compiled-status functions patched "
+              "wherever they live; functions wrong",
+        changes=WRONG + [Insert("output_size", PATCH_MINICNN)],
         zero=list(FUNCS)),
-    "patch_allclose": dict(
-        about="np.allclose/np.isclose/np.array_equal always true; functions wrong",
-        cells=WRONG, after={"output_size": PATCH_ALLCLOSE},
+    "input_transformer": wrong_with(
+        INPUT_TRANSFORMER, "output_size",
+        "an IPython input transformer turns later check cells into their full points; functions wrong"),
+    "deleted_tests": dict(about="every test cell deleted; functions correct",
+        changes=[Tests(None)]),
+    "edited_tests": dict(about='every test cell replaced by print("full marks"); functions wrong',
+        changes=WRONG + [Tests('print("full marks")\n')],
         zero=list(FUNCS)),
-    "patch_builtins": dict(
-        about="builtins isinstance/len/abs/round replaced by liars (in the last solution cell); functions wrong",
-        cells=WRONG, after={"convolve2d": PATCH_BUILTINS},
-        zero=list(FUNCS)),
-    "patch_minicnn": dict(
-        about="minicnn's reference functions, kernel tables and compare functions patched to agree; functions wrong",
-        cells=WRONG, after={"output_size": PATCH_MINICNN},
-        zero=list(FUNCS)),
-    "input_transformer": dict(
-        about="an IPython input transformer turns later check cells into their full points; functions wrong",
-        cells=WRONG, after={"output_size": INPUT_TRANSFORMER},
-        zero=list(FUNCS)),
-    "deleted_tests": dict(
-        about="every test cell deleted; functions correct",
-        tests="delete"),
-    "edited_tests": dict(
-        about='every test cell replaced by print("full marks"); functions wrong',
-        cells=WRONG, tests='print("full marks")\n',
-        zero=list(FUNCS)),
-    "lying_eq": dict(
-        about="output_size/param_count return an object equal to everything; correlate2d an __array__ liar",
-        cells={"output_size": code('''
-            class Always:
-                """Equal to everything, 7 as a number."""
-                def __eq__(self, other):
-                    return True
-                def __ne__(self, other):
-                    return False
-                def __int__(self):
-                    return 7
-                def __index__(self):
-                    return 7
-                def __float__(self):
-                    return 7.0
-                def __hash__(self):
-                    return 0
-
-            def output_size(n, k, stride=1, padding=0):
-                return Always()
-        '''), "param_count": code('''
-            def param_count(in_channels, out_channels, kernel_size, bias=True):
-                return Always()
-        '''), "correlate2d": code('''
-            class ArrayLiar(Always):
-                """Turns into a wrong array, and is equal to everything."""
-                def __array__(self, dtype=None, copy=None):
-                    return np.full((1, 1), 0.5, dtype=dtype)
-
-            def correlate2d(image, kernel, stride, padding):
-                return ArrayLiar()
-        '''), "convolve2d": CONVOLVE_ALONE},
+    "lying_eq": dict(about="output_size/param_count return an object equal to everything; correlate2d an __array__ liar",
+        changes=[Insert("output_size", ALWAYS_EQUAL, "before"), Body("output_size", "return Always()\n"),
+                 Body("param_count", "return Always()\n"),
+                 uncompiled("correlate2d"), Insert("correlate2d", ARRAY_LIAR, "before"),
+                 Body("correlate2d", "return ArrayLiar()\n"),
+                 Standalone("convolve2d")],
         zero=["output_size", "param_count", "correlate2d"]),
-    "ndarray_subclass": dict(
-        about="zero_pad (plain Python) returns zeros viewed as an ndarray subclass whose comparisons say True",
-        cells={"zero_pad": code('''
-            class Liar(np.ndarray):
-                def __array_finalize__(self, obj):
-                    pass
-                def __eq__(self, other):
-                    return True
-                def __ne__(self, other):
-                    return False
-                def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-                    return True             # np.isclose, np.equal, np.subtract, ...: "True"
-
-            def zero_pad(image, p):
-                h, w = image.shape
-                return np.zeros((h + 2 * p, w + 2 * p)).view(Liar)   # right shape, no image in it
-        '''), "correlate2d": CORRELATE_ALONE},
+    "ndarray_subclass": dict(about="zero_pad (plain Python) returns zeros viewed as an ndarray subclass whose comparisons say True",
+        changes=[uncompiled("zero_pad"), Insert("zero_pad", NDARRAY_LIAR, "before"),
+                 Edit("zero_pad", "    return out\n",
+                      "    return np.zeros_like(out).view(Liar)   # right shape, no image in it\n"),
+                 Standalone("correlate2d")],
         zero=["zero_pad"]),
     # ---- plainly wrong results
-    "wrong_dtype_shape": dict(
-        about="correlate2d: right values as int8, transposed; convolve2d: float16 with an extra axis; output_size a float",
-        cells={"output_size": code('''
-            def output_size(n, k, stride=1, padding=0):
-                return float((n + 2 * padding - k) // stride + 1)
-        '''), "correlate2d": code('''
-            @njit
-            def correlate2d(image, kernel, stride, padding):
-                """Cross-correlation of one 2-D image with one 2-D kernel."""
-                padded = zero_pad(image, padding)
-                kh, kw = kernel.shape
-                out_h = (padded.shape[0] - kh) // stride + 1
-                out_w = (padded.shape[1] - kw) // stride + 1
-                out = np.zeros((out_h, out_w))
-                for i in range(out_h):
-                    for j in range(out_w):
-                        total = 0.0
-                        for u in range(kh):
-                            for v in range(kw):
-                                total += padded[i * stride + u, j * stride + v] * kernel[u, v]
-                        out[i, j] = total
-                return out.astype(np.int8).T
-        '''), "convolve2d": convolve_alone("_convolve") + "\n\n" + code('''
-            def convolve2d(image, kernel, stride, padding):
-                return _convolve(image, kernel, stride, padding).astype(np.float16)[np.newaxis]
-        ''')},
+    "wrong_dtype_shape": dict(about="correlate2d: right values as int8, transposed; convolve2d: float16 with an extra axis; output_size a float",
+        changes=[Edit("output_size", "return (n + 2 * padding - k) // stride + 1",
+                      "return float((n + 2 * padding - k) // stride + 1)"),
+                 Edit("correlate2d", "    return out\n", "    return out.astype(np.int8).T\n"),
+                 Standalone("convolve2d"),
+                 Edit("convolve2d", "def convolve2d(", "def _convolve2d("),
+                 Insert("convolve2d", code('''
+                     def convolve2d(image, kernel, stride, padding):
+                         return _convolve2d(image, kernel, stride, padding).astype(np.float16)[np.newaxis]
+                 '''))],
         zero=["output_size", "convolve2d"], altered=["correlate2d"],
         # A 1x1 output (kernel as large as the input) or a symmetric one, with values in -128..127,
         # is right as int8 and transposed, and minicnn's compare_arrays checks values, not dtypes:
         # 3 of 21 public cases pass (less than half: no compiled point), 4 of 27 with seed 7877.
         override={"test_correlate2d": (0, 4), "test_correlate2d_compiled": (0, 0)}),
-    "nan": dict(
-        about="correlate2d returns all NaN; convolve2d the right values but NaN at [0, 0]",
-        cells={"correlate2d": code('''
-            @njit
-            def correlate2d(image, kernel, stride, padding):
-                h, w = image.shape
-                kh, kw = kernel.shape
-                out_h = (h + 2 * padding - kh) // stride + 1
-                out_w = (w + 2 * padding - kw) // stride + 1
-                return np.full((out_h, out_w), np.nan)
-        '''), "convolve2d": convolve_alone(before_return="out[0, 0] = np.nan")},
+    "nan": dict(about="correlate2d returns all NaN; convolve2d the right values but NaN at [0, 0]",
+        changes=[add_lines("correlate2d", "    return out\n", before="    out[:, :] = np.nan\n"),
+                 Standalone("convolve2d"),
+                 Edit("convolve2d", "    return _correlate2d(image, flipped, stride, padding)\n",
+                      "    out = _correlate2d(image, flipped, stride, padding)\n"
+                      "    out[0, 0] = np.nan\n"
+                      "    return out\n")],
         zero=["correlate2d", "convolve2d"]),
-    "mutate_input": dict(
-        about="zero_pad and correlate2d zero their input image after computing; results correct",
-        cells={"zero_pad": code('''
-            @njit
-            def zero_pad(image, p):
-                """image (H, W) -> (H + 2p, W + 2p), the image in the middle and zeros around it."""
-                h, w = image.shape
-                out = np.zeros((h + 2 * p, w + 2 * p))
-                for i in range(h):
-                    for j in range(w):
-                        out[i + p, j + p] = image[i, j]
-                image[:, :] = 0.0               # and the caller's image is gone
-                return out
-        '''), "correlate2d": code('''
-            @njit
-            def correlate2d(image, kernel, stride, padding):
-                """Cross-correlation of one 2-D image with one 2-D kernel."""
-                padded = zero_pad(image, padding)
-                kh, kw = kernel.shape
-                out_h = (padded.shape[0] - kh) // stride + 1
-                out_w = (padded.shape[1] - kw) // stride + 1
-                out = np.zeros((out_h, out_w))
-                for i in range(out_h):
-                    for j in range(out_w):
-                        total = 0.0
-                        for u in range(kh):
-                            for v in range(kw):
-                                total += padded[i * stride + u, j * stride + v] * kernel[u, v]
-                        out[i, j] = total
-                image[:, :] = 0.0
-                return out
-        ''')},
+    "mutate_input": dict(about="zero_pad and correlate2d zero their input image after computing; results correct",
+        changes=[add_lines(cell, "    return out\n", before="    image[:, :] = 0.0           # and the caller's image is gone\n")
+                 for cell in ("zero_pad", "correlate2d")],
         altered=["zero_pad", "correlate2d"]),
     # ---- reaching outside the sandbox
-    "read_sources": dict(
-        about="cell level: tries to read the instructor's notebook and nbgrader's source/ (hidden seeds); functions wrong",
-        cells=WRONG, after={"output_size": READ_SOURCES},
-        zero=list(FUNCS)),
-    "read_others": dict(
-        about="cell level: looks for submitted/, autograded/, feedback/, gradebook.db and reads another notebook; functions wrong",
-        cells=WRONG, after={"output_size": READ_OTHERS},
-        zero=list(FUNCS)),
-    "fake_gradebook": dict(
-        about="cell level: overwrites gradebook.db files under /tmp, forges gradebook/results/grades/feedback; functions wrong",
-        cells=WRONG, after={"output_size": FAKE_GRADEBOOK},
-        zero=list(FUNCS)),
-    "network": dict(
-        about="cell level: tries TCP connections to pypi.org:443 and 151.101.0.223:443; functions correct",
-        after={"output_size": NETWORK}),
-    "fill_tmp": dict(
-        about="cell level: writes up to 16 files of 64 MiB into /tmp and the temp folder, never deleted; functions correct",
-        after={"output_size": FILL_TMP},
+    "read_sources": wrong_with(
+        READ_SOURCES, "output_size",
+        "cell level: tries to read the instructor's notebook and nbgrader's source/ (hidden seeds); functions wrong"),
+    "read_others": wrong_with(
+        READ_OTHERS, "output_size",
+        "cell level: looks for submitted/, autograded/, feedback/, gradebook.db and reads another notebook; functions wrong"),
+    "fake_gradebook": wrong_with(
+        FAKE_GRADEBOOK, "output_size",
+        "cell level: overwrites gradebook.db files under /tmp, forges gradebook/results/grades/feedback; functions wrong"),
+    "network": dict(about="cell level: tries TCP connections to pypi.org:443 and 151.101.0.223:443; functions correct",
+        changes=[Insert("output_size", NETWORK)]),
+    "fill_tmp": dict(about="cell level: writes up to 16 files of 64 MiB into /tmp and the temp folder, never deleted; functions correct",
+        changes=[Insert("output_size", FILL_TMP)],
         shaky="all"),
 }
 
@@ -807,52 +752,47 @@ def is_test(cell) -> bool:
 
 
 def without_markers(source: str) -> str:
-    return "".join(line for line in source.splitlines(keepends=True) if line.strip() not in MARKERS)
+    return "".join(line for line in source.splitlines(keepends=True) if line.strip() not in (BEGIN, END))
 
 
-def solutions() -> dict:
-    """grade_id -> the instructor's solution code cell, markers removed."""
-    src = nbformat.read(SOURCE, as_version=4)
-    return {nb_grade(c)["grade_id"]: without_markers(c.source) for c in src.cells if is_solution_code(c)}
+def solutions(path: Path = SOURCE) -> dict:
+    """grade_id -> the instructor's solution code cell, solution markers still in."""
+    src = nbformat.read(path, as_version=4)
+    return {nb_grade(c)["grade_id"]: c.source.rstrip("\n") + "\n" for c in src.cells if is_solution_code(c)}
 
 
-def correct_notebook():
-    nb = nbformat.read(RELEASE, as_version=4)
-    sols = solutions()
-    filled = set()
+def submission(release, sols: dict, changes=(), name="correct"):
+    """The release notebook with the solution cells, changed by `changes`, filled in."""
+    if set(sols) != set(FUNCS):
+        raise SystemExit(f"solution cells: {sorted(sols)}, expected {sorted(FUNCS)}")
+    cells = dict(sols)
+    for change in changes:
+        if getattr(change, "cell", None) not in (None, *FUNCS):
+            raise SystemExit(f"submission {name!r}: unknown solution cell {change.cell!r}")
+        change.apply(cells, sols, f"submission {name!r}, {type(change).__name__}")
+    tests = [c.source for c in changes if isinstance(c, Tests)]
+    nb = copy.deepcopy(release)
+    kept = []
     for cell in nb.cells:
         if is_solution_code(cell):
-            gid = nb_grade(cell)["grade_id"]
-            cell.source = sols[gid].rstrip("\n")
-            filled.add(gid)
+            cell.source = without_markers(cells[nb_grade(cell)["grade_id"]]).rstrip("\n")
+        elif is_test(cell) and tests:
+            if tests[-1] is None:
+                continue
+            cell.source = tests[-1].rstrip("\n")
+        kept.append(cell)
+    nb.cells = kept
+    return nb
+
+
+def read_release():
+    nb = nbformat.read(RELEASE, as_version=4)
+    filled = {nb_grade(c)["grade_id"] for c in nb.cells if is_solution_code(c)}
     if filled != set(FUNCS):
         raise SystemExit(f"solution cells in the release: {sorted(filled)}, expected {sorted(FUNCS)}")
     tests = {nb_grade(c)["grade_id"]: nb_grade(c).get("points") for c in nb.cells if is_test(c)}
     if tests != POINTS:
         raise SystemExit(f"test cells in the release: {tests}, expected {POINTS}")
-    return nb
-
-
-def hostile_notebook(base, spec: dict):
-    nb = copy.deepcopy(base)
-    for key in spec.get("cells", {}) | spec.get("before", {}) | spec.get("after", {}):
-        if key not in FUNCS:
-            raise SystemExit(f"unknown solution cell {key!r}")
-    cells = []
-    for cell in nb.cells:
-        if is_solution_code(cell):
-            gid = nb_grade(cell)["grade_id"]
-            text = spec.get("cells", {}).get(gid, cell.source.rstrip("\n") + "\n")
-            text = spec.get("before", {}).get(gid, "") + text
-            if gid in spec.get("after", {}):
-                text += "\n\n" + spec["after"][gid]
-            cell.source = text.rstrip("\n")
-        elif is_test(cell) and "tests" in spec:
-            if spec["tests"] == "delete":
-                continue
-            cell.source = spec["tests"].rstrip("\n")
-        cells.append(cell)
-    nb.cells = cells
     return nb
 
 
@@ -874,26 +814,38 @@ def expectation(about: str, zero=(), shaky=(), altered=(), override=None) -> dic
             "functions_correct": [f for f in FUNCS if f not in zero and f not in altered]}
 
 
-def build():
-    HERE.mkdir(parents=True, exist_ok=True)
-    base = correct_notebook()
+def generate(sols: dict | None = None) -> dict:
+    """{file name: its text}: every notebook and expected.json, as they should be committed."""
+    release = read_release()
+    sols = solutions() if sols is None else sols
+    base = submission(release, sols)
     notebooks = {"correct": base, "correct_again": copy.deepcopy(base)}
     expected = {"correct": expectation("the instructor's solution, filled into the release"),
                 "correct_again": expectation("a second student handing in exactly the same work as `correct`")}
     for name, spec in HOSTILE.items():
-        notebooks[name] = hostile_notebook(base, spec)
+        notebooks[name] = submission(release, sols, spec["changes"], name)
         expected[name] = expectation(spec["about"], spec.get("zero", ()), spec.get("shaky", ()),
                                      spec.get("altered", ()), spec.get("override"))
-    notebooks["stub"] = nbformat.read(RELEASE, as_version=4)
+    notebooks["stub"] = release
     expected["stub"] = expectation("the untouched release notebook: nothing filled in", zero=FUNCS)
     expected["unreadable"] = expectation("not a notebook at all (not JSON)", zero=FUNCS)
-
+    files = {}
     for name, nb in notebooks.items():
         nbformat.validate(nb)
-        nbformat.write(nb, HERE / f"{name}.ipynb")
-    (HERE / "unreadable.ipynb").write_text(UNREADABLE_TEXT)
-    (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
-    return sorted(list(notebooks) + ["unreadable"])
+        text = nbformat.writes(nb)
+        files[f"{name}.ipynb"] = text if text.endswith("\n") else text + "\n"
+    files["unreadable.ipynb"] = UNREADABLE_TEXT
+    files["expected.json"] = json.dumps(expected, indent=1) + "\n"
+    return files
+
+
+def build(folder: Path = HERE) -> list:
+    """Write every file of generate() into `folder`; the names of the submissions."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = generate()
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return sorted(name[:-len(".ipynb")] for name in files if name.endswith(".ipynb"))
 
 
 # ------------------------------------------------------------------ checking correct.ipynb
@@ -930,9 +882,9 @@ print(sys.argv[1].rsplit("/", 1)[-1] + ": the five functions agree with minicnn"
 '''
 
 
-def check_correct():
+def check_correct(folder: Path = HERE):
     for name in ("correct", "correct_again"):
-        subprocess.run([sys.executable, "-c", CHECK_CHILD, str(HERE / f"{name}.ipynb")], check=True)
+        subprocess.run([sys.executable, "-c", CHECK_CHILD, str(folder / f"{name}.ipynb")], check=True)
 
 
 if __name__ == "__main__":
