@@ -17,6 +17,11 @@ Throughout:
   added in a fixed order, so no two threads ever add into the same element and the result
   does not depend on the thread count;
 - inner loops run with unit stride and no branches, so LLVM vectorises them.
+
+A caution for editing: Numba's cache (`cache=True`) checks only the file of the function it
+caches, not the files of the functions it calls.  After changing `passes.py` or `layout.py`,
+delete `minicnn/kernels/fast/__pycache__` (or touch `conv.py`), or `conv.py`'s cached kernels
+keep the old inner loops.
 """
 from contextlib import contextmanager
 
@@ -28,7 +33,7 @@ from ..loops import avg_pool_divisors
 from . import conv as fc
 from . import dense as fd
 from . import pool as fp
-from .layout import BATCH_INNER, KB, PER_IMAGE, SLACK, grad_rows, make_plan, merge_phases, plan_taps, split_phases
+from .layout import BATCH_INNER, KB, SLACK, make_plan, plan_taps
 
 SMALL_FLOPS = 4_000_000      # convolutions with less work than this run on one thread
 SMALL_ELEMENTS = 1 << 18     # and so do pooling layers with fewer input elements
@@ -75,9 +80,7 @@ def conv2d_forward(x, w, b, g, layout=None):
     with threads_for(small):
         plan = make_plan(x.shape, g, (g.out_h, g.out_w), x.dtype, 2 * numba.get_num_threads(), layout)
         tplane, toff = plan_taps(plan, kh, kw, c)
-        if plan.layout == PER_IMAGE:
-            return fc.correlate_per_image(x, wt, b, tplane, toff, out, plan)
-        return fc.correlate(split_phases(x, plan), wt, b, tplane, toff, out, plan)
+        return fc.forward(x, wt, b, tplane, toff, out, plan)
 
 
 def conv2d_backward_input(grad_out, w, g, x_hw):
@@ -98,9 +101,8 @@ def conv2d_backward_input(grad_out, w, g, x_hw):
     dst = np.zeros((1 if inner else n, ncb * KB, plan.sh * plan.sw, plan.hq * plan.wq * unit + SLACK),
                    dtype=grad_out.dtype)
     with threads_for(small):
-        rows = grad_rows(np.ascontiguousarray(grad_out), plan)
-        fc.scatter(rows, ws.reshape(kh * kw, ncb, KB, k), tplane, toff, dst, c, plan)
-        return merge_phases(dst, c, plan)
+        return fc.input_grad(np.ascontiguousarray(grad_out), ws.reshape(kh * kw, ncb, KB, k), tplane, toff, dst, c,
+                             plan)
 
 
 def conv2d_backward_weight(grad_out, x, g):
@@ -111,10 +113,7 @@ def conv2d_backward_weight(grad_out, x, g):
     small = 2 * grad_out.size * c * g.kh * g.kw < SMALL_FLOPS
     tplane, toff = plan_taps(plan, g.kh, g.kw, c)
     with threads_for(small):
-        src = split_phases(np.ascontiguousarray(x), plan)
-        rows = grad_rows(np.ascontiguousarray(grad_out), plan)
-        n_groups = min(rows.shape[0], 8)
-        gw = fc.weight_grad(rows, src, tplane, toff, plan, n_groups)
+        gw = fc.weight_grad_of(np.ascontiguousarray(grad_out), np.ascontiguousarray(x), tplane, toff, plan)
     return gw.reshape(k, c, g.kh, g.kw)
 
 

@@ -43,7 +43,8 @@ threads.  Float32 stays float32 throughout: no Python float or int enters the ar
 import numpy as np
 from numba import njit, prange
 
-from .layout import BATCH_INNER, KB, KBW, SLACK, aligned_rows, pieces, round_up, split_plane
+from .layout import (BATCH_INNER, KB, KBW, PER_IMAGE, SLACK, aligned_rows, grad_rows, merge_phases, pieces,
+                     round_up, split_phases, split_plane)
 from .passes import SUM, dot_pass, taps_pass, taps_pass1
 
 
@@ -293,3 +294,34 @@ def bias_grad(grad_out):
                 total += plane[p]
         grad_b[k] = total
     return grad_b
+
+
+# ---------------------------------------------------------------- one compiled call per pass
+# Each of these runs one whole pass for a plan: the Python side makes a single call (a call
+# that passes the Plan costs a few microseconds of argument typing, noticeable on LeNet's
+# smallest layers if made once per step of a pass).
+
+@njit(cache=True)
+def forward(x, wt, bias, tplane, toff, out, plan):
+    """The forward pass: lay x (N, C, H, W) out as the plan says, correlate into out."""
+    if plan.layout == PER_IMAGE:
+        return correlate_per_image(x, wt, bias, tplane, toff, out, plan)
+    return correlate(split_phases(x, plan), wt, bias, tplane, toff, out, plan)
+
+
+@njit(cache=True)
+def input_grad(grad_out, ws, tplane, toff, dst, n_chan, plan):
+    """The input gradient (N, n_chan, H, W): grad_out in the plan's layout, scattered into dst
+    (zeros in split_phases' layout), phases merged and the padding dropped."""
+    scatter(grad_rows(grad_out, plan), ws, tplane, toff, dst, n_chan, plan)
+    return merge_phases(dst, n_chan, plan)
+
+
+@njit(cache=True)
+def weight_grad_of(grad_out, x, tplane, toff, plan):
+    """grad_w (K, T) from grad_out and x (N, C, H, W), both laid out as the plan says; the items
+    go in at most 8 fixed groups (a function of the shapes, not of the thread count)."""
+    src = split_phases(x, plan)
+    rows = grad_rows(grad_out, plan)
+    return weight_grad(rows, src, tplane, toff, plan, min(rows.shape[0], 8))
+
