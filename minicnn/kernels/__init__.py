@@ -24,11 +24,11 @@ all of one float dtype; every op allocates its outputs and never writes to its i
     dense_forward(x, w, b)                     x (N,I), w (O,I), b (O,) -> (N,O)
     dense_backward(grad_out, x, w)             -> (grad_x, grad_w, grad_b)
 
-There is no "cuda" row: minicnn.cuda takes and returns device arrays (kept on the GPU
-between layers), launches a fused backward (all three conv gradients in one call), has no
-dense or transposed-convolution kernels, and needs numba.cuda imported; a row here must
-take and return NumPy arrays for every op.  The CUDA ops share the geometry instead
-(`minicnn.geometry`), which is where the two backends must agree.
+There is no "cuda" row: a row must implement every op on NumPy arrays, and minicnn.cuda
+has no dense or transposed-convolution kernels, takes and returns device arrays (kept on
+the GPU between layers, which a NumPy-in, NumPy-out row would copy back after every op),
+and needs numba.cuda imported (a row here would make `import minicnn` import it).  The CUDA
+ops share the geometry instead (`minicnn.geometry`), which is where the backends must agree.
 """
 from . import fast, loop_row
 
