@@ -1,77 +1,20 @@
 """Convolutions: conv2d, conv1d, transposed conv2d, and single-image correlate2d/convolve2d.
 
-Every function validates and converts its arguments (see `argcheck.py`), pads the
-input, then hands plain arrays to a kernel from the op table (`kernels/`).
+Every function validates and converts its arguments (see `argcheck.py`), works out the
+geometry (`geometry.py`), then hands plain arrays and the geometry to a kernel from the op
+table (`kernels/`), which pads as it needs.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
-from .argcheck import (as_array, check_finite as _check_finite, check_fits, check_grad_out, dtype_of,
-                      int_pair, int_single, padding_pair, shape_str)
+from .argcheck import (as_array, check_finite as _check_finite, check_grad_out, dtype_of, int_single,
+                       shape_str)
+from .geometry import ConvGeometry, bias_vector, conv_geometry, conv_transpose_geometry, pad2d
 from .kernels import kernels
-from .shapes import conv_transpose_output_size
 
-
-class ConvGeometry(NamedTuple):
-    kh: int
-    kw: int
-    sh: int
-    sw: int
-    ph: int
-    pw: int
-    dh: int
-    dw: int
-    out_h: int
-    out_w: int
-
-
-def pad2d(x, padding, value=0.0):
-    """Pad the last two axes of x with `padding` = (rows, cols) cells of `value` on each side.
-
-    x (..., H, W) -> (..., H + 2*rows, W + 2*cols), a new array (x is not modified)."""
-    ph, pw = int_pair("padding", padding, 0)
-    x = np.asarray(x)
-    out = np.full(x.shape[:-2] + (x.shape[-2] + 2 * ph, x.shape[-1] + 2 * pw), value, dtype=x.dtype)
-    out[..., ph:ph + x.shape[-2], pw:pw + x.shape[-1]] = x
-    return out
-
-
-def _padded(x, ph, pw, value=0.0):
-    """pad2d for the kernels, which only read their input: no copy when there is no padding."""
-    return x if ph == 0 and pw == 0 else pad2d(x, (ph, pw), value)
-
-
-def _conv_geometry(what, x_shape, w_shape, stride, padding, dilation, strict, names=("x", "weight")):
-    """Check that x (N, C, H, W) and weight (K, C, kH, kW) fit together; return the geometry."""
-    if x_shape[1] != w_shape[1]:
-        raise ValueError(
-            f"{what}: {names[0]} has {x_shape[1]} channels (shape {shape_str(np.empty(x_shape, np.uint8))}) "
-            f"but {names[1]} expects {w_shape[1]} (shape {shape_str(np.empty(w_shape, np.uint8))}); "
-            f"{names[1]} must be (K, C, kH, kW) with C = {names[0]}.shape[1]")
-    for name, shape in zip(names, (x_shape, w_shape)):
-        if min(shape) < 1:
-            raise ValueError(f"{what}: {name} has an empty dimension, shape {shape_str(np.empty(shape, np.uint8))}")
-    sh, sw = int_pair("stride", stride, 1)
-    dh, dw = int_pair("dilation", dilation, 1)
-    kh, kw = w_shape[2], w_shape[3]
-    ph, pw = padding_pair(padding, (kh, kw), (sh, sw), (dh, dw))
-    out_h = check_fits(what, x_shape[2], kh, sh, ph, dh, strict, "rows")
-    out_w = check_fits(what, x_shape[3], kw, sw, pw, dw, strict, "columns")
-    return ConvGeometry(kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
-
-
-def _bias(bias, n_filters, dtype, check):
-    if bias is None:
-        return np.zeros(n_filters, dtype=dtype)
-    b = as_array("bias", bias, 1, f"(K,) with K = {n_filters}", dtype)
-    if b.shape[0] != n_filters:
-        raise ValueError(f"bias must have shape ({n_filters},), one value per filter; got {shape_str(b)}")
-    if check:
-        _check_finite("bias", b)
-    return b
+__all__ = ["conv2d", "conv2d_backward", "conv1d", "conv1d_backward", "conv_transpose2d", "conv_transpose2d_backward",
+           "correlate2d", "convolve2d", "pad2d", "ConvGeometry"]
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, strict=False, check_finite=True,
@@ -94,16 +37,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, strict=Fals
     dtype = dtype_of(x, weight, bias)
     x = as_array("x", x, 4, "(N, C, H, W)", dtype)
     weight = as_array("weight", weight, 4, "(K, C, kH, kW)", dtype)
-    g = _conv_geometry("conv2d", x.shape, weight.shape, stride, padding, dilation, strict)
-    b = _bias(bias, weight.shape[0], dtype, check_finite)
+    g = conv_geometry("conv2d", x.shape, weight.shape, stride, padding, dilation, strict)
+    b = bias_vector(bias, weight.shape[0], dtype, check_finite)
     if check_finite:
         _check_finite("x", x)
         _check_finite("weight", weight)
-    K = kernels(impl)
-    if "conv2d_forward_padding" in K:  # a kernel that pads while laying out its input
-        return K["conv2d_forward_padding"](x, weight, b, g)
-    xp = _padded(x, g.ph, g.pw)
-    return K["conv2d_forward"](xp, weight, b, g.sh, g.sw, g.dh, g.dw, g.out_h, g.out_w)
+    return kernels(impl)["conv2d_forward"](x, weight, b, g)
 
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, impl="fast"):
@@ -117,17 +56,12 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, imp
     x = as_array("x", x, 4, "(N, C, H, W)", dtype)
     weight = as_array("weight", weight, 4, "(K, C, kH, kW)", dtype)
     grad_out = as_array("grad_out", grad_out, 4, "(N, K, H_out, W_out)", dtype)
-    g = _conv_geometry("conv2d_backward", x.shape, weight.shape, stride, padding, dilation, False)
+    g = conv_geometry("conv2d_backward", x.shape, weight.shape, stride, padding, dilation, False)
     check_grad_out(grad_out, (x.shape[0], weight.shape[0], g.out_h, g.out_w), "conv2d")
     K = kernels(impl)
-    if "conv2d_backward_padding" in K:  # a kernel that pads while laying out its input
-        return K["conv2d_backward_padding"](grad_out, x, weight, g)
-    n, c, h, w = x.shape
-    xp = _padded(x, g.ph, g.pw)
-    grad_xp = K["conv2d_backward_input"](grad_out, weight, g.sh, g.sw, g.dh, g.dw, xp.shape[2], xp.shape[3])
-    grad_w = K["conv2d_backward_weight"](grad_out, xp, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw)
-    grad_b = K["bias_backward"](grad_out)
-    return np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w]), grad_w, grad_b
+    grad_x = K["conv2d_backward_input"](grad_out, weight, g, x.shape[2:])
+    grad_w = K["conv2d_backward_weight"](grad_out, x, g)
+    return grad_x, grad_w, K["bias_backward"](grad_out)
 
 
 # ---------------------------------------------------------------- 1-D: a conv2d one row high
@@ -170,22 +104,6 @@ def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, imp
 
 # ---------------------------------------------------------------- transposed convolution
 
-def _transpose_geometry(x, weight, stride, padding, output_padding, dilation, what):
-    if x.shape[1] != weight.shape[0]:
-        raise ValueError(
-            f"{what}: x has {x.shape[1]} channels (shape {shape_str(x)}) but weight has {weight.shape[0]} "
-            f"input channels (shape {shape_str(weight)}); weight must be (C_in, C_out, kH, kW)")
-    if min(x.shape) < 1 or min(weight.shape) < 1:
-        raise ValueError(f"{what}: empty dimension in x {shape_str(x)} or weight {shape_str(weight)}")
-    kh, kw = weight.shape[2], weight.shape[3]
-    sh, sw = int_pair("stride", stride, 1)
-    ph, pw = int_pair("padding", padding, 0)
-    dh, dw = int_pair("dilation", dilation, 1)
-    out_h, out_w = conv_transpose_output_size((x.shape[2], x.shape[3]), (kh, kw), (sh, sw), (ph, pw),
-                                              output_padding, (dh, dw))
-    return ConvGeometry(kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
-
-
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1, *,
                      check_finite=True, impl="fast"):
     """Transposed convolution ("up-convolution"): each input pixel stamps a scaled copy of the
@@ -200,14 +118,13 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     dtype = dtype_of(x, weight, bias)
     x = as_array("x", x, 4, "(N, C_in, H, W)", dtype)
     weight = as_array("weight", weight, 4, "(C_in, C_out, kH, kW)", dtype)
-    g = _transpose_geometry(x, weight, stride, padding, output_padding, dilation, "conv_transpose2d")
-    b = _bias(bias, weight.shape[1], dtype, check_finite)
+    g = conv_transpose_geometry("conv_transpose2d", x.shape, weight.shape, stride, padding, output_padding,
+                                dilation)
+    b = bias_vector(bias, weight.shape[1], dtype, check_finite)
     if check_finite:
         _check_finite("x", x)
         _check_finite("weight", weight)
-    canvas = kernels(impl)["conv_transpose2d_forward"](x, weight, g.sh, g.sw, g.dh, g.dw,
-                                                        g.out_h + 2 * g.ph, g.out_w + 2 * g.pw)
-    out = canvas[:, :, g.ph:g.ph + g.out_h, g.pw:g.pw + g.out_w] + b[None, :, None, None]
+    out = kernels(impl)["conv_transpose2d_forward"](x, weight, g) + b[None, :, None, None]
     return np.ascontiguousarray(out, dtype=dtype)
 
 
@@ -224,13 +141,16 @@ def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_p
     x = as_array("x", x, 4, "(N, C_in, H, W)", dtype)
     weight = as_array("weight", weight, 4, "(C_in, C_out, kH, kW)", dtype)
     grad_out = as_array("grad_out", grad_out, 4, "(N, C_out, H_out, W_out)", dtype)
-    g = _transpose_geometry(x, weight, stride, padding, output_padding, dilation, "conv_transpose2d_backward")
+    g = conv_transpose_geometry("conv_transpose2d_backward", x.shape, weight.shape, stride, padding,
+                                output_padding, dilation)
     check_grad_out(grad_out, (x.shape[0], weight.shape[1], g.out_h, g.out_w), "conv_transpose2d")
     K = kernels(impl)
-    canvas = pad2d(grad_out, (g.ph, g.pw))
+    # The convolution whose input-gradient this op is: input grad_out (padded by g.ph, g.pw),
+    # output the size of x.
+    conv = g._replace(out_h=x.shape[2], out_w=x.shape[3])
     no_bias = np.zeros(weight.shape[0], dtype=dtype)
-    grad_x = K["conv2d_forward"](canvas, weight, no_bias, g.sh, g.sw, g.dh, g.dw, x.shape[2], x.shape[3])
-    grad_w = K["conv2d_backward_weight"](x, canvas, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw)
+    grad_x = K["conv2d_forward"](grad_out, weight, no_bias, conv)
+    grad_w = K["conv2d_backward_weight"](x, grad_out, conv)
     return grad_x, grad_w, K["bias_backward"](grad_out)
 
 
@@ -246,7 +166,7 @@ def correlate2d(image, kernel, stride=1, padding=0, *, strict=False, check_finit
     image = as_array("image", image, 2, "(H, W)", dtype)
     kernel = as_array("kernel", kernel, 2, "(kH, kW)", dtype)
     x4, w4 = image[None, None], kernel[None, None]
-    _conv_geometry("correlate2d", x4.shape, w4.shape, stride, padding, 1, strict, names=("image", "kernel"))
+    conv_geometry("correlate2d", x4.shape, w4.shape, stride, padding, 1, strict, names=("image", "kernel"))
     return conv2d(x4, w4, None, stride, padding, strict=strict, check_finite=check_finite, impl=impl)[0, 0]
 
 

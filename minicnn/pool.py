@@ -2,27 +2,9 @@
 each kH x kW window of each channel separately (Zese, Ferrara; Aksoy, Halmstad)."""
 from __future__ import annotations
 
-import numpy as np
-
-from .argcheck import as_array, check_finite as _check_finite, check_fits, check_grad_out, dtype_of, int_pair
-from .conv import _padded
+from .argcheck import as_array, check_finite as _check_finite, check_grad_out, dtype_of
+from .geometry import pool_geometry
 from .kernels import kernels
-
-
-def _pool_geometry(what, x, kernel_size, stride, padding, strict):
-    kh, kw = int_pair("kernel_size", kernel_size, 1)
-    sh, sw = (kh, kw) if stride is None else int_pair("stride", stride, 1)
-    if isinstance(padding, str):
-        raise ValueError(f"{what}: padding must be an int or a pair for pooling, got {padding!r}")
-    ph, pw = int_pair("padding", padding, 0)
-    if 2 * ph > kh or 2 * pw > kw:
-        raise ValueError(f"{what}: padding ({ph}, {pw}) must be at most half the kernel_size ({kh}, {kw}), "
-                         "or some windows would hold nothing but padding")
-    if min(x.shape) < 1:
-        raise ValueError(f"{what}: x has an empty dimension, shape {x.shape}")
-    out_h = check_fits(what, x.shape[2], kh, sh, ph, 1, strict, "rows")
-    out_w = check_fits(what, x.shape[3], kw, sw, pw, 1, strict, "columns")
-    return kh, kw, sh, sw, ph, pw, out_h, out_w
 
 
 def _inputs(x, grad_out=None):
@@ -41,11 +23,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, *, strict=False, check_fi
     Returns: (N, C, H_out, W_out), H_out = floor((H + 2p - kH)/s) + 1.
     """
     x, _ = _inputs(x)
-    kh, kw, sh, sw, ph, pw, out_h, out_w = _pool_geometry("max_pool2d", x, kernel_size, stride, padding, strict)
+    g = pool_geometry("max_pool2d", x.shape, kernel_size, stride, padding, strict)
     if check_finite:
         _check_finite("x", x)
-    xp = _padded(x, ph, pw, -np.inf)
-    return kernels(impl)["max_pool2d_forward"](xp, kh, kw, sh, sw, out_h, out_w)
+    return kernels(impl)["max_pool2d_forward"](x, g)
 
 
 def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, *, impl="fast"):
@@ -56,17 +37,9 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, *, imp
     Returns: grad_x (N, C, H, W).
     """
     x, grad_out = _inputs(x, grad_out)
-    kh, kw, sh, sw, ph, pw, out_h, out_w = _pool_geometry("max_pool2d_backward", x, kernel_size, stride,
-                                                          padding, False)
-    check_grad_out(grad_out, (x.shape[0], x.shape[1], out_h, out_w), "max_pool2d")
-    xp = _padded(x, ph, pw, -np.inf)
-    grad_xp = kernels(impl)["max_pool2d_backward"](grad_out, xp, kh, kw, sh, sw)
-    return np.ascontiguousarray(grad_xp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]])
-
-
-def _divisors(K, x, kh, kw, sh, sw, ph, pw, out_h, out_w, count_include_pad):
-    return K["avg_pool_divisors"](x.shape[2], x.shape[3], kh, kw, sh, sw, ph, pw, out_h, out_w,
-                                  bool(count_include_pad))
+    g = pool_geometry("max_pool2d_backward", x.shape, kernel_size, stride, padding, False)
+    check_grad_out(grad_out, (x.shape[0], x.shape[1], g.out_h, g.out_w), "max_pool2d")
+    return kernels(impl)["max_pool2d_backward"](grad_out, x, g)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, *, strict=False,
@@ -80,12 +53,10 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, *
     Returns: (N, C, H_out, W_out).
     """
     x, _ = _inputs(x)
-    kh, kw, sh, sw, ph, pw, out_h, out_w = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding, strict)
+    g = pool_geometry("avg_pool2d", x.shape, kernel_size, stride, padding, strict)
     if check_finite:
         _check_finite("x", x)
-    K = kernels(impl)
-    div = _divisors(K, x, kh, kw, sh, sw, ph, pw, out_h, out_w, count_include_pad)
-    return K["avg_pool2d_forward"](_padded(x, ph, pw), kh, kw, sh, sw, div)
+    return kernels(impl)["avg_pool2d_forward"](x, g, bool(count_include_pad))
 
 
 def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, count_include_pad=True, *,
@@ -96,10 +67,6 @@ def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, count_
     Returns: grad_x (N, C, H, W).
     """
     x, grad_out = _inputs(x, grad_out)
-    kh, kw, sh, sw, ph, pw, out_h, out_w = _pool_geometry("avg_pool2d_backward", x, kernel_size, stride,
-                                                          padding, False)
-    check_grad_out(grad_out, (x.shape[0], x.shape[1], out_h, out_w), "avg_pool2d")
-    K = kernels(impl)
-    div = _divisors(K, x, kh, kw, sh, sw, ph, pw, out_h, out_w, count_include_pad)
-    grad_xp = K["avg_pool2d_backward"](grad_out, kh, kw, sh, sw, div, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw)
-    return np.ascontiguousarray(grad_xp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]])
+    g = pool_geometry("avg_pool2d_backward", x.shape, kernel_size, stride, padding, False)
+    check_grad_out(grad_out, (x.shape[0], x.shape[1], g.out_h, g.out_w), "avg_pool2d")
+    return kernels(impl)["avg_pool2d_backward"](grad_out, g, x.shape[2:], bool(count_include_pad))

@@ -1,4 +1,4 @@
-"""The fast kernels (minicnn/kernels/fast*.py) against the teaching loops, path by path.
+"""The fast kernels (minicnn/kernels/fast/) against the teaching loops, path by path.
 
 The fast convolution picks a memory layout (a "wide" plane per image, or the batch
 innermost for small planes), splits strided inputs into stride phases, pads while it lays
@@ -17,8 +17,11 @@ import numpy as np
 import pytest
 
 import minicnn
-from minicnn.kernels import KERNELS
-from minicnn.kernels import fast, fast_conv, fast_dense
+from minicnn.geometry import ConvGeometry
+from minicnn.kernels import KERNELS, fast
+from minicnn.kernels.fast import dense as fast_dense
+from minicnn.kernels.fast import layout as fast_layout
+from minicnn.kernels.fast import passes as fast_passes
 
 FAST, LOOP = KERNELS["fast"], KERNELS["loop"]
 DTYPES = [np.float32, np.float64]
@@ -38,7 +41,7 @@ def layout(n, h, w, kh, kw, stride, padding, dilation):
     out_h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     out_w = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     row = -(-(w + 2 * pw) // sw)
-    return "inner" if fast._batch_inner(n, out_h, out_w, row) else "wide"
+    return "inner" if fast_layout.wants_batch_inner(n, out_h, out_w, row) else "wide"
 
 
 # (N, C, H, W, K, kh, kw, stride, padding, dilation, expected layout, why)
@@ -84,8 +87,9 @@ WIDE = [c for c in CASES if c[10] == "wide"]
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", WIDE, ids=[c[-1] for c in WIDE])
 def test_per_image_layout_gives_the_same_bits(case, dtype, rng):
-    """correlate_per_image (each task lays out its own image) against split_phases + correlate
-    (the whole batch laid out first): the same arithmetic, so the same bits, for 1 to 5 images."""
+    """The PER_IMAGE layout (correlate_per_image: each task lays out its own image) against WIDE
+    (split_phases + correlate: the whole batch laid out first): the same arithmetic, so the
+    same bits, for 1 to 5 images."""
     _, c, h, w, k, kh, kw, stride, padding, dilation, _, _ = case
     (sh, sw), (ph, pw), (dh, dw) = (v if isinstance(v, tuple) else (v, v) for v in (stride, padding, dilation))
     out_h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
@@ -94,31 +98,37 @@ def test_per_image_layout_gives_the_same_bits(case, dtype, rng):
         x = rng.standard_normal((n, c, h, w)).astype(dtype)
         wt = rng.standard_normal((k, c, kh, kw)).astype(dtype)
         b = rng.standard_normal(k).astype(dtype)
-        args = (x, ph, pw, wt, b, sh, sw, dh, dw, out_h, out_w)
-        by_image = fast._forward(*args, per_image=True)
-        np.testing.assert_array_equal(by_image, fast._forward(*args, per_image=False))
+        g = ConvGeometry(kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+        by_image = fast.conv2d_forward(x, wt, b, g, layout=fast_layout.PER_IMAGE)
+        np.testing.assert_array_equal(by_image, fast.conv2d_forward(x, wt, b, g, layout=fast_layout.WIDE))
         close(by_image, minicnn.conv2d(x, wt, b, stride, padding, dilation, impl="loop"), dtype, "per image")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_op_table_entries_on_padded_inputs(dtype, rng):
-    """The op-table kernels themselves (the public conv2d uses the *_padding variants; the
-    transposed convolution uses these)."""
-    for n, stride, dil in ((2, (1, 1), (1, 1)), (3, (2, 1), (1, 2)), (40, (1, 1), (1, 1))):
-        xp = rng.standard_normal((n, 3, 9, 8)).astype(dtype)
+def test_op_table_entries_directly(dtype, rng):
+    """The op-table kernels themselves, called with the table's signatures (unpadded input and
+    a ConvGeometry), fast row against loop row, with and without padding."""
+    for n, stride, dil, pad in ((2, (1, 1), (1, 1), (0, 0)), (3, (2, 1), (1, 2), (1, 0)), (40, (1, 1), (1, 1), (1, 2))):
+        x = rng.standard_normal((n, 3, 9, 8)).astype(dtype)
         w = rng.standard_normal((5, 3, 3, 2)).astype(dtype)
         b = rng.standard_normal(5).astype(dtype)
-        (sh, sw), (dh, dw) = stride, dil
-        oh, ow = (9 - dh * 2 - 1) // sh + 1, (8 - dw - 1) // sw + 1
-        args = (sh, sw, dh, dw)
-        close(FAST["conv2d_forward"](xp, w, b, *args, oh, ow), LOOP["conv2d_forward"](xp, w, b, *args, oh, ow),
-              dtype, "conv2d_forward")
+        (sh, sw), (dh, dw), (ph, pw) = stride, dil, pad
+        oh, ow = (9 + 2 * ph - dh * 2 - 1) // sh + 1, (8 + 2 * pw - dw - 1) // sw + 1
+        geom = ConvGeometry(3, 2, sh, sw, ph, pw, dh, dw, oh, ow)
+        close(FAST["conv2d_forward"](x, w, b, geom), LOOP["conv2d_forward"](x, w, b, geom), dtype, "conv2d_forward")
         g = rng.standard_normal((n, 5, oh, ow)).astype(dtype)
-        close(FAST["conv2d_backward_input"](g, w, *args, 9, 8), LOOP["conv2d_backward_input"](g, w, *args, 9, 8),
+        close(FAST["conv2d_backward_input"](g, w, geom, (9, 8)), LOOP["conv2d_backward_input"](g, w, geom, (9, 8)),
               dtype, "conv2d_backward_input")
-        close(FAST["conv2d_backward_weight"](g, xp, 3, 2, *args), LOOP["conv2d_backward_weight"](g, xp, 3, 2, *args),
+        close(FAST["conv2d_backward_weight"](g, x, geom), LOOP["conv2d_backward_weight"](g, x, geom),
               dtype, "conv2d_backward_weight")
         close(FAST["bias_backward"](g), LOOP["bias_backward"](g), dtype, "bias_backward")
+
+
+def test_every_row_has_every_op_and_nothing_else():
+    """One signature per op: conv2d(impl=...) is one lookup, no optional keys probed."""
+    from minicnn.kernels import OPS
+    for row in KERNELS.values():
+        assert sorted(row) == sorted(OPS)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -154,10 +164,10 @@ def test_float32_stays_float32(rng):
     rows = [np.zeros(64, f32) for _ in range(4)]
     planes, taps, offs = np.ones((2, 96), f32), np.array([0, 1, 0, 1], np.int64), np.array([0, 1, 2, 3], np.int64)
     calls = [
-        (fast_conv._taps_pass, {"contract"}, (*rows, planes, np.ones((4, 4), f32), taps, offs, 0, 64)),
-        (fast_conv._taps_pass1, {"contract"}, (rows[0], planes, np.ones(4, f32), taps, offs, 0, 64)),
-        (fast_conv._dot_pass, {"contract", "reassoc"}, (np.zeros((2, 4), f32), rows[0], rows[1], planes, taps, offs,
-                                                       0, 64)),
+        (fast_passes.taps_pass, {"contract"}, (*rows, planes, np.ones((4, 4), f32), taps, offs, 0, 64)),
+        (fast_passes.taps_pass1, {"contract"}, (rows[0], planes, np.ones(4, f32), taps, offs, 0, 64)),
+        (fast_passes.dot_pass, {"contract", "reassoc"}, (np.zeros((2, 4), f32), rows[0], rows[1], planes, taps,
+                                                         offs, 0, 64)),
         (fast_dense.dense_forward, {"contract", "reassoc"}, (np.ones((5, 7), f32), np.ones((6, 7), f32), np.ones(6, f32))),
         (fast_dense.dense_backward, {"contract"}, (np.ones((5, 6), f32), np.ones((5, 7), f32), np.ones((6, 7), f32))),
     ]
@@ -251,7 +261,6 @@ def test_dense_uses_no_blas_threads():
     """The dense kernels are Numba loops: no NumPy matrix product (whose OpenBLAS threads spin
     after each call and slowed the next convolution twofold on two threads)."""
     import inspect
-    from minicnn.kernels import fast_dense
     for fn in (fast.dense_forward, fast.dense_backward):
         src = inspect.getsource(fn)
         assert "@" not in src and "np.dot" not in src and "matmul" not in src, fn.__name__

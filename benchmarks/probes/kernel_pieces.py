@@ -12,7 +12,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from minicnn.argcheck import all_finite
-from minicnn.kernels import fast, fast_dense
+from minicnn.geometry import conv_geometry
+from minicnn.kernels import fast
+from minicnn.kernels.fast import dense as fast_dense
+from minicnn.kernels.fast.layout import PER_IMAGE, WIDE
 
 numba.set_num_threads(1)
 rng = np.random.default_rng(0)
@@ -34,10 +37,10 @@ for name, (n, c, hw, k, s, p) in {"stride-2": (32, 16, 64, 32, 2, 1), "large": (
     x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
     w = rng.standard_normal((k, c, 3, 3)).astype(np.float32)
     b = np.zeros(k, np.float32)
-    o = (hw + 2 * p - 3) // s + 1
-    print(f"{name} forward:", medians({f"per-image={v}": (lambda v=v: fast._forward(x, p, p, w, b, s, s, 1, 1, o, o,
-                                                                                    per_image=v))
-                                       for v in (True, False)}))
+    g = conv_geometry("conv2d", x.shape, w.shape, s, p, 1)
+    print(f"{name} forward:", medians({f"per-image={v == PER_IMAGE}": (lambda v=v: fast.conv2d_forward(x, w, b, g,
+                                                                                                     layout=v))
+                                       for v in (PER_IMAGE, WIDE)}))
 x = rng.standard_normal((32, 16, 64, 64)).astype(np.float32)
 print("NaN check, 8 MB:", medians({"np.isfinite": lambda: bool(np.all(np.isfinite(x))),
                                    "one pass": lambda: all_finite(x)}))

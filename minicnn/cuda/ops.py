@@ -1,7 +1,8 @@
 """The host side: minicnn's conv2d / pooling API, computed by the CUDA kernels.
 
 Every function checks its arguments exactly as the CPU function of the same name
-does (it calls the same helpers, so the error messages are the same), then:
+does (the same argument checks and the same geometry, `minicnn.geometry`, so the error
+messages are the same), then:
 
   1. copies NumPy inputs to the GPU (device-array inputs are used where they are),
   2. allocates the outputs on the GPU and launches the kernels,
@@ -29,8 +30,7 @@ import math
 import numpy as np
 
 from ..argcheck import as_array, check_finite as _check_finite, check_grad_out, float_dtype
-from ..conv import _bias as _host_bias, _conv_geometry
-from ..pool import _pool_geometry
+from ..geometry import bias_vector, conv_geometry, pool_geometry
 from . import kernels as _k
 from ._target import as_numba_device_array, cuda, is_device_array, quiet_launch, require_device
 
@@ -69,14 +69,14 @@ def _operand(name, value, ndim, layout, dtype):
 
 
 def _bias(bias, n_filters, dtype, check):
-    """Bias (K,) as the CPU's _bias makes it (zeros when None), possibly on the device."""
+    """Bias (K,) as geometry.bias_vector makes it (zeros when None), possibly on the device."""
     if is_device_array(bias):
         if bias.ndim == 1 and bias.dtype == dtype and bias.is_c_contiguous() and bias.shape[0] == n_filters:
             if check:
                 _finite("bias", bias)
             return bias
         bias = bias.copy_to_host()
-    return _host_bias(bias, n_filters, dtype, check)
+    return bias_vector(bias, n_filters, dtype, check)
 
 
 def _finite(name, arr) -> None:
@@ -145,7 +145,7 @@ def _conv2d(x, weight, bias, stride, padding, dilation, strict, check_finite, ke
     dtype = _dtype_of(x, weight, bias)
     x = _operand("x", x, 4, "(N, C, H, W)", dtype)
     weight = _operand("weight", weight, 4, "(K, C, kH, kW)", dtype)
-    g = _conv_geometry("conv2d", x.shape, weight.shape, stride, padding, dilation, strict)
+    g = conv_geometry("conv2d", x.shape, weight.shape, stride, padding, dilation, strict)
     b = _bias(bias, weight.shape[0], dtype, check_finite)
     if check_finite:
         _finite("x", x)
@@ -187,7 +187,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1):
     x = _operand("x", x, 4, "(N, C, H, W)", dtype)
     weight = _operand("weight", weight, 4, "(K, C, kH, kW)", dtype)
     grad_out = _operand("grad_out", grad_out, 4, "(N, K, H_out, W_out)", dtype)
-    g = _conv_geometry("conv2d_backward", x.shape, weight.shape, stride, padding, dilation, False)
+    g = conv_geometry("conv2d_backward", x.shape, weight.shape, stride, padding, dilation, False)
     check_grad_out(grad_out, (x.shape[0], weight.shape[0], g.out_h, g.out_w), "conv2d")
     require_device()
     K = _k.kernels_for(dtype)
@@ -215,13 +215,13 @@ def _pool_inputs(x, grad_out=None):
     return x, grad_out, dtype, on_device
 
 
-def _max_pool_launch(xd, dtype, geometry, want_arg):
-    kh, kw, sh, sw, ph, pw, out_h, out_w = geometry
+def _max_pool_launch(xd, dtype, g, want_arg):
+    """Max pooling of xd with the PoolGeometry g; with want_arg, also each window's argmax."""
     n, c = xd.shape[0], xd.shape[1]
-    out = cuda.device_array((n, c, out_h, out_w), dtype=dtype)
-    arg = cuda.device_array((n, c, out_h, out_w) if want_arg else (1, 1, 1, 1), dtype=np.int64)
-    _launch_flat(_k.kernels_for(dtype).max_pool_forward, out.size, xd, out, arg, kh, kw, sh, sw, ph, pw,
-                 want_arg)
+    out = cuda.device_array((n, c, g.out_h, g.out_w), dtype=dtype)
+    arg = cuda.device_array((n, c, g.out_h, g.out_w) if want_arg else (1, 1, 1, 1), dtype=np.int64)
+    _launch_flat(_k.kernels_for(dtype).max_pool_forward, out.size, xd, out, arg, g.kh, g.kw, g.sh, g.sw, g.ph,
+                 g.pw, want_arg)
     return out, arg
 
 
@@ -233,12 +233,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, *, strict=False, check_fi
     Returns: (N, C, H_out, W_out).  One thread per output value.
     """
     x, _, dtype, on_device = _pool_inputs(x)
-    geometry = _pool_geometry("max_pool2d", x, kernel_size, stride, padding, strict)
+    g = pool_geometry("max_pool2d", x.shape, kernel_size, stride, padding, strict)
     if check_finite:
         _finite("x", x)
     require_device()
     with quiet_launch():
-        out, _ = _max_pool_launch(_to_device(x), dtype, geometry, False)
+        out, _ = _max_pool_launch(_to_device(x), dtype, g, False)
     return _result(out, on_device)
 
 
@@ -251,16 +251,15 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0):
     grad_out over the windows that contain it and chose it.
     """
     x, grad_out, dtype, on_device = _pool_inputs(x, grad_out)
-    geometry = _pool_geometry("max_pool2d_backward", x, kernel_size, stride, padding, False)
-    kh, kw, sh, sw, ph, pw, out_h, out_w = geometry
-    check_grad_out(grad_out, (x.shape[0], x.shape[1], out_h, out_w), "max_pool2d")
+    g = pool_geometry("max_pool2d_backward", x.shape, kernel_size, stride, padding, False)
+    check_grad_out(grad_out, (x.shape[0], x.shape[1], g.out_h, g.out_w), "max_pool2d")
     require_device()
     with quiet_launch():
         xd, gd = _to_device(x), _to_device(grad_out)
-        _, arg = _max_pool_launch(xd, dtype, geometry, True)
+        _, arg = _max_pool_launch(xd, dtype, g, True)
         grad_x = cuda.device_array(x.shape, dtype=dtype)
-        _launch_flat(_k.kernels_for(dtype).max_pool_grad_input, grad_x.size, gd, arg, grad_x, kh, kw, sh, sw,
-                     ph, pw)
+        _launch_flat(_k.kernels_for(dtype).max_pool_grad_input, grad_x.size, gd, arg, grad_x, g.kh, g.kw, g.sh,
+                     g.sw, g.ph, g.pw)
     return _result(grad_x, on_device)
 
 
@@ -272,14 +271,14 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, *
     the number of its cells inside the image.  One thread per output value.
     """
     x, _, dtype, on_device = _pool_inputs(x)
-    kh, kw, sh, sw, ph, pw, out_h, out_w = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding, strict)
+    g = pool_geometry("avg_pool2d", x.shape, kernel_size, stride, padding, strict)
     if check_finite:
         _finite("x", x)
     require_device()
     with quiet_launch():
         xd = _to_device(x)
-        out = cuda.device_array((x.shape[0], x.shape[1], out_h, out_w), dtype=dtype)
-        _launch_flat(_k.kernels_for(dtype).avg_pool_forward, out.size, xd, out, kh, kw, sh, sw, ph, pw,
+        out = cuda.device_array((x.shape[0], x.shape[1], g.out_h, g.out_w), dtype=dtype)
+        _launch_flat(_k.kernels_for(dtype).avg_pool_forward, out.size, xd, out, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
                      bool(count_include_pad))
     return _result(out, on_device)
 
@@ -289,13 +288,12 @@ def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, count_
     minicnn.avg_pool2d_backward: every cell of a window gets grad / divisor.
     One thread per input cell gathers from the windows containing it (no atomics)."""
     x, grad_out, dtype, on_device = _pool_inputs(x, grad_out)
-    kh, kw, sh, sw, ph, pw, out_h, out_w = _pool_geometry("avg_pool2d_backward", x, kernel_size, stride,
-                                                          padding, False)
-    check_grad_out(grad_out, (x.shape[0], x.shape[1], out_h, out_w), "avg_pool2d")
+    g = pool_geometry("avg_pool2d_backward", x.shape, kernel_size, stride, padding, False)
+    check_grad_out(grad_out, (x.shape[0], x.shape[1], g.out_h, g.out_w), "avg_pool2d")
     require_device()
     with quiet_launch():
         gd = _to_device(grad_out)
         grad_x = cuda.device_array(x.shape, dtype=dtype)
-        _launch_flat(_k.kernels_for(dtype).avg_pool_grad_input, grad_x.size, gd, grad_x, kh, kw, sh, sw, ph, pw,
-                     bool(count_include_pad))
+        _launch_flat(_k.kernels_for(dtype).avg_pool_grad_input, grad_x.size, gd, grad_x, g.kh, g.kw, g.sh, g.sw,
+                     g.ph, g.pw, bool(count_include_pad))
     return _result(grad_x, on_device)

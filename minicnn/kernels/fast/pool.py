@@ -5,16 +5,19 @@ time becomes vector shuffles; a runtime stride would not vectorise).
 Results are exactly the loops' for max pooling (same comparisons in the same order: the
 first maximum in row-major order wins, NaN never replaces a number) and equal to rounding
 for average pooling (sums in the input's dtype).  Each task writes one plane: no races.
+The window, stride and output size come as one value, geom (a minicnn.geometry.PoolGeometry);
+the input arrives padded already (-inf for max pooling, 0 for average pooling).
 """
 import numpy as np
 from numba import njit, prange
 
-from .loops import window_argmax
+from ..loops import window_argmax
 
 
 @njit(cache=True, parallel=True)
-def max_pool(xp, k_h, k_w, sh, sw, out_h, out_w):
-    """xp (N, C, Hp, Wp) padded with -inf -> (N, C, out_h, out_w)."""
+def max_pool(xp, geom):
+    """xp (N, C, Hp, Wp) padded with -inf -> (N, C, geom.out_h, geom.out_w)."""
+    k_h, k_w, sh, sw, out_h, out_w = geom.kh, geom.kw, geom.sh, geom.sw, geom.out_h, geom.out_w
     n_batch, n_chan = xp.shape[0], xp.shape[1]
     out = np.empty((n_batch, n_chan, out_h, out_w), dtype=xp.dtype)
     pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
@@ -47,8 +50,9 @@ def max_pool(xp, k_h, k_w, sh, sw, out_h, out_w):
 
 
 @njit(cache=True, parallel=True)
-def max_pool_backward(grad_out, xp, k_h, k_w, sh, sw):
+def max_pool_backward(grad_out, xp, geom):
     """grad_out (N, C, Ho, Wo), xp padded -> grad of the padded input; the first maximum wins ties."""
+    k_h, k_w, sh, sw = geom.kh, geom.kw, geom.sh, geom.sw
     n_batch, n_chan, out_h, out_w = grad_out.shape
     pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
     # The 2x2 path zeroes each pair of rows just before it stores into them, while they sit in L1,
@@ -88,8 +92,9 @@ def max_pool_backward(grad_out, xp, k_h, k_w, sh, sw):
 
 
 @njit(cache=True, parallel=True)
-def avg_pool(xp, k_h, k_w, sh, sw, div):
+def avg_pool(xp, geom, div):
     """xp (N, C, Hp, Wp) zero-padded, div (Ho, Wo) in xp's dtype -> (N, C, Ho, Wo)."""
+    k_h, k_w, sh, sw = geom.kh, geom.kw, geom.sh, geom.sw
     n_batch, n_chan = xp.shape[0], xp.shape[1]
     out_h, out_w = div.shape
     out = np.empty((n_batch, n_chan, out_h, out_w), dtype=xp.dtype)
@@ -119,8 +124,9 @@ def avg_pool(xp, k_h, k_w, sh, sw, div):
 
 
 @njit(cache=True, parallel=True)
-def avg_pool_backward(grad_out, k_h, k_w, sh, sw, div, padded_h, padded_w):
+def avg_pool_backward(grad_out, geom, div, padded_h, padded_w):
     """grad_out (N, C, Ho, Wo), div in grad_out's dtype -> grad of the padded input (N, C, padded_h, padded_w)."""
+    k_h, k_w, sh, sw = geom.kh, geom.kw, geom.sh, geom.sw
     n_batch, n_chan, out_h, out_w = grad_out.shape
     grad_xp = np.zeros((n_batch, n_chan, padded_h, padded_w), dtype=grad_out.dtype)
     pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2

@@ -1,0 +1,180 @@
+"""The "fast" row of the op table: faster CPU kernels, computing what `loops.py` computes (to rounding).
+
+Same signatures as every row (see `minicnn/kernels/__init__.py`): convolution and pooling
+ops take the unpadded input and the geometry (a ConvGeometry or PoolGeometry).  The
+functions here pick a memory layout, lay out the filters and the tap table, and call
+the compiled kernels:
+
+    layout.py   the Plan (the convolution's geometry and layout as one value) and the
+                copies into and out of the three layouts
+    passes.py   the inner loops (a few filter taps over one unit-stride run)
+    conv.py     the convolution's tasks: correlate, scatter (input gradient), weight_grad
+    pool.py     pooling, with the 2x2 stride-2 window written out
+    dense.py    dense layers (its docstring says why not NumPy's BLAS)
+
+Throughout:
+- work is split with `prange` over pieces that write disjoint memory, and partial sums are
+  added in a fixed order, so no two threads ever add into the same element and the result
+  does not depend on the thread count;
+- inner loops run with unit stride and no branches, so LLVM vectorises them.
+
+A caution for editing: Numba's cache (`cache=True`) checks only the file of the function it
+caches, not the files of the functions it calls.  After changing `passes.py` or `layout.py`,
+delete `minicnn/kernels/fast/__pycache__` (or touch `conv.py`), or `conv.py`'s cached kernels
+keep the old inner loops.
+"""
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+
+from ...geometry import padded
+from ..loops import avg_pool_divisors
+from . import conv as fc
+from . import dense as fd
+from . import pool as fp
+from .layout import BATCH_INNER, KB, SLACK, make_plan, plan_taps
+
+SMALL_FLOPS = 4_000_000      # convolutions with less work than this run on one thread
+SMALL_ELEMENTS = 1 << 18     # and so do pooling layers with fewer input elements
+
+
+@contextmanager
+def threads_for(small):
+    """Run the block on one thread when the work is small: waking the other threads of a
+    parallel region costs tens of microseconds (far more on a busy machine), more than a
+    small layer's whole work.  The result is the same either way (see the module docstring)."""
+    threads = numba.get_num_threads()
+    if not small or threads == 1:
+        yield
+        return
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _run(small, kernel, *args):
+    """kernel(*args) under threads_for(small)."""
+    with threads_for(small):
+        return kernel(*args)
+
+
+# ---------------------------------------------------------------- convolution
+
+def conv2d_forward(x, w, b, g, layout=None):
+    """x (N, C, H, W) unpadded, w (K, C, kH, kW), b (K,), g a ConvGeometry -> (N, K, g.out_h, g.out_w).
+
+    The zero padding is added while the input is laid out.  layout: None chooses (see
+    layout.make_plan: PER_IMAGE when there are at least two images per thread), or force
+    layout.WIDE, PER_IMAGE or BATCH_INNER (the tests compare them)."""
+    n, c = x.shape[0], x.shape[1]
+    k, kh, kw = w.shape[0], w.shape[2], w.shape[3]
+    small = 2 * n * k * g.out_h * g.out_w * c * kh * kw < SMALL_FLOPS
+    nkb = -(-k // KB)
+    wt = np.zeros((nkb * KB, c * kh * kw), dtype=x.dtype)   # filters padded to a multiple of KB
+    wt[:k] = w.reshape(k, -1)
+    out = np.empty((n, k, g.out_h, g.out_w), dtype=x.dtype)
+    x, wt, b = np.ascontiguousarray(x), wt.reshape(nkb, KB, -1), np.ascontiguousarray(b, dtype=x.dtype)
+    with threads_for(small):
+        plan = make_plan(x.shape, g, (g.out_h, g.out_w), x.dtype, 2 * numba.get_num_threads(), layout)
+        tplane, toff = plan_taps(plan, kh, kw, c)
+        return fc.forward(x, wt, b, tplane, toff, out, plan)
+
+
+def conv2d_backward_input(grad_out, w, g, x_hw):
+    """grad_out (N, K, Ho, Wo), w (K, C, kH, kW), g a ConvGeometry, x_hw = (H, W) -> grad_x (N, C, H, W).
+
+    The forward correlation read backwards (conv.scatter): every tap adds w * grad_out, shifted,
+    into the stride phase it read from; then the phases are merged and the padding dropped."""
+    n, k, out_h, out_w = grad_out.shape
+    c, kh, kw = w.shape[1], w.shape[2], w.shape[3]
+    plan = make_plan((n, c) + tuple(x_hw), g, (out_h, out_w), grad_out.dtype)
+    inner = plan.layout == BATCH_INNER
+    tplane, toff = plan_taps(plan, kh, kw)
+    small = 2 * grad_out.size * c * kh * kw < SMALL_FLOPS
+    ncb = -(-c // KB)
+    ws = np.zeros((kh * kw, ncb * KB, k), dtype=grad_out.dtype)   # ws[t, c, k] = w[k, c, u_t, v_t]
+    ws[:, :c] = w.reshape(k, c, kh * kw).transpose(2, 1, 0)
+    unit = n if inner else 1
+    dst = np.zeros((1 if inner else n, ncb * KB, plan.sh * plan.sw, plan.hq * plan.wq * unit + SLACK),
+                   dtype=grad_out.dtype)
+    with threads_for(small):
+        return fc.input_grad(np.ascontiguousarray(grad_out), ws.reshape(kh * kw, ncb, KB, k), tplane, toff, dst, c,
+                             plan)
+
+
+def conv2d_backward_weight(grad_out, x, g):
+    """grad_out (N, K, Ho, Wo), x (N, C, H, W) unpadded, g a ConvGeometry -> grad_weight (K, C, g.kh, g.kw)."""
+    n, k, out_h, out_w = grad_out.shape
+    c = x.shape[1]
+    plan = make_plan(x.shape, g, (out_h, out_w), grad_out.dtype)
+    small = 2 * grad_out.size * c * g.kh * g.kw < SMALL_FLOPS
+    tplane, toff = plan_taps(plan, g.kh, g.kw, c)
+    with threads_for(small):
+        gw = fc.weight_grad_of(np.ascontiguousarray(grad_out), np.ascontiguousarray(x), tplane, toff, plan)
+    return gw.reshape(k, c, g.kh, g.kw)
+
+
+def bias_backward(grad_out):
+    """grad_out (N, K, Ho, Wo) -> grad_bias (K,)."""
+    return fc.bias_grad(np.ascontiguousarray(grad_out))
+
+
+def conv_transpose2d_forward(x, w, g):
+    """x (N, C_in, H, W), w (C_in, C_out, kH, kW), g the transposed convolution's ConvGeometry
+    -> (N, C_out, g.out_h, g.out_w), without bias.
+
+    A transposed convolution is exactly the input-gradient of a convolution whose weight is
+    w (C_in filters over C_out channels) and whose input is the output here, so it reuses that
+    kernel; the padding it crops is that convolution's padding."""
+    return conv2d_backward_input(x, w, g, (g.out_h, g.out_w))
+
+
+# ---------------------------------------------------------------- pooling (pool.py)
+
+def max_pool2d_forward(x, g):
+    """x (N, C, H, W), g a PoolGeometry -> (N, C, g.out_h, g.out_w); padding cells hold -inf."""
+    xp = np.ascontiguousarray(padded(x, g.ph, g.pw, -np.inf))
+    return _run(xp.size < SMALL_ELEMENTS, fp.max_pool, xp, g)
+
+
+def max_pool2d_backward(grad_out, x, g):
+    """grad_out (N, C, Ho, Wo), x (N, C, H, W) -> grad_x (N, C, H, W); the first maximum wins ties."""
+    h, w = x.shape[2], x.shape[3]
+    xp = np.ascontiguousarray(padded(x, g.ph, g.pw, -np.inf))
+    grad_xp = _run(xp.size < SMALL_ELEMENTS, fp.max_pool_backward, np.ascontiguousarray(grad_out), xp, g)
+    return np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w])
+
+
+def avg_pool2d_forward(x, g, count_include_pad):
+    """x (N, C, H, W), g a PoolGeometry -> (N, C, g.out_h, g.out_w); padding cells hold 0."""
+    xp = np.ascontiguousarray(padded(x, g.ph, g.pw))
+    div = avg_pool_divisors(x.shape[2], x.shape[3], g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.out_h, g.out_w,
+                            bool(count_include_pad))
+    return _run(xp.size < SMALL_ELEMENTS, fp.avg_pool, xp, g, div.astype(xp.dtype))
+
+
+def avg_pool2d_backward(grad_out, g, x_hw, count_include_pad):
+    """grad_out (N, C, Ho, Wo), g a PoolGeometry, x_hw = (H, W) -> grad_x (N, C, H, W)."""
+    h, w = x_hw
+    div = avg_pool_divisors(h, w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.out_h, g.out_w, bool(count_include_pad))
+    grad_xp = _run(grad_out.size * g.kh * g.kw < SMALL_ELEMENTS, fp.avg_pool_backward,
+                   np.ascontiguousarray(grad_out), g, div.astype(grad_out.dtype), h + 2 * g.ph, w + 2 * g.pw)
+    return np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w])
+
+
+# ---------------------------------------------------------------- dense (dense.py)
+
+def dense_forward(x, w, b):
+    """x (N, I), w (O, I), b (O,) -> (N, O)."""
+    small = 2 * x.shape[0] * x.shape[1] * w.shape[0] < SMALL_FLOPS
+    return _run(small, fd.dense_forward, np.ascontiguousarray(x), np.ascontiguousarray(w), np.ascontiguousarray(b))
+
+
+def dense_backward(grad_out, x, w):
+    """grad_out (N, O), x (N, I), w (O, I) -> (grad_x, grad_w, grad_b)."""
+    small = 4 * x.shape[0] * x.shape[1] * w.shape[0] < SMALL_FLOPS
+    return _run(small, fd.dense_backward, np.ascontiguousarray(grad_out), np.ascontiguousarray(x),
+                np.ascontiguousarray(w))

@@ -1,0 +1,327 @@
+"""The fast direct convolution: every filter tap is one long unit-stride multiply-add.
+
+The idea, on one input plane xp (Hp x Wp) and one filter tap (u, v), stride 1:
+
+    out[i, j] += w[u, v] * xp[i + u, j + v]      for all i < Ho, j < Wo
+
+Read xp as one flat array with rows Wp long, and let the output be "wide": rows Wp
+long too, of which only the first Wo columns are kept.  Then output position
+p = i*Wp + j reads xp at p + (u*Wp + v), so the tap is
+
+    wide[p] += w[u, v] * flat[p + u*Wp + v]      for p in 0 .. (Ho-1)*Wp + Wo - 1
+
+one loop with unit stride, no branches and no 2-D indexing, which LLVM turns into
+AVX/FMA vector code.  (The wide columns j >= Wo read across the row end and are
+thrown away.)  The pieces, one file each:
+
+- `layout.py`: the Plan (the convolution's geometry and chosen layout, one value), the
+  three layouts (WIDE, PER_IMAGE, BATCH_INNER), and the copies into and out of them:
+  stride > 1 becomes stride 1 by splitting the input into its stride phases (phase (a, b)
+  holds xp[a::sh, b::sw], and tap (u, v) reads phase ((u*dh) % sh, (v*dw) % sw) at row
+  (u*dh)//sh and column (v*dw)//sw; dilation only changes the offsets), with the zero
+  padding added during the same copy (split_phases), so no padded copy is made first.
+- `passes.py`: the inner loops.  Each pass does three taps for four output channels: every
+  input value loaded feeds four multiply-adds and every output value is loaded and stored
+  once per three taps (the load/store balance that keeps the FMA units busy).  The taps of
+  all input channels form one list of (plane, offset), so nothing depends on the filter
+  size.  A last block of fewer than four channels goes one channel at a time.
+- here: the tasks and their parallel loops.  Every run is rounded up to a multiple of VEC
+  elements (the arrays carry SLACK zeros at the end) so there is no scalar tail loop,
+  accumulator rows start on cache lines, and long runs are cut into pieces whose
+  accumulators stay in L1.
+  The input gradient is the transpose (scatter): every tap adds w * grad_out, shifted, into
+  the stride phase of the input it read from, three output-gradient channels and four input
+  channels per pass; then the phases are merged and the padding dropped (merge_phases).
+  The weight gradient is a dot product of the (zeroed-outside) output gradient with the
+  shifted input, for two filters and three taps per pass: six sums, each vectorised.
+
+Work is split with prange over tasks that write disjoint memory (each prange body is one
+call to a plain @njit task function, which keeps the parallel compile short), and partial
+sums are always added in the same fixed order, so results do not depend on the number of
+threads.  Float32 stays float32 throughout: no Python float or int enters the arithmetic.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .layout import (BATCH_INNER, KB, KBW, PER_IMAGE, SLACK, aligned_rows, grad_rows, merge_phases, pieces,
+                     round_up, split_phases, split_plane)
+from .passes import SUM, dot_pass, taps_pass, taps_pass1
+
+
+@njit(cache=True)
+def _correlate_task(task, src, wt, bias, tplane, toff, out, plan):
+    """One task of `correlate`: KB output channels of one image (or one output row), one piece."""
+    row, chunk = plan.wq, plan.chunk
+    inner = plan.layout == BATCH_INNER
+    n_batch, n_out, out_h, out_w = out.shape
+    n_kb = wt.shape[0]
+    if inner:
+        seg = out_w * n_batch               # one output row of every image
+        stride = row * n_batch
+    else:
+        seg = (out_h - 1) * row + out_w     # the whole wide plane of one image
+        stride = 0
+    n_piece, piece = pieces(round_up(seg), chunk)
+    s = task // (n_kb * n_piece)
+    kb = (task // n_piece) % n_kb
+    lo = (task % n_piece) * piece
+    if lo >= seg:
+        return
+    vlen = min(piece, round_up(seg) - lo)   # computed (a multiple of VEC)
+    valid = min(vlen, seg - lo)             # kept
+    # src holds every image (read image s), or one: the batch-inner layout or this task's own image
+    planes = src[0 if src.shape[0] == 1 else s].reshape(src.shape[1] * src.shape[2], src.shape[3])
+    acc = aligned_rows(KB, piece, out)
+    for q in range(KB):
+        acc[q, :vlen] = bias[min(kb * KB + q, n_out - 1)]
+    if kb * KB + KB <= n_out:
+        taps_pass(acc[0], acc[1], acc[2], acc[3], planes, wt[kb], tplane, toff, s * stride + lo, vlen)
+    else:   # the last, partial block of filters: one at a time, no work on the zero filters
+        for q in range(n_out - kb * KB):
+            taps_pass1(acc[q], planes, wt[kb, q], tplane, toff, s * stride + lo, vlen)
+    for q in range(min(KB, n_out - kb * KB)):
+        k = kb * KB + q
+        a = acc[q]
+        if inner:   # a[m]: output row s, column j = (lo + m) // N, image n = (lo + m) % N
+            if lo == 0 and valid == seg:    # the usual case: the whole row of every image
+                for n in range(n_batch):
+                    dst = out[n, k, s]
+                    col = a[n:]
+                    for j in range(out_w):
+                        dst[j] = col[j * n_batch]
+            else:
+                j = lo // n_batch
+                n = lo - j * n_batch
+                for m in range(valid):
+                    out[n, k, s, j] = a[m]
+                    n += 1
+                    if n == n_batch:
+                        n = 0
+                        j += 1
+        else:       # a[m] is wide position lo + m = i*row + j; keep j < out_w
+            i = lo // row
+            while i * row < lo + valid:
+                j0 = max(lo - i * row, 0)
+                j1 = min(out_w, lo + valid - i * row)
+                out[s, k, i, j0:j1] = a[i * row + j0 - lo:i * row + j1 - lo]
+                i += 1
+
+
+@njit(cache=True, parallel=True)
+def correlate(src, wt, bias, tplane, toff, out, plan):
+    """out[n, k, i, j] = bias[k] + sum_t wt[k//KB, k%KB, t] * src(tap t at output (i, j))
+
+    src (G, C, P, Ls) from split_phases(x, plan) (G = N, or 1 if batch-inner), read as C*P flat
+    planes; wt (ceil(K/KB), KB, T), zero past the last filter; tap t reads plane tplane[t] at
+    flat offset toff[t] + p, p the output position in the plan's layout: i*Wq + j (WIDE) or
+    (i*Wq + j)*N + n (BATCH_INNER).  A task owns KB output channels of one image (or of one output row) and one
+    piece of it, and writes only those: tasks never share memory."""
+    n_batch, n_out, out_h, out_w = out.shape
+    inner = plan.layout == BATCH_INNER
+    seg = out_w * n_batch if inner else (out_h - 1) * plan.wq + out_w
+    n_piece = pieces(round_up(seg), plan.chunk)[0]
+    n_tasks = (out_h if inner else n_batch) * wt.shape[0] * n_piece
+    for task in prange(n_tasks):
+        _correlate_task(task, src, wt, bias, tplane, toff, out, plan)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def correlate_per_image(x, wt, bias, tplane, toff, out, plan):
+    """`correlate` on x (N, C, H, W) itself (a PER_IMAGE plan: WIDE positions), one task per
+    image: the task lays its image out (as split_phases would, padding included) in a buffer of its own, which stays in
+    L2 while every output channel of that image is computed from it.  This saves writing the
+    whole laid-out batch to memory and reading it back; it needs N >= the thread count to keep
+    every thread busy.  The arithmetic, and so the result, is `correlate`'s."""
+    n_batch, n_chan = x.shape[0], x.shape[1]
+    row, n_phase = plan.wq, plan.sh * plan.sw
+    out_h, out_w = out.shape[2], out.shape[3]
+    n_piece = pieces(round_up((out_h - 1) * row + out_w), plan.chunk)[0]
+    per_image = wt.shape[0] * n_piece
+    for s in prange(n_batch):
+        own = np.empty((1, n_chan, n_phase, plan.hq * row + SLACK), dtype=x.dtype)
+        for c in range(n_chan):
+            split_plane(x[s, c], plan, own[0, c])
+        for t in range(per_image):
+            _correlate_task(s * per_image + t, own, wt, bias, tplane, toff, out, plan)
+    return out
+
+
+@njit(cache=True)
+def _scatter_task(task, g, ws, tplane, toff, dst, n_chan, plan):
+    """One task of `scatter`: KB channels of dst, of one image (or, batch-inner, of all)."""
+    inner = plan.layout == BATCH_INNER
+    item_stride = plan.wq * plan.n if inner else 0   # batch-inner: item = output row
+    n_items, n_filt, n_len = g.shape
+    n_cb = ws.shape[1]
+    kidx = np.arange(n_filt)
+    kzero = np.zeros(n_filt, dtype=np.int64)
+    piece = pieces(n_len, plan.chunk)[1]
+    s = task // n_cb
+    cb = task % n_cb
+    c0 = cb * KB
+    first, last = (0, n_items) if inner else (s, s + 1)
+    for item in range(first, last):
+        planes = g[item]
+        for lo in range(0, n_len, piece):
+            vlen = min(piece, n_len - lo)
+            for t in range(tplane.shape[0]):
+                o = toff[t] + item * item_stride + lo
+                ph = tplane[t]
+                if c0 + KB <= n_chan:
+                    taps_pass(dst[s, c0, ph, o:o + vlen], dst[s, c0 + 1, ph, o:o + vlen],
+                              dst[s, c0 + 2, ph, o:o + vlen], dst[s, c0 + 3, ph, o:o + vlen],
+                              planes, ws[t, cb], kidx, kzero, lo, vlen)
+                else:   # the last, partial block of channels: one channel at a time, no wasted work
+                    for c in range(c0, n_chan):
+                        taps_pass1(dst[s, c, ph, o:o + vlen], planes, ws[t, cb, c - c0], kidx, kzero, lo, vlen)
+
+
+@njit(cache=True, parallel=True)
+def scatter(g, ws, tplane, toff, dst, n_chan, plan):
+    """The transpose of `correlate`, for the input gradient: for every tap t and channel c,
+
+        dst[., c, tplane[t], toff[t] + item*item_stride + p] += sum_k ws[t, c//KB, c%KB, k] * g[item, k, p]
+
+    (item_stride = Wq*N when batch-inner, where an item is an output row, else 0.)
+    g from grad_rows (zero in the discarded wide columns and the tail); dst (G, ceil(C/KB)*KB, P, Ls)
+    zeros, laid out as split_phases lays out the input (G = N, or 1 if batch-inner); channels from
+    n_chan = C on are left alone.  Each task owns KB channels of dst (and one image unless
+    batch-inner), so no two tasks write the same memory."""
+    n_tasks = (1 if plan.layout == BATCH_INNER else g.shape[0]) * ws.shape[1]
+    for task in prange(n_tasks):
+        _scatter_task(task, g, ws, tplane, toff, dst, n_chan, plan)
+    return dst
+
+
+# ---------------------------------------------------------------- the weight gradient
+
+@njit(cache=True, fastmath=SUM)
+def dot_pass(part, g0, g1, planes, tplane, toff, start, length):
+    """part[q, t] += dot(g_q, planes[tplane[t], toff[t] + start : ... + length]) for q < KBW = 2, all t."""
+    n_taps = tplane.shape[0]
+    t = 0
+    while t + 3 <= n_taps:
+        o0 = toff[t] + start
+        o1 = toff[t + 1] + start
+        o2 = toff[t + 2] + start
+        s0 = planes[tplane[t], o0:o0 + length]
+        s1 = planes[tplane[t + 1], o1:o1 + length]
+        s2 = planes[tplane[t + 2], o2:o2 + length]
+        r00, r01, r02 = part[0, t], part[0, t + 1], part[0, t + 2]  # the sums start from the partial
+        r10, r11, r12 = part[1, t], part[1, t + 1], part[1, t + 2]  # (no Python 0: float32 stays float32)
+        for p in range(length):
+            y0 = g0[p]
+            y1 = g1[p]
+            x0 = s0[p]
+            x1 = s1[p]
+            x2 = s2[p]
+            r00 += y0 * x0
+            r01 += y0 * x1
+            r02 += y0 * x2
+            r10 += y1 * x0
+            r11 += y1 * x1
+            r12 += y1 * x2
+        part[0, t], part[0, t + 1], part[0, t + 2] = r00, r01, r02
+        part[1, t], part[1, t + 1], part[1, t + 2] = r10, r11, r12
+        t += 3
+    while t < n_taps:
+        o0 = toff[t] + start
+        s0 = planes[tplane[t], o0:o0 + length]
+        r00, r10 = part[0, t], part[1, t]
+        for p in range(length):
+            x0 = s0[p]
+            r00 += g0[p] * x0
+            r10 += g1[p] * x0
+        part[0, t], part[1, t] = r00, r10
+        t += 1
+
+
+@njit(cache=True)
+def _weight_task(task, g, src, tplane, toff, partial, plan):
+    """One task of `weight_grad`: KBW filters, one group of items, into partial[group, filter block]."""
+    n_groups, n_kb = partial.shape[0], partial.shape[1]
+    n_items, n_filt, n_len = g.shape
+    per_group = (n_items + n_groups - 1) // n_groups
+    inner = plan.layout == BATCH_INNER
+    item_stride = plan.wq * plan.n if inner else 0
+    piece = pieces(n_len, plan.chunk)[1]
+    grp = task // n_kb
+    kb = task % n_kb
+    k0 = kb * KBW
+    k1 = min(k0 + 1, n_filt - 1)
+    for item in range(grp * per_group, min(n_items, (grp + 1) * per_group)):
+        planes = src[0 if inner else item].reshape(src.shape[1] * src.shape[2], src.shape[3])
+        for lo in range(0, n_len, piece):
+            vlen = min(piece, n_len - lo)
+            dot_pass(partial[grp, kb], g[item, k0, lo:lo + vlen], g[item, k1, lo:lo + vlen], planes,
+                     tplane, toff, item * item_stride + lo, vlen)
+
+
+@njit(cache=True, parallel=True)
+def weight_grad(g, src, tplane, toff, plan, n_groups):
+    """grad_w (K, T): sum over items (images, or output rows if batch-inner) of g[item, k] . shifted src.
+
+    g from grad_rows; src and the (channel-fused) taps as for correlate.  Item i reads src[i or 0]
+    from flat offset i*item_stride.  Items are split into n_groups fixed groups (a function of
+    the shapes only); each group's partial sums are kept apart and added in group order at the
+    end, so the result does not depend on the thread count."""
+    n_filt, n_taps = g.shape[1], tplane.shape[0]
+    n_kb = (n_filt + KBW - 1) // KBW
+    partial = np.zeros((n_groups, n_kb, KBW, n_taps), dtype=g.dtype)
+    for task in prange(n_groups * n_kb):
+        _weight_task(task, g, src, tplane, toff, partial, plan)
+    grad_w = np.zeros((n_filt, n_taps), dtype=g.dtype)
+    for k in range(n_filt):
+        for grp in range(n_groups):
+            for t in range(n_taps):
+                grad_w[k, t] += partial[grp, k // KBW, k % KBW, t]
+    return grad_w
+
+
+@njit(cache=True, fastmath=SUM)
+def bias_grad(grad_out):
+    """grad_out (N, K, Ho, Wo) -> (K,): one vectorised sum per filter, images in order."""
+    n_batch, n_filt = grad_out.shape[0], grad_out.shape[1]
+    size = grad_out.shape[2] * grad_out.shape[3]
+    flat = grad_out.reshape(n_batch, n_filt, size)
+    grad_b = np.zeros(n_filt, dtype=grad_out.dtype)
+    for k in range(n_filt):
+        total = grad_b[k]
+        for n in range(n_batch):
+            plane = flat[n, k]
+            for p in range(size):
+                total += plane[p]
+        grad_b[k] = total
+    return grad_b
+
+
+# ---------------------------------------------------------------- one compiled call per pass
+# Each of these runs one whole pass for a plan: the Python side makes a single call (a call
+# that passes the Plan costs a few microseconds of argument typing, noticeable on LeNet's
+# smallest layers if made once per step of a pass).
+
+@njit(cache=True)
+def forward(x, wt, bias, tplane, toff, out, plan):
+    """The forward pass: lay x (N, C, H, W) out as the plan says, correlate into out."""
+    if plan.layout == PER_IMAGE:
+        return correlate_per_image(x, wt, bias, tplane, toff, out, plan)
+    return correlate(split_phases(x, plan), wt, bias, tplane, toff, out, plan)
+
+
+@njit(cache=True)
+def input_grad(grad_out, ws, tplane, toff, dst, n_chan, plan):
+    """The input gradient (N, n_chan, H, W): grad_out in the plan's layout, scattered into dst
+    (zeros in split_phases' layout), phases merged and the padding dropped."""
+    scatter(grad_rows(grad_out, plan), ws, tplane, toff, dst, n_chan, plan)
+    return merge_phases(dst, n_chan, plan)
+
+
+@njit(cache=True)
+def weight_grad_of(grad_out, x, tplane, toff, plan):
+    """grad_w (K, T) from grad_out and x (N, C, H, W), both laid out as the plan says; the items
+    go in at most 8 fixed groups (a function of the shapes, not of the thread count)."""
+    src = split_phases(x, plan)
+    rows = grad_rows(grad_out, plan)
+    return weight_grad(rows, src, tplane, toff, plan, min(rows.shape[0], 8))
+
