@@ -37,7 +37,8 @@ def missing_requirements() -> tuple[str | None, list[str]]:
     missing = []
     exe = os.environ.get("MINICNN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if not exe or not os.access(exe, os.X_OK):
-        missing.append(f"Chromium (Debian: apt-get install chromium; or set MINICNN_CHROMIUM to its path){'' if not exe else ': ' + exe + ' is not an executable'}")
+        found = f": {exe} is not an executable" if exe else ""
+        missing.append(f"Chromium (Debian: apt-get install chromium; or set MINICNN_CHROMIUM to its path){found}")
         exe = None
     try:
         import playwright.sync_api  # noqa: F401
@@ -49,6 +50,19 @@ def missing_requirements() -> tuple[str | None, list[str]]:
         except ImportError:
             missing.append(f"{module} (pip install -e '.[{extra}]')")
     return exe, missing
+
+
+def require_browser() -> str:
+    """The Chromium executable; or skip the calling test, or fail it where REQUIRE_ENV=1 (CI)."""
+    import pytest
+
+    exe, missing = missing_requirements()
+    if missing:
+        why = "the browser tests need " + "; ".join(missing)
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{why} ({REQUIRE_ENV}=1 makes this a failure)", pytrace=False)
+        pytest.skip(why)
+    return exe
 
 
 def results_root() -> Path:
@@ -251,14 +265,16 @@ def filled_in(assignment: str) -> dict:
     return release
 
 
-def solution_cells(nb: dict, kind: str | None = None) -> list[dict]:
-    return [c for c in nb["cells"] if _nbgrader(c).get("solution") and kind in (None, c["cell_type"])]
+def check_cells(nb: dict) -> list[tuple[int, dict]]:
+    """[(index, nbgrader metadata)] of the autograded test cells (graded code the student does not write)."""
+    return [(i, _nbgrader(c)) for i, c in enumerate(nb["cells"])
+            if c["cell_type"] == "code" and _nbgrader(c).get("grade") and not _nbgrader(c).get("solution")]
 
 
-def manual_cells(nb: dict) -> list[dict]:
-    """Cells graded by hand: graded answers that are not test code (the written answers)."""
-    return [c for c in nb["cells"] if _nbgrader(c).get("grade") and _nbgrader(c).get("solution")
-            and c["cell_type"] == "markdown"]
+def written_answers(nb: dict) -> dict[str, float]:
+    """{grade_id: points} of the answers graded by hand (graded markdown cells the student writes)."""
+    return {_nbgrader(c)["grade_id"]: float(_nbgrader(c)["points"]) for c in nb["cells"]
+            if c["cell_type"] == "markdown" and _nbgrader(c).get("grade") and _nbgrader(c).get("solution")}
 
 
 def run(cmd: list, cwd: Path, env: dict, timeout: float = 900) -> subprocess.CompletedProcess:

@@ -14,18 +14,12 @@ import warnings
 
 import pytest
 
-from browser_helpers import PAGE_MS, REQUIRE_ENV, LabServer, alive, descendants, missing_requirements, results_root
+from browser_helpers import PAGE_MS, LabServer, alive, descendants, require_browser, results_root
 
 
 @pytest.fixture(scope="session")
 def chromium_exe():
-    exe, missing = missing_requirements()
-    if missing:
-        why = "the browser tests need " + "; ".join(missing)
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{why} ({REQUIRE_ENV}=1 makes this a failure)", pytrace=False)
-        pytest.skip(why)
-    return exe
+    return require_browser()
 
 
 @pytest.fixture

@@ -1,34 +1,43 @@
 """Without a browser the browser tests skip, except where MINICNN_REQUIRE_BROWSER=1 (CI): then
-they fail.  Checked by running one of them in a child pytest with a Chromium path that does not
-exist; nothing is started (the fixture stops the test before any server or browser)."""
+they fail.  This checks require_browser(), which the `chromium_exe` fixture every browser test
+depends on calls before anything is started, with a Chromium path that does not exist."""
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from browser_helpers import HERE, REPO, REQUIRE_ENV
+from browser_helpers import REQUIRE_ENV, require_browser
+
+MISSING = "/nonexistent/chromium"
 
 
-def run_without_browser(require: bool):
-    env = {k: v for k, v in os.environ.items() if k != REQUIRE_ENV}
-    env["MINICNN_CHROMIUM"] = str(Path("/nonexistent") / "chromium")
-    if require:
-        env[REQUIRE_ENV] = "1"
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rsE",
-                           str(HERE / "test_student_jupyterlab.py"), "-k", "untouched"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+@pytest.fixture
+def no_browser(monkeypatch):
+    monkeypatch.setenv("MINICNN_CHROMIUM", MISSING)
+    monkeypatch.delenv(REQUIRE_ENV, raising=False)
+    return monkeypatch
 
 
-@pytest.mark.parametrize("require", [False, True], ids=["skips", "required-fails"])
-def test_a_missing_browser_skips_unless_required(require):
-    proc = run_without_browser(require)
-    out = proc.stdout + proc.stderr
-    assert "/nonexistent/chromium is not an executable" in out, out[-3000:]
-    if require:
-        assert proc.returncode == 1 and "1 error" in out and REQUIRE_ENV in out, out[-3000:]
+def test_a_missing_browser_skips_the_browser_tests(no_browser):
+    with pytest.raises(pytest.skip.Exception, match=f"{MISSING} is not an executable"):
+        require_browser()
+
+
+def test_a_missing_browser_fails_them_where_required(no_browser):
+    no_browser.setenv(REQUIRE_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match=f"{MISSING} is not an executable.*{REQUIRE_ENV}=1"):
+        require_browser()
+
+
+def test_a_browser_that_is_there_is_used(monkeypatch, tmp_path):
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("MINICNN_CHROMIUM", str(fake))
+    monkeypatch.setenv(REQUIRE_ENV, "1")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:  # then Playwright is what is missing, and the test must say so
+        with pytest.raises(pytest.fail.Exception, match="Playwright"):
+            require_browser()
     else:
-        assert proc.returncode == 0 and "1 skipped" in out, out[-3000:]
+        assert require_browser() == str(fake)

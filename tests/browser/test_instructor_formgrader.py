@@ -2,8 +2,8 @@
 own extension) opened on a class graded by `minicnn course grade`.
 
 The class is a small nbgrader course directory built in a temp dir with the ordinary commands:
-source/ from the course's solutions, release/ by `nbgrader generate_assignment`, two students'
-submissions under submitted/ (ann hands in the instructor's solution, written answer included; ben
+source/ from the course's solutions, release/ from its release (what `nbgrader generate_assignment`
+makes of source/), two students' submissions under submitted/ (ann hands in the instructor's solution, written answer included; ben
 hands in the untouched release), graded by `minicnn course grade`.  The instructor sees the
 students and their scores, opens ann's submission (it needs manual grading: assignment 1's written
 answer), enters a grade, and that grade is then in the gradebook (nbgrader's Gradebook API) and in
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import PAGE_MS, REPO, filled_in, read_nb, run, write_nb
+from browser_helpers import PAGE_MS, REPO, check_cells, filled_in, read_nb, run, write_nb, written_answers
 
 try:
     from playwright.sync_api import expect
@@ -29,25 +29,6 @@ except ImportError:  # the chromium_exe fixture skips these tests (fails them wh
 ASSIGNMENT = "a1_convolution"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 BIN = Path(sys.executable).parent
-
-
-def hand_graded(nb):
-    """{grade_id: points} of the cells graded by hand (written answers)."""
-    out = {}
-    for cell in nb["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade") and meta.get("solution") and cell["cell_type"] == "markdown":
-            out[meta["grade_id"]] = float(meta["points"])
-    return out
-
-
-def auto_points(nb):
-    total = 0.0
-    for cell in nb["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade") and cell["cell_type"] == "code":
-            total += float(meta["points"])
-    return total
 
 
 def commands_env():
@@ -78,9 +59,11 @@ def graded_class(tmp_path, chromium_exe):
     (course / "nbgrader_config.py").write_text(config, encoding="utf-8")
     (course / "exchange").mkdir()
     env = commands_env()
-    run([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT], cwd=course, env=env)
+    # release/: the course's committed release, which is exactly what `nbgrader generate_assignment`
+    # makes from source/ (`minicnn course verify` and tests/course check that; running nbgrader here
+    # again would only add half a minute)
+    shutil.copytree(REPO / "exercises" / ASSIGNMENT, course / "release" / ASSIGNMENT)
     release = course / "release" / ASSIGNMENT / NOTEBOOK
-    assert release.is_file()
 
     write_nb(filled_in(ASSIGNMENT), course / "submitted" / "ann" / ASSIGNMENT / NOTEBOOK)
     write_nb(read_nb(release), course / "submitted" / "ben" / ASSIGNMENT / NOTEBOOK)
@@ -105,8 +88,8 @@ def test_formgrader_shows_the_graded_class_and_takes_a_manual_grade(graded_class
 
     course = graded_class
     nb = read_nb(course / "release" / ASSIGNMENT / NOTEBOOK)
-    manual = hand_graded(nb)
-    auto = auto_points(nb)
+    manual = written_answers(nb)
+    auto = sum(float(meta["points"]) for _, meta in check_cells(nb))
     assert manual, f"{NOTEBOOK} has no cell graded by hand"
     cell_id, cell_points = next(iter(manual.items()))
     total = auto + sum(manual.values())
@@ -147,7 +130,8 @@ def test_formgrader_shows_the_graded_class_and_takes_a_manual_grade(graded_class
     expect(box).to_be_visible(timeout=PAGE_MS)
     expect(box).to_have_class(re.compile(r"\bneeds_manual_grade\b"))
     # an autograded cell's box shows the autograder's score (formgrader puts it in the placeholder)
-    test_id, test_points = first_test_cell(nb)
+    _, first_check = check_cells(nb)[0]
+    test_id, test_points = first_check["grade_id"], float(first_check["points"])
     expect(page.locator(f"input.score#{test_id}")).to_have_attribute("placeholder", f"{test_points:g}")
     box.scroll_into_view_if_needed()
     shots(page, "submission_written_answer_before")
@@ -181,12 +165,3 @@ def test_formgrader_shows_the_graded_class_and_takes_a_manual_grade(graded_class
     # LATE PENALTY: rows[...]["late_submission_penalty"] and the formgrader's scores show the
     # configured penalty for the submission timestamped after the deadline.
     # ROSTER: rows[...]["first_name"] / ["last_name"] come from the roster.
-
-
-def first_test_cell(nb):
-    """(grade_id, points) of the notebook's first autograded test cell."""
-    for cell in nb["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution") and cell["cell_type"] == "code":
-            return meta["grade_id"], float(meta["points"])
-    raise AssertionError("no autograded test cell")

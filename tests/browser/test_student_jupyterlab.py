@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from browser_helpers import PAGE_MS, REPO, RUN_MS, filled_in, read_nb, write_nb
+from browser_helpers import PAGE_MS, REPO, RUN_MS, check_cells, filled_in, read_nb, write_nb
 
 try:
     from playwright.sync_api import expect
@@ -28,16 +28,6 @@ ALL_CELLS_RAN = """() => {
 }"""
 
 
-def test_cells(nb):
-    """(index, nbgrader metadata) of the notebook's test cells (graded code the student does not write)."""
-    out = []
-    for i, cell in enumerate(nb["cells"]):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution"):
-            out.append((i, meta))
-    return out
-
-
 def open_notebook(page, server, path):
     """Open `path` in JupyterLab and wait until its kernel has started and is idle."""
     page.goto(server.url(f"lab/tree/{path}"))
@@ -53,9 +43,6 @@ def validate(page):
     expect(message).to_be_visible(timeout=RUN_MS)
     expect(page.locator(".jp-Dialog .jp-Dialog-header")).to_have_text("Validation Results")
     return message
-
-
-test_cells.__test__ = False  # a helper, not a test
 
 
 def test_a_filled_in_notebook_runs_in_jupyterlab_and_validates(tmp_path, lab, page, shots):
@@ -80,7 +67,7 @@ def test_a_filled_in_notebook_runs_in_jupyterlab_and_validates(tmp_path, lab, pa
     assert outputs, "the run printed nothing"
     assert not [t for t in outputs if "Traceback" in t or "NotImplementedError" in t], "a cell raised"
     earned = total = 0.0
-    tests = test_cells(nb)
+    tests = check_cells(nb)
     assert tests, f"{NOTEBOOK} has no test cells"
     for index, meta in tests:
         text = cells.nth(index).locator(".jp-OutputArea").inner_text()
@@ -124,7 +111,7 @@ def test_the_untouched_release_fails_validation(tmp_path, lab, page, shots):
     # report as failed cases), and the dialog lists each one by its code; the unanswered written
     # answer is listed too.
     text = message.inner_text()
-    tests = test_cells(nb)
+    tests = check_cells(nb)
     failed = message.get_by_text("The following cell failed:")
     assert failed.count() >= len(tests), f"{failed.count()} failed cells listed for {len(tests)} tests:\n{text}"
     for index, meta in tests:
