@@ -78,8 +78,8 @@ def _output_size_cases(rng, hidden):
 
 
 PARTS.append(Part("a1.output_size", "output_size", "Output size of a convolution", _output_size_cases,
-              compare=compare_exact,
-              hint=lambda c, g, m: "output = floor((n + 2p - k) / stride) + 1, as an int"))
+                  compare=compare_exact,
+                  hint=lambda c, g, m: "output = floor((n + 2p - k) / stride) + 1, as an int"))
 
 
 def _param_alternatives(c, k, ks, bias):
@@ -131,8 +131,8 @@ def _param_count_cases(rng, hidden):
 
 
 PARTS.append(Part("a1.param_count", "param_count", "Parameters of a convolutional layer", _param_count_cases,
-              compare=compare_exact,
-              hint=lambda c, g, m: "K filters, each C x kh x kw weights, plus one bias per filter when bias=True"))
+                  compare=compare_exact,
+                  hint=lambda c, g, m: "K filters, each C x kh x kw weights, plus one bias per filter when bias=True"))
 
 
 def _zero_pad_cases(rng, hidden):
@@ -168,7 +168,7 @@ def _zero_pad_hint(case, got, m):
 
 
 PARTS.append(Part("a1.zero_pad", "zero_pad", "Zero padding", _zero_pad_cases, njit=True, hint=_zero_pad_hint,
-              numpy_functions=("pad",)))
+                  numpy_functions=("pad",)))
 
 
 def _corr_alternatives(img, k, s, p, fn):
@@ -240,8 +240,9 @@ def _corr_hint(case, got, m):
     return "check the indices: out[i, j] = sum over u, v of padded[i*stride + u, j*stride + v] * kernel[u, v]"
 
 
-PARTS.append(Part("a1.correlate2d", "correlate2d", "Cross-correlation of one image", _corr_cases_factory(conv.correlate2d),
-              njit=True, hint=_corr_hint, numpy_functions=("correlate", "convolve")))
+PARTS.append(Part("a1.correlate2d", "correlate2d", "Cross-correlation of one image",
+                  _corr_cases_factory(conv.correlate2d),
+                  njit=True, hint=_corr_hint, numpy_functions=("correlate", "convolve")))
 PARTS.append(Part("a1.convolve2d", "convolve2d", "Convolution (flipped kernel) of one image",
-              _corr_cases_factory(conv.convolve2d), njit=True, hint=_corr_hint,
-              numpy_functions=("correlate", "convolve")))
+                  _corr_cases_factory(conv.convolve2d), njit=True, hint=_corr_hint,
+                  numpy_functions=("correlate", "convolve")))

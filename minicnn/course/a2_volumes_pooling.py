@@ -85,7 +85,7 @@ def _conv_hint(case, got, m):
 
 
 PARTS.append(Part("a2.conv2d", "conv2d", "Batched multi-channel convolution with bias", _conv_cases, njit=True,
-              hint=_conv_hint, numpy_functions=("correlate", "convolve")))
+                  hint=_conv_hint, numpy_functions=("correlate", "convolve")))
 
 
 def _dilated_cases(rng, hidden):
@@ -117,7 +117,7 @@ def _dilated_cases(rng, hidden):
 
 
 PARTS.append(Part("a2.dilated", "conv2d", "Dilated convolution (conv2d with dilation > 1)", _dilated_cases, njit=True,
-              hint=_conv_hint, numpy_functions=("correlate", "convolve")))
+                  hint=_conv_hint, numpy_functions=("correlate", "convolve")))
 
 
 def _conv1x1_cases(rng, hidden):
@@ -144,8 +144,8 @@ def _conv1x1_cases(rng, hidden):
 
 
 PARTS.append(Part("a2.conv1x1", "conv1x1", "1x1 convolution as a per-pixel matrix product", _conv1x1_cases,
-              hint=lambda c, g, m: ("out[n, k, i, j] = b[k] + sum over c of w[k, c] * x[n, c, i, j]: one matrix "
-                                    "product (K x C) @ (C x H*W) per image")))
+                  hint=lambda c, g, m: ("out[n, k, i, j] = b[k] + sum over c of w[k, c] * x[n, c, i, j]: one matrix "
+                                        "product (K x C) @ (C x H*W) per image")))
 
 
 def _pool_alternatives(x, k, s, fn):
@@ -214,9 +214,9 @@ def _pool_hint(case, got, m):
 
 
 PARTS.append(Part("a2.max_pool2d", "max_pool2d", "Max pooling", _pool_cases_factory(pool.max_pool2d), njit=True,
-              hint=_pool_hint))
+                  hint=_pool_hint))
 PARTS.append(Part("a2.avg_pool2d", "avg_pool2d", "Average pooling", _pool_cases_factory(pool.avg_pool2d), njit=True,
-              hint=_pool_hint))
+                  hint=_pool_hint))
 
 
 def _table_reference(input_chw, layers):
@@ -307,4 +307,4 @@ def _table_cases(rng, hidden):
 
 
 PARTS.append(Part("a2.layer_table", "layer_table", "A network's shape and parameter table", _table_cases,
-              compare=compare_table, hint=_table_hint))
+                  compare=compare_table, hint=_table_hint))

@@ -80,8 +80,8 @@ def _conv_back_hint(case, got, m):
 
 for _which, _key in enumerate(("grad_input", "grad_weight", "grad_bias")):
     PARTS.append(Part(f"a3.{_key}", "conv2d_backward",
-                  f"conv2d backward: {('grad_x', 'grad_weight', 'grad_bias')[_which]}",
-                  _conv_back_cases_factory(_which), njit=True, hint=_conv_back_hint))
+                      f"conv2d backward: {('grad_x', 'grad_weight', 'grad_bias')[_which]}",
+                      _conv_back_cases_factory(_which), njit=True, hint=_conv_back_hint))
 
 
 def _pool_back_alternatives(g, x, k, s, fn):
@@ -189,11 +189,11 @@ def _pool_back_cases_factory(fn):
 
 
 PARTS.append(Part("a3.max_pool2d_backward", "max_pool2d_backward", "Max pooling backward",
-              _pool_back_cases_factory(pool.max_pool2d_backward), njit=True,
-              hint=lambda c, g, m: "grad_x has x's shape; each window's grad goes to the position of its maximum"))
+                  _pool_back_cases_factory(pool.max_pool2d_backward), njit=True,
+                  hint=lambda c, g, m: "grad_x has x's shape; each window's grad goes to the position of its maximum"))
 PARTS.append(Part("a3.avg_pool2d_backward", "avg_pool2d_backward", "Average pooling backward",
-              _pool_back_cases_factory(pool.avg_pool2d_backward), njit=True,
-              hint=lambda c, g, m: "grad_x has x's shape; each window's grad is shared equally by its k*k cells"))
+                  _pool_back_cases_factory(pool.avg_pool2d_backward), njit=True,
+                  hint=lambda c, g, m: "grad_x has x's shape; each window's grad is shared equally by its k*k cells"))
 
 
 def _activation_cases_factory(ref, forward, name):
@@ -228,5 +228,5 @@ for _name, _ref, _fwd in (("relu", activations.relu_backward, activations.relu),
                           ("tanh", activations.tanh_backward, activations.tanh),
                           ("sigmoid", activations.sigmoid_backward, activations.sigmoid)):
     PARTS.append(Part(f"a3.{_name}_backward", f"{_name}_backward", f"{_name} backward",
-                  _activation_cases_factory(_ref, _fwd, _name),
-                  hint=lambda c, g, m: "grad_x = grad_out * f'(x), element by element, for any shape"))
+                      _activation_cases_factory(_ref, _fwd, _name),
+                      hint=lambda c, g, m: "grad_x = grad_out * f'(x), element by element, for any shape"))

@@ -171,8 +171,8 @@ def _pool_gpu_cases(rng, hidden):
 
 
 PARTS.append(Part("a4.conv2d_gpu", "conv2d_gpu", "GPU convolution, one thread per output", _conv_gpu_cases,
-              compare=compare_launched, hint=_launch_hint, adapter=with_launch_log, compiled_kind="cuda",
-              fork=_fork, timeout=60.0, display=lambda got: got[0] if isinstance(got, tuple) else got))
+                  compare=compare_launched, hint=_launch_hint, adapter=with_launch_log, compiled_kind="cuda",
+                  fork=_fork, timeout=60.0, display=lambda got: got[0] if isinstance(got, tuple) else got))
 PARTS.append(Part("a4.max_pool2d_gpu", "max_pool2d_gpu", "GPU max pooling, one thread per output", _pool_gpu_cases,
-              compare=compare_launched, hint=_launch_hint, adapter=with_launch_log, compiled_kind="cuda",
-              fork=_fork, timeout=60.0, display=lambda got: got[0] if isinstance(got, tuple) else got))
+                  compare=compare_launched, hint=_launch_hint, adapter=with_launch_log, compiled_kind="cuda",
+                  fork=_fork, timeout=60.0, display=lambda got: got[0] if isinstance(got, tuple) else got))

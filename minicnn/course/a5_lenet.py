@@ -178,7 +178,7 @@ for _key, _cls, _title, _cases in (("conv_layer", "Conv2D", "Convolution layer",
                                    ("pool_layer", "AvgPool2D", "Average pooling layer", _pool_layer_cases),
                                    ("tanh_layer", "Tanh", "tanh layer", _tanh_layer_cases)):
     PARTS.append(Part(f"a5.{_key}", _cls, _title, _cases, compare=compare_layer, hint=_layer_hint,
-                  adapter=layer_runner, **_common()))
+                      adapter=layer_runner, **_common()))
 
 
 # ------------------------------------------------------------------------------ LeNet-5
@@ -230,9 +230,9 @@ def _lenet_cases(rng, hidden):
 
 
 PARTS.append(Part("a5.lenet5", "lenet5", "LeNet-5 built from your layers", _lenet_cases, compare=compare_lenet,
-              adapter=lenet_runner,
-              hint=lambda c, g, m: ("conv 6@5x5, tanh, avg pool 2, tanh, conv 16@5x5, tanh, avg pool 2, tanh, "
-                                    "conv 120@5x5, tanh, flatten, dense 84, tanh, dense 10"), **_common()))
+                  adapter=lenet_runner,
+                  hint=lambda c, g, m: ("conv 6@5x5, tanh, avg pool 2, tanh, conv 16@5x5, tanh, avg pool 2, tanh, "
+                                        "conv 120@5x5, tanh, flatten, dense 84, tanh, dense 10"), **_common()))
 
 
 # ------------------------------------------------------------------------------ accuracy
@@ -272,7 +272,7 @@ def _accuracy_cases(rng, hidden):
 
 
 PARTS.append(Part("a5.accuracy", "net", "Accuracy of your trained LeNet-5", _accuracy_cases, compare=compare_accuracy,
-              adapter=accuracy_runner,
-              hint=lambda c, g, m: ("train longer, or check the learning rate and the backward passes (gradcheck "
-                                    "each layer); the reference solution reaches about 92% after one epoch (batch 16, learning rate 0.1)"),
-              **_common()))
+                  adapter=accuracy_runner,
+                  hint=lambda c, g, m: ("train longer, or check the learning rate and the backward passes (gradcheck "
+                                        "each layer); the reference solution reaches about 92% after one epoch (batch 16, learning rate 0.1)"),
+                  **_common()))

@@ -39,9 +39,11 @@ from .part import (CASE_TIMEOUT, PUBLIC_SEED, AnyOf, Case, Part, Result, case_rn
                    fmt_array, fmt_value, matches)
 from .registry import PARTS, get_part
 
-__all__ = ["check", "check_compiled", "show_example", "run_part", "call_part", "compiled_point", "compiled_feedback",
-           "InThisProcess", "headline", "get_part", "PARTS", "Part", "Case", "AnyOf", "Result", "case_rng", "compare_arrays",
-           "compare_exact", "matches", "PUBLIC_SEED", "CASE_TIMEOUT"]
+__all__ = ["check", "check_compiled", "show_example",                       # what the notebooks call
+           "run_part", "call_part", "compiled_point", "compiled_feedback", "headline", "InThisProcess",
+           "IN_THIS_PROCESS", "get_part", "PARTS",                                  # what the grader uses
+           "Part", "Case", "AnyOf", "Result", "case_rng", "compare_arrays", "compare_exact", "matches",
+           "PUBLIC_SEED", "CASE_TIMEOUT"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))  # frames of the course's own wrappers stay out of error texts
 

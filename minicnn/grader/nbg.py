@@ -32,7 +32,8 @@ def assignments(root: Path | None = None) -> list[str]:
     if not src.is_dir():
         raise FileNotFoundError(
             f"no {ASSIGNMENTS_DIR}/ folder in {src.parent}: the course notebooks live in the minicnn repository; "
-            "install it editable from a clone (pip install -e '.[course]'), pass --course DIR or set MINICNN_COURSE_DIR")
+            "install it editable from a clone (pip install -e '.[course]'), pass --course DIR "
+            "or set MINICNN_COURSE_DIR")
     return sorted(p.name for p in src.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
