@@ -12,7 +12,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades, IgnorePattern,
                                     LimitOutput, SaveAutoGrades)
 
-from minicnn.course.nbgrader_ext import Execute as StuckAwareExecute
+from minicnn.grader.nbgrader_ext import Execute as StuckAwareExecute
 
 c = get_config()  # noqa: F821 - provided by traitlets when it runs this file
 

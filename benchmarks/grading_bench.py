@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 
 import minicnn
-from minicnn.course import batch, course_root, isolation
+from minicnn.grader import batch
+from minicnn.grader.locate import source_notebook
+from minicnn.sandbox import isolation
 
 
 def clear_numba_cache() -> int:
@@ -35,7 +37,7 @@ def clear_numba_cache() -> int:
 
 
 def make_class(course: Path, assignment: str, students: int):
-    source = course_root() / "solutions" / assignment / f"{assignment}.ipynb"
+    source = source_notebook(assignment)
     for i in range(students):
         folder = course / "submitted" / f"student{i:03d}" / assignment
         folder.mkdir(parents=True)

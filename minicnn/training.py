@@ -12,11 +12,11 @@ accuracies (the kernels do not depend on the thread count).  Only the timings di
 from __future__ import annotations
 
 import math
-import sys
 import time
 
 import numpy as np
 
+from . import progress as progress_bar
 from .layers import Sequential, SoftmaxCrossEntropy, accuracy
 from .optim import SGD, Adam, Optimizer
 
@@ -62,37 +62,15 @@ def cosine_lr(lr: float, final_lr: float, step: int, total: int) -> float:
     return final_lr + 0.5 * (lr - final_lr) * (1 + math.cos(math.pi * t))
 
 
-class Progress:
-    """A plain-text progress bar: redrawn in place on a terminal, a line every fifth of an
-    epoch otherwise (logs, CI)."""
+class Progress(progress_bar.Progress):
+    """The training loop's progress bar (minicnn.progress): redrawn in place on a terminal, a line
+    every fifth of an epoch otherwise (logs, CI)."""
 
     def __init__(self, stream=None, width=24):
-        self.stream = sys.stdout if stream is None else stream
-        self.width = width
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._next_mark = 0.0
-
-    def start(self, label):
-        self.label, self._next_mark = label, 0.2
+        super().__init__(stream, width=width, every=0.2)
 
     def update(self, done, total, loss, acc, ips, final=False):
-        frac = done / total if total else 1.0
-        filled = int(round(self.width * frac))
-        text = (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} "
-                f"loss {loss:.4f} acc {acc:.4f} {ips:.0f} img/s")
-        if self.tty:
-            self.stream.write("\r" + text + ("\n" if final else ""))
-            self.stream.flush()
-        elif final or frac >= self._next_mark:  # a line at 20%, 40%, 60%, 80%, then the epoch's total
-            while self._next_mark <= frac:
-                self._next_mark += 0.2
-            if final or frac < 1.0:
-                self.stream.write(text + "\n")
-                self.stream.flush()
-
-    def line(self, text):
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        self.show(done, total, f"loss {loss:.4f} acc {acc:.4f} {ips:.0f} img/s", final)
 
 
 def _as_progress(progress):

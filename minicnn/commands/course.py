@@ -28,18 +28,18 @@ def _need_nbgrader() -> bool:
 def _verify(args) -> int:
     if not _need_nbgrader():
         return 2
-    from ..course import verify
+    from ..grader import verify
 
-    return verify.verify(only=args.assignment or None, with_mutants=not args.no_mutants, jobs=args.jobs,
-                         keep=Path(args.keep) if args.keep else None)
+    return verify.verify(root=args.course, only=args.assignment or None, with_mutants=not args.no_mutants,
+                         jobs=args.jobs, keep=Path(args.keep) if args.keep else None)
 
 
 def _release(args) -> int:
     if not _need_nbgrader():
         return 2
-    from ..course import course_root, nbg
+    from ..grader import locate, nbg
 
-    root = course_root()
+    root = locate.course_root(args.course)
     names = args.assignment or nbg.assignments(root)
     with tempfile.TemporaryDirectory(prefix="minicnn-release-") as tmp:
         written = nbg.release(root / nbg.RELEASE_DIR, Path(tmp), root, only=names)
@@ -50,7 +50,7 @@ def _release(args) -> int:
 
 
 def _assignment_of(notebook: Path, root) -> str:
-    from ..course import nbg
+    from ..grader import nbg
 
     names = nbg.assignments(root)
     if notebook.stem in names:
@@ -77,7 +77,8 @@ def _is_number(text: str) -> bool:
 def _grade(args) -> int:
     if not _need_nbgrader():
         return 2
-    from ..course import batch, isolation
+    from ..grader import batch, outputs
+    from ..sandbox import isolation
 
     try:
         limits = isolation.Limits(wall=args.timeout, memory_mb=args.memory)
@@ -95,7 +96,7 @@ def _grade(args) -> int:
     except (FileNotFoundError, RuntimeError, ValueError) as exc:
         print(f"minicnn course grade: {exc}", file=sys.stderr)
         return 2
-    print(batch.summary_table(report))
+    print(outputs.summary_table(report))
     print(f"gradebook: {course / 'gradebook.db'}\nper-part grades: {report['csv']}\n"
           f"feedback: {course / 'feedback'}/<student>/{args.target}/\nreport: {report['report']}")
     if report["gradebook_tampering"]:
@@ -105,12 +106,13 @@ def _grade(args) -> int:
 
 def _grade_one(args, notebook: Path, limits) -> int:
     """One filled-in notebook, graded exactly as a class would be (in a scratch course directory)."""
-    from ..course import batch, course_root, nbg
+    from ..grader import batch, locate
+    from ..grader.record import Grade
 
     if not notebook.exists():
         print(f"no such notebook: {notebook}", file=sys.stderr)
         return 2
-    assignment = _assignment_of(notebook, course_root())
+    assignment = _assignment_of(notebook, locate.course_root())
     student = (args.student or ["me"])[0]
     with tempfile.TemporaryDirectory(prefix="minicnn-grade-") as tmp:
         course = Path(tmp)
@@ -120,23 +122,22 @@ def _grade_one(args, notebook: Path, limits) -> int:
         print(f"grading {notebook.name} as {student!r} ...", flush=True)
         report = batch.grade_batch(assignment, course, jobs=1, isolation_mode=args.isolation, limits=limits,
                                    progress=False, case_timeout=args.case_timeout)
-        rec = report["records"][0]
+        rec = Grade.from_dict(report["records"][0])
         out_html = Path(args.feedback or notebook.with_name(f"{notebook.stem}-feedback.html")).resolve()
         shutil.copyfile(course / "feedback" / student / assignment / f"{assignment}.html", out_html)
-    width = max(len(p["grade_id"]) for p in rec["parts"])
+    width = max(len(p.grade_id) for p in rec.parts)
     print(f"\n{'part'.ljust(width)}  points")
-    for p in rec["parts"]:
-        print(f"{p['grade_id'].ljust(width)}  {p['score']:g} / {p['max']:g}")
-        if args.details and p["score"] < p["max"]:
-            lines = [ln for ln in p["lines"][1:] if ln.strip() and not ln.lstrip().startswith("ok ")]
+    for p in rec.parts:
+        print(f"{p.grade_id.ljust(width)}  {p.score:g} / {p.max:g}")
+        if args.details and p.score < p.max:
+            lines = [ln for ln in p.lines[1:] if ln.strip() and not ln.lstrip().startswith("ok ")]
             for line in _excerpt(lines):
                 print(f"  {line}")
-    got, most = sum(p["score"] for p in rec["parts"]), sum(p["max"] for p in rec["parts"])
-    if rec.get("reason"):
-        print(f"\nnote: {rec['reason']}")
-    for err in rec.get("cell_errors", []):
+    if rec.reason:
+        print(f"\nnote: {rec.reason}")
+    for err in rec.cell_errors:
         print(f"cell error: {err}")
-    print(f"\nautograded: {got:g} of {most:g} points (parts graded by hand are not included)")
+    print(f"\nautograded: {rec.total:g} of {rec.most:g} points (parts graded by hand are not included)")
     print(f"feedback: {out_html}")
     return 0
 
@@ -150,7 +151,7 @@ def _validate(args) -> int:
     from nbgrader.validator import Validator
     from traitlets.config import Config
 
-    from ..course.nbgrader_ext import Execute
+    from ..grader.nbgrader_ext import Execute
 
     os.environ["NUMBA_BOUNDSCHECK"] = "1"
     cfg = Config()
@@ -192,6 +193,10 @@ def _validate(args) -> int:
     return 0
 
 
+COURSE_HELP = ("the course directory holding solutions/, exercises/ and autograder/ (default: $MINICNN_COURSE_DIR, "
+               "else the current directory if it is one, else the clone minicnn is installed from)")
+
+
 def add_parser(sub):
     p = sub.add_parser("course", help="the nbgrader course: verify, release, validate, grade")
     csub = p.add_subparsers(dest="course_command", metavar="ACTION")
@@ -200,9 +205,11 @@ def add_parser(sub):
     v.add_argument("--no-mutants", action="store_true", help="skip the known-wrong implementations (d)")
     v.add_argument("--jobs", type=int, default=None, help="assignments graded at once (default: CPU count)")
     v.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (notebooks, gradebook, logs)")
+    v.add_argument("--course", metavar="DIR", default=None, help=COURSE_HELP)
     v.set_defaults(func=_verify)
     r = csub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader generate_assignment")
     r.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
+    r.add_argument("--course", metavar="DIR", default=None, help=COURSE_HELP)
     r.set_defaults(func=_release)
     g = csub.add_parser("grade", help="grade a class (ASSIGNMENT, nbgrader's submitted/ layout) or one notebook, "
                                       "with student code walled off from the grader")

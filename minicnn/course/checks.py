@@ -29,191 +29,61 @@ inputs are never printed in full.
 from __future__ import annotations
 
 import math
-import zlib
-from dataclasses import dataclass, field
-from typing import Callable
+import os
 
 import numpy as np
 
-from . import inspection, sandbox, wire
+from ..sandbox import calls
+from . import inspection, tripwires
+from .part import (CASE_TIMEOUT, PUBLIC_SEED, AnyOf, Case, Part, Result, case_rng, compare_arrays, compare_exact,
+                   fmt_array, fmt_value, matches)
+from .registry import PARTS, get_part
 
-PUBLIC_SEED = 0
-CASE_TIMEOUT = 10.0  # seconds for one call of the student's function
+__all__ = ["check", "check_compiled", "show_example",                       # what the notebooks call
+           "run_part", "call_part", "compiled_point", "compiled_feedback", "headline", "InThisProcess",
+           "IN_THIS_PROCESS", "get_part", "PARTS",                                  # what the grader uses
+           "Part", "Case", "AnyOf", "Result", "case_rng", "compare_arrays", "compare_exact", "matches",
+           "PUBLIC_SEED", "CASE_TIMEOUT"]
 
-
-@dataclass
-class Case:
-    """One call of the student's function and the reference answer."""
-
-    label: str                  # shown to the student: a citation, or "case 3 (stride larger than the kernel)"
-    args: tuple
-    expected: object
-    describe: str = ""          # shapes and settings, safe to show for hidden cases
-    hidden: bool = False
-    worked: bool = False        # a lecture's worked example
-    note: str = ""              # extra context (e.g. what the slide printed wrongly)
-    pick: Callable | None = None  # selects the graded piece of the result (e.g. grad_x of a tuple)
-    pick_name: str = ""
-    alternatives: dict = field(default_factory=dict)  # mistake -> callable giving what that mistake returns
-    show_inputs: bool = True    # print the inputs when this case fails (public cases only)
-    example_id: str = ""        # the catalogue id, for worked examples
+HERE = os.path.dirname(os.path.abspath(__file__))  # frames of the course's own wrappers stay out of error texts
 
 
-@dataclass
-class Part:
-    """A graded part: the function's name in the notebook and how to check it."""
+# ----------------------------------------------------------------------------- calling the student's function
 
-    key: str
-    func: str
-    title: str
-    cases: Callable[[np.random.Generator, bool], list]  # (rng, hidden) -> [Case]
-    njit: bool = False
-    forbidden: tuple = inspection.LIBRARIES
-    allowed_modules: tuple = ()
-    numpy_functions: tuple = ()
-    tripwires: object = True            # True/"kernels", "layers" or False: see sandbox.call
-    compare: Callable | None = None     # (expected, got) -> None or mismatch text; default: arrays
-    hint: Callable | None = None        # (case, got, mismatch) -> str or None
-    timeout: float = CASE_TIMEOUT
-    adapter: Callable | None = None     # turns what the student wrote (a class, a network) into a callable
-    compiled_kind: str = "njit"         # what check_compiled asks for: "njit" or "cuda"
-    forbidden_attrs: tuple = ()         # attribute names that count as forbidden when a minicnn module is used
-    fork: Callable | bool = True        # run calls in a forked child (False, or a function deciding per run)
-    display: Callable | None = None     # what of the result to print (e.g. drop a launch record)
+def call_part(part: Part, fn, args, timeout: float | None = None) -> calls.Outcome:
+    """One call of the student's `fn` for `part`, through the sandbox: the part's adapter applied
+    (a layer class turned into forward/backward, ...), in a forked child unless the part says
+    otherwise, with the part's tripwires armed there."""
+    target = part.adapter(fn) if part.adapter is not None else fn
+    fork = part.fork() if callable(part.fork) else part.fork
+    return calls.call(target, tuple(args), timeout=part.timeout if timeout is None else timeout,
+                      arm=tripwires.arming(part.tripwires), fork=fork, hide=(HERE,))
 
 
-PARTS: dict[str, Part] = {}
+class InThisProcess:
+    """Where run_part finds the student's function: here, `fn` itself (the notebook's kernel).
+
+    The batch grader passes its own object with the same three methods, for which `fn` only
+    names a function living in a sandboxed process (minicnn.grader.remote.Remote)."""
+
+    def missing(self, part: Part, fn) -> str | None:
+        """A feedback line when `fn` cannot be checked at all, else None."""
+        if part.adapter is None and not callable(fn):
+            return f"`{part.func}` is {type(fn).__name__}, not a function"
+        return None
+
+    def forbidden_uses(self, part: Part, fn) -> list:
+        return inspection.forbidden_uses(fn, part.forbidden, part.allowed_modules, part.numpy_functions,
+                                         part.forbidden_attrs)
+
+    def call(self, part: Part, fn, args, timeout: float) -> calls.Outcome:
+        return call_part(part, fn, args, timeout)
 
 
-def register(part: Part) -> Part:
-    PARTS[part.key] = part
-    return part
-
-
-def _parts():
-    from . import parts  # noqa: F401 - registers every part on import
-    return PARTS
-
-
-def get_part(key: str) -> Part:
-    table = _parts()
-    if key not in table:
-        raise KeyError(f"unknown part {key!r}; known parts: {', '.join(sorted(table))}")
-    return table[key]
-
-
-# ----------------------------------------------------------------------------- formatting
-
-def fmt_array(a, limit=64) -> str:
-    a = np.asarray(a)
-    if a.size > limit:
-        return f"array of shape {a.shape}"
-    if a.ndim == 0:
-        return f"{a.item():g}"
-    body = np.array2string(a, precision=4, suppress_small=True, separator=", ",
-                           formatter={"float_kind": lambda v: f"{v:g}"}, max_line_width=100)
-    return body.replace("\n", "\n         ")
-
-
-def fmt_value(v) -> str:
-    if isinstance(v, np.ndarray):
-        return fmt_array(v)
-    if isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(r, (list, tuple)) for r in v):
-        return "\n         " + "\n         ".join(repr(tuple(r)) for r in v)
-    return repr(v)
-
-
-def shape_of(v):
-    return tuple(np.shape(v))
-
-
-# ----------------------------------------------------------------------------- comparing
-
-def compare_arrays(expected, got, rtol=1e-6, atol=1e-6):
-    """None when got matches expected; otherwise a dict describing the mismatch."""
-    if isinstance(got, wire.Other):
-        return {"kind": "type", "text": f"returned {got!r}, which cannot be checked: expected an array"}
-    if got is None:
-        return {"kind": "none", "text": "returned None (is there a `return` at the end?)"}
-    if isinstance(got, tuple) and not isinstance(expected, tuple):
-        return {"kind": "type", "text": f"returned a tuple of {len(got)} values, expected one array"}
-    try:
-        g = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return {"kind": "type", "text": f"returned a {type(got).__name__}, expected an array"}
-    e = np.asarray(expected, dtype=np.float64)
-    if g.shape != e.shape:
-        return {"kind": "shape", "text": f"expected shape {e.shape}, got {g.shape}", "got": g}
-    if np.isnan(g).any() and not np.isnan(e).any():
-        i = tuple(int(v) for v in np.argwhere(np.isnan(g))[0])
-        return {"kind": "nan", "text": f"the result contains NaN (first at {list(i)}): a cell never written? "
-                                       "np.empty leaves garbage; start from np.zeros", "got": g}
-    bad = ~np.isclose(g, e, rtol=rtol, atol=atol)
-    if bad.any():
-        i = tuple(int(v) for v in np.argwhere(bad)[0])
-        return {"kind": "values", "got": g, "count": int(bad.sum()), "size": int(bad.size),
-                "text": f"shape {g.shape} is right, but {int(bad.sum())} of {bad.size} values are wrong; "
-                        f"first at {list(i)}: expected {e[i]:.6g}, got {g[i]:.6g}"}
-    return None
-
-
-def compare_exact(expected, got):
-    if isinstance(got, wire.Other):
-        return {"kind": "type", "text": f"returned {got!r}, which cannot be checked: expected {expected!r}"}
-    if isinstance(expected, (int, np.integer)) and not isinstance(expected, bool):
-        if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer, float, np.floating)):
-            return {"kind": "type", "text": f"returned {got!r} ({type(got).__name__}), expected an int"}
-        if isinstance(got, (float, np.floating)):
-            if float(got) == expected:
-                return {"kind": "type", "text": f"returned {got!r}, a float: the size of an array is an int "
-                                                "(use // for floor division, or int())"}
-            return {"kind": "values", "text": f"expected {expected}, got {got!r}"}
-    if got != expected:
-        return {"kind": "values", "text": f"expected {expected!r}, got {got!r}"}
-    return None
-
-
-class AnyOf(list):
-    """Several results one mistake can produce (e.g. padding off by one either way)."""
-
-
-def matches(got, alternative) -> bool:
-    """Does `got` equal what a known mistake would return?"""
-    if alternative is None:
-        return False
-    if isinstance(alternative, AnyOf):
-        return any(matches(got, a) for a in alternative)
-    try:
-        if isinstance(alternative, np.ndarray) or isinstance(got, np.ndarray):
-            g = np.asarray(got, dtype=np.float64)
-            a = np.asarray(alternative, dtype=np.float64)
-            return g.shape == a.shape and bool(np.allclose(g, a, rtol=1e-6, atol=1e-6))
-        return got == alternative
-    except Exception:  # noqa: BLE001 - an alternative that does not apply to this case
-        return False
+IN_THIS_PROCESS = InThisProcess()
 
 
 # ----------------------------------------------------------------------------- running
-
-@dataclass
-class Result:
-    part: str
-    passed: int
-    total: int
-    score: float
-    points: float
-    lines: list
-    forbidden: list
-    all_not_implemented: bool
-
-    @property
-    def ok(self) -> bool:
-        return self.total > 0 and self.passed == self.total and not self.forbidden
-
-
-def _case_rng(part_key: str, seed: int) -> np.random.Generator:
-    return np.random.default_rng([zlib.crc32(part_key.encode()), int(seed)])
-
 
 def _floor2(x: float) -> float:
     return math.floor(x * 100 + 1e-9) / 100
@@ -232,33 +102,25 @@ def _resolve_hint(part: Part, case: Case, got, mismatch) -> str | None:
     return None
 
 
-def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases=None, remote=None) -> Result:
+def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases=None, student=None) -> Result:
     """Run every case of `part` on `fn` and build the feedback; nothing is printed here.
 
-    remote: None to call `fn` here (through sandbox.call), or the batch grader's handle on
-    a student process (grading.Remote) in which `fn` names the function: then the calls
+    student: where `fn` is found and called (see InThisProcess, the default); the batch grader
+    passes its handle on a sandboxed process, in which `fn` names the function: then the calls
     happen there and only their results, as data, come back to be compared here."""
+    student = IN_THIS_PROCESS if student is None else student
     hidden = seed != PUBLIC_SEED
     lines = []
-    if remote is not None:
-        missing = remote.missing(part, fn)
-        if missing:
-            return Result(part.key, 0, 1, 0.0, points, [f"  {missing}"], [], False)
-        reasons = remote.forbidden_uses(part, fn)
-    elif part.adapter is None and not callable(fn):
-        return Result(part.key, 0, 1, 0.0, points, [f"`{part.func}` is {type(fn).__name__}, not a function"],
-                      [], False)
-    else:
-        reasons = inspection.forbidden_uses(fn, part.forbidden, part.allowed_modules, part.numpy_functions,
-                                            part.forbidden_attrs)
+    missing = student.missing(part, fn)
+    if missing:
+        return Result(part.key, 0, 1, 0.0, points, [missing], [], False)
+    reasons = student.forbidden_uses(part, fn)
     if reasons:
         lines.append("This part must be your own code: " + "; ".join(reasons) + ". "
                      "That earns no points here (the exercise is to write it yourself).")
         return Result(part.key, 0, 1, 0.0, points, lines, reasons, False)
     if cases is None:
-        cases = part.cases(_case_rng(part.key, seed), hidden)
-    target = part.adapter(fn) if part.adapter is not None and remote is None else fn
-    fork = part.fork() if callable(part.fork) else part.fork
+        cases = part.cases(case_rng(part.key, seed), hidden)
     passed, not_impl, skipped_after_timeout = 0, 0, False
     warnings_seen = []
     for i, case in enumerate(cases):
@@ -267,10 +129,7 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
             lines.append(f"  skip {head}: not run, an earlier case timed out")
             continue
         args = tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in case.args)
-        if remote is None:
-            out = sandbox.call(target, args, timeout=part.timeout, tripwires=part.tripwires, fork=fork)
-        else:
-            out = remote.call(part, fn, args, part.timeout)
+        out = student.call(part, fn, args, part.timeout)
         for w in out.warnings:
             if w not in warnings_seen:
                 warnings_seen.append(w)
@@ -335,12 +194,7 @@ def check(part: str, fn, points: float = 1, seed: int = PUBLIC_SEED, quiet: bool
     p = get_part(part)
     res = run_part(p, fn, seed, points)
     if not quiet:
-        kind = "with the hidden cases" if seed != PUBLIC_SEED else "public cases"
-        if res.forbidden:
-            print(f"{p.title} (`{p.func}`): not your own code -> 0 of {res.points:g} points")
-        else:
-            print(f"{p.title} (`{p.func}`): {res.passed} of {res.total} checks pass "
-                  f"({kind}) -> {res.score:g} of {res.points:g} points")
+        print(headline(p, res, "with the hidden cases" if seed != PUBLIC_SEED else "public cases"))
         for line in res.lines:
             print(line)
         if p.njit and not res.forbidden and callable(fn):
@@ -348,6 +202,14 @@ def check(part: str, fn, points: float = 1, seed: int = PUBLIC_SEED, quiet: bool
             if not compiled:
                 print(f"  note: this exercise asks for @njit, and `{p.func}` is not compiled: {why}")
     return res.score
+
+
+def headline(part: Part, res: Result, kind: str) -> str:
+    """The first line of a part's feedback: its score (the notebook's check and the batch grader)."""
+    if res.forbidden:
+        return f"{part.title} (`{part.func}`): not your own code -> 0 of {res.points:g} points"
+    return (f"{part.title} (`{part.func}`): {res.passed} of {res.total} checks pass ({kind}) -> "
+            f"{res.score:g} of {res.points:g} points")
 
 
 def compiled_point(public: Result) -> tuple[bool, str]:
@@ -392,14 +254,12 @@ def show_example(part: str, fn, example_id: str) -> None:
 
     p = get_part(part)
     ex = examples.get(example_id)
-    cases = [c for c in p.cases(_case_rng(p.key, PUBLIC_SEED), False) if c.example_id == example_id]
+    cases = [c for c in p.cases(case_rng(p.key, PUBLIC_SEED), False) if c.example_id == example_id]
     if not cases:
         raise KeyError(f"part {part!r} has no case from worked example {example_id!r}")
     case = cases[0]
     print(ex.citation)
-    target = p.adapter(fn) if p.adapter is not None else fn
-    out = sandbox.call(target, case.args, timeout=p.timeout, tripwires=p.tripwires,
-                       fork=p.fork() if callable(p.fork) else p.fork)
+    out = call_part(p, fn, case.args)
     if out.status != "ok":
         print(f"  your function: {out.status}: {out.error}")
     else:

@@ -16,7 +16,7 @@ import builtins
 import dis
 import types
 
-from .sandbox import BLOCKED_IMPORTS, is_numba_dispatcher
+from ..sandbox.calls import BLOCKED_IMPORTS, is_numba_dispatcher
 
 LIBRARIES = ("minicnn",) + BLOCKED_IMPORTS
 

@@ -14,6 +14,8 @@ import json
 import symtable
 from dataclasses import dataclass
 
+from .notebook import cells_of, grade_id, nbgrader_meta, source_text
+
 
 @dataclass(frozen=True)
 class Mutant:
@@ -201,12 +203,10 @@ def mutate_notebook(notebook: dict, mutants) -> dict:
             raise ValueError(f"mutants {by_cell[m.cell].name!r} and {m.name!r} change the same cell")
         by_cell[m.cell] = m
     found = set()
-    for cell in nb["cells"]:
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    for cell in cells_of(nb):
+        gid = grade_id(cell)
         if gid in by_cell:
-            src = cell["source"]
-            src = "".join(src) if isinstance(src, list) else src
-            cell["source"] = apply(by_cell[gid], src)
+            cell["source"] = apply(by_cell[gid], source_text(cell))
             found.add(gid)
     missing = set(by_cell) - found
     if missing:
@@ -235,11 +235,10 @@ def _global_uses(src: str) -> set:
 def _cell_info(notebook: dict):
     """(defines, uses) per solution cell, and the function each test cell checks."""
     defines, uses, tests = {}, {}, {}
-    for cell in notebook["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        src = cell["source"]
-        src = "".join(src) if isinstance(src, list) else src
-        if cell["cell_type"] != "code":
+    for cell in cells_of(notebook):
+        meta = nbgrader_meta(cell)
+        src = source_text(cell)
+        if cell.get("cell_type") != "code":
             continue
         try:
             tree = ast.parse(src)

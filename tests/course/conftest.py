@@ -2,10 +2,11 @@
 import pytest
 
 from course_helpers import REPO
-from minicnn.course import nbg
+from minicnn.course.notebook import read_notebook
+from minicnn.grader import locate, nbg
 
 
 @pytest.fixture(scope="session")
 def course_notebooks():
     """{assignment: source notebook JSON} of the bundled course."""
-    return {a: nbg.read_notebook(nbg.source_notebook(a, REPO)) for a in nbg.assignments(REPO)}
+    return {a: read_notebook(locate.source_notebook(a, REPO)) for a in nbg.assignments(REPO)}

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from minicnn.course import batch, course_root, grading
-from minicnn.course.nbg import assignments
+from minicnn.course.notebook import is_test_cell
+from minicnn.grader import batch, plan
+from minicnn.grader.locate import course_root
+from minicnn.grader.nbg import assignments
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
 
@@ -32,7 +34,7 @@ def test_every_assignment_grades_its_solution_full_and_its_release_zero(tmp_path
                                     "release": root / "exercises" / assignment / f"{assignment}.ipynb"})
         report = batch.grade_batch(assignment, course, jobs=2, progress=False, log=lambda *a: None)
         recs = {r["student"]: r for r in report["records"]}
-        specs = grading.test_specs(json.loads((root / "solutions" / assignment / f"{assignment}.ipynb").read_text()))
+        specs = plan.test_specs(json.loads((root / "solutions" / assignment / f"{assignment}.ipynb").read_text()))
         full = sum(s.points for s in specs)
         sol = recs["solution"]
         assert sum(p["score"] for p in sol["parts"]) == full, (assignment, sol["reason"], sol["cell_errors"],
@@ -86,7 +88,7 @@ def test_bad_arguments_are_refused_clearly(tmp_path):
 @pytest.mark.parametrize("name", ["correct", "stub"])
 def test_a_submission_is_graded_the_same_by_nbgrader_and_by_the_batch_grader(name, tmp_path):
     """The honest path agrees with nbgrader's own autograde (which runs the test cells in the kernel)."""
-    from minicnn.course import nbg
+    from minicnn.grader import nbg
 
     course = nbg.CourseDir(tmp_path / "nbg")
     course.add_source("a1_convolution")
@@ -103,14 +105,14 @@ def test_a_submission_is_graded_the_same_by_nbgrader_and_by_the_batch_grader(nam
 def test_autograded_notebooks_work_with_nbgrader_feedback(tmp_path):
     """The batch grader leaves autograded/ notebooks and gradebook entries that nbgrader's own tools
     read: generate_feedback renders them with the batch grader's scores and no hidden tests."""
-    from minicnn.course import nbg
+    from minicnn.grader import nbg
 
     course = tmp_path / "course"
     _class(course, "a1_convolution", {"ann": SUBMISSIONS / "correct.ipynb",
                                       "dan": SUBMISSIONS / "deleted_tests.ipynb"})
     report = batch.grade_batch("a1_convolution", course, jobs=2, progress=False, log=lambda *a: None)
     nb = json.loads((course / "autograded" / "dan" / "a1_convolution" / "a1_convolution.ipynb").read_text())
-    tests = [c for c in nb["cells"] if grading.is_test_cell(c)]
+    tests = [c for c in nb["cells"] if is_test_cell(c)]
     assert len(tests) == 8, "the deleted test cells are back"
     assert all("points" in "".join(c["outputs"][0]["text"]) for c in tests)
     shutil.copyfile(nbg.config_file(), course / "nbgrader_config.py")

@@ -12,7 +12,8 @@ from numba import njit
 
 import minicnn
 from course_helpers import CORRELATE_SRC, exec_cells
-from minicnn.course import checks, sandbox
+from minicnn.course import checks
+from minicnn.sandbox import calls
 from minicnn.course.checks import check, check_compiled
 
 
@@ -40,7 +41,7 @@ def test_correct_code_gets_full_marks_public_and_hidden(good, capsys):
 def test_cases_include_worked_examples_and_every_edge():
     part = checks.get_part("a1.correlate2d")
     for hidden, seed in ((False, 0), (True, 5)):
-        cases = part.cases(checks._case_rng(part.key, seed), hidden)
+        cases = part.cases(checks.case_rng(part.key, seed), hidden)
         labels = " ".join(c.label for c in cases)
         assert "worked example: Riccardo Zese" in labels and "Eren Erdal Aksoy" in labels
         for edge in ("kernel as large as the input", "stride larger than the kernel", "'same' padding",
@@ -60,8 +61,8 @@ def test_cases_include_worked_examples_and_every_edge():
 
 def test_hidden_cases_differ_with_the_seed_and_are_not_printed(capsys):
     part = checks.get_part("a1.correlate2d")
-    a = part.cases(checks._case_rng(part.key, 1), True)
-    b = part.cases(checks._case_rng(part.key, 2), True)
+    a = part.cases(checks.case_rng(part.key, 1), True)
+    b = part.cases(checks.case_rng(part.key, 2), True)
     assert any(x.args[0].shape != y.args[0].shape or not np.array_equal(x.args[0], y.args[0])
                for x, y in zip(a, b) if not x.worked)
 
@@ -280,7 +281,7 @@ def test_a_crash_in_the_students_code_does_not_kill_the_caller():
     def segfault():
         ctypes.string_at(0)
 
-    out = sandbox.call(segfault, (), timeout=10)
+    out = calls.call(segfault, (), timeout=10)
     assert out.status == "crash" and "SIGSEGV" in out.error
 
 
@@ -291,7 +292,7 @@ def test_inputs_are_not_shared_with_the_students_function(good):
         img[:] = 0
         return img
 
-    out = sandbox.call(mutates, (image, np.ones((1, 1)), 1, 0))
+    out = calls.call(mutates, (image, np.ones((1, 1)), 1, 0))
     assert out.ok and not out.value.any()
     assert image.sum() == 36  # the caller's array is untouched
 
@@ -309,7 +310,7 @@ def test_every_part_has_cases_and_reference_values():
                 "a3.avg_pool2d_backward", "a3.relu_backward", "a3.tanh_backward", "a3.sigmoid_backward"):
         part = checks.get_part(key)
         for hidden in (False, True):
-            cases = part.cases(checks._case_rng(key, 3), hidden)
+            cases = part.cases(checks.case_rng(key, 3), hidden)
             assert len(cases) >= 4, key
             assert any(c.worked for c in cases) or key.startswith("a3.") and "_backward" in key and "pool" not in key
 
@@ -317,5 +318,5 @@ def test_every_part_has_cases_and_reference_values():
 def test_the_reference_answers_are_minicnns_kernels():
     """A spot check that the expected values are computed, not typed in: they equal minicnn's output."""
     part = checks.get_part("a1.correlate2d")
-    for c in part.cases(checks._case_rng(part.key, 0), False):
+    for c in part.cases(checks.case_rng(part.key, 0), False):
         np.testing.assert_array_equal(c.expected, minicnn.correlate2d(*c.args))

@@ -8,7 +8,9 @@ import pytest
 
 from course_helpers import REPO, graded_cells, notebook_code, run_graded
 from minicnn import examples
-from minicnn.course import checks, mutants, nbg
+from minicnn.course import checks, mutants
+from minicnn.course.notebook import read_notebook, solution_cell_sources
+from minicnn.grader import nbg
 
 ASSIGNMENTS = nbg.assignments(REPO)
 
@@ -24,7 +26,7 @@ def test_solution_gets_full_marks(assignment, course_notebooks):
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_gets_zero(assignment):
-    nb = nbg.read_notebook(REPO / nbg.RELEASE_DIR / assignment / f"{assignment}.ipynb")
+    nb = read_notebook(REPO / nbg.RELEASE_DIR / assignment / f"{assignment}.ipynb")
     tests = [(gid, src) for gid, points, src in graded_cells(nb)]
     assert tests
     for (gid, _), (score, out) in run_graded(assignment, notebook_code(nb), tests, (False,)).items():
@@ -37,7 +39,7 @@ def test_release_gets_zero(assignment):
                          ids=lambda m: m.name)
 def test_known_wrong_code_loses_points(mutant, course_notebooks):
     nb = course_notebooks[mutant.assignment]
-    cell = nbg.solution_cell_sources(nb)[mutant.cell]
+    cell = solution_cell_sources(nb)[mutant.cell]
     deps = mutants.test_dependencies(nb)
     needed = set().union(*(deps[t] for t in mutant.breaks))  # only the cells these tests run (no training
     sources = notebook_code(nb, replace={mutant.cell: mutants.apply(mutant, cell)}, only=needed)  # unless needed)
@@ -56,7 +58,7 @@ def test_every_part_is_graded_somewhere_and_every_test_cell_names_a_part(course_
             for key in found:
                 checks.get_part(key)  # raises for an unknown part
                 used.add(key)
-    assert set(checks._parts()) == used
+    assert set(checks.PARTS) == used
 
 
 def test_hidden_seeds_are_not_the_public_seed(course_notebooks):

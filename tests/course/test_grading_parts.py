@@ -8,9 +8,12 @@ import struct
 import numpy as np
 import pytest
 
-from minicnn.course import batch, checks, grading, isolation, wire
-from minicnn.course.nbg import ASSIGNMENTS_DIR, assignments
-from minicnn.course import course_root
+from minicnn.course import checks, notebook
+from minicnn.grader import outputs, plan, remote
+from minicnn.grader.locate import course_root
+from minicnn.grader.nbg import ASSIGNMENTS_DIR, assignments
+from minicnn.grader.record import Grade, PartGrade
+from minicnn.sandbox import isolation, wire
 
 
 # ----------------------------------------------------------------------------- wire
@@ -86,7 +89,7 @@ def _load(assignment, where=ASSIGNMENTS_DIR):
 
 @pytest.mark.parametrize("assignment", assignments())
 def test_every_test_cell_of_the_sources_is_read_statically(assignment):
-    specs = grading.test_specs(_load(assignment))
+    specs = plan.test_specs(_load(assignment))
     assert specs, assignment
     for spec in specs:
         part = checks.get_part(spec.part)  # a registered part
@@ -94,36 +97,36 @@ def test_every_test_cell_of_the_sources_is_read_statically(assignment):
         if spec.kind == "check":
             assert spec.seed != checks.PUBLIC_SEED, f"{spec.grade_id} grades with the public seed"
     release = _load(assignment, "exercises")
-    for cell in grading.cells_of(release):
-        if grading.is_test_cell(cell):
-            assert "HIDDEN" not in grading.source_text(cell)
+    for cell in notebook.cells_of(release):
+        if notebook.is_test_cell(cell):
+            assert "HIDDEN" not in notebook.source_text(cell)
 
 
 def test_parse_test_cell_takes_the_hidden_seed_and_rejects_other_code():
     src = ("seed = 0\n### BEGIN HIDDEN TESTS\nseed = 4127\n### END HIDDEN TESTS\n"
            'check("a1.output_size", output_size, points=2, seed=seed)\n')
-    spec = grading.parse_test_cell("t", src)
+    spec = plan.parse_test_cell("t", src)
     assert (spec.part, spec.func, spec.points, spec.seed, spec.kind) == ("a1.output_size", "output_size", 2.0, 4127,
                                                                          "check")
-    assert grading.release_text(src).strip().splitlines() == ["seed = 0", src.strip().splitlines()[-1]]
-    spec = grading.parse_test_cell("t", 'check_compiled("a4.conv2d_gpu", conv2d_gpu, points=1, kernel=k)')
+    assert notebook.release_text(src).strip().splitlines() == ["seed = 0", src.strip().splitlines()[-1]]
+    spec = plan.parse_test_cell("t", 'check_compiled("a4.conv2d_gpu", conv2d_gpu, points=1, kernel=k)')
     assert spec.kind == "compiled" and spec.kernel == "k"
     with pytest.raises(ValueError):
-        grading.parse_test_cell("t", "import os\ncheck('a1.output_size', output_size, points=2)")
+        plan.parse_test_cell("t", "import os\ncheck('a1.output_size', output_size, points=2)")
 
 
 def test_program_drops_test_cells_restores_read_only_cells_and_notes_edits():
     source = _load("a1_convolution")
     student = _load("a1_convolution", "exercises")
     cells = student["cells"]
-    setup = next(c for c in cells if grading.nbgrader_meta(c).get("grade_id") == "setup")
+    setup = next(c for c in cells if notebook.nbgrader_meta(c).get("grade_id") == "setup")
     setup["source"] = "import os\nos.environ['X'] = '1'\n"
-    test = next(c for c in cells if grading.nbgrader_meta(c).get("grade_id") == "test_output_size")
+    test = next(c for c in cells if notebook.nbgrader_meta(c).get("grade_id") == "test_output_size")
     test["source"] = "print(2)"
-    student["cells"] = [c for c in cells if grading.nbgrader_meta(c).get("grade_id") != "test_param_count"]
+    student["cells"] = [c for c in cells if notebook.nbgrader_meta(c).get("grade_id") != "test_param_count"]
     student["cells"].append({"cell_type": "code", "metadata": {}, "source": "helper = 1", "outputs": [],
                              "execution_count": None})
-    run, notes = grading.program(source, student)
+    run, notes = plan.program(source, student)
     ids = [c["id"] for c in run]
     assert not any(i.startswith("test_") for i in ids)
     setup_run = next(c for c in run if c["id"] == "setup")
@@ -144,21 +147,21 @@ def test_static_flags_name_the_tampering():
         "get_ipython().input_transformers_cleanup.append(lambda lines: lines)\n"
         "import minicnn.kernels\nminicnn.kernels.KERNELS['loop']['conv2d_forward'] = None\n")},
         {"id": "setup", "trusted": True, "source": "import ctypes"}]
-    flags = grading.static_flags(cells)
+    flags = plan.static_flags(cells)
     text = "\n".join(flags)
     for needle in ("replaces np.allclose", "replaces numpy.testing.assert_allclose", "replaces builtins.len",
                    "input_transformers_cleanup", "imports ctypes (cell x)", "imports minicnn.kernels",
                    "replaces minicnn.kernels.KERNELS"):
         assert needle in text, needle
     assert "(cell setup)" not in text
-    assert grading.static_flags([{"id": "y", "trusted": False, "source": "def f(x):\n    return x + 1\n"}]) == []
+    assert plan.static_flags([{"id": "y", "trusted": False, "source": "def f(x):\n    return x + 1\n"}]) == []
 
 
 def test_jit_decorator_is_read_from_the_source():
     cells = [{"id": "a", "source": "@njit\ndef f(x):\n    return x\n\ndef g(x):\n    return x\n"},
              {"id": "b", "source": "@numba.njit(cache=True)\ndef h(x):\n    return x\n%time h(1)\n"}]
-    assert grading.decorated_with_jit(cells, "f") and grading.decorated_with_jit(cells, "h")
-    assert not grading.decorated_with_jit(cells, "g") and not grading.decorated_with_jit(cells, "missing")
+    assert plan.decorated_with_jit(cells, "f") and plan.decorated_with_jit(cells, "h")
+    assert not plan.decorated_with_jit(cells, "g") and not plan.decorated_with_jit(cells, "missing")
 
 
 # ----------------------------------------------------------------------------- isolation settings
@@ -183,7 +186,8 @@ def test_bwrap_command_shows_only_the_package_not_the_course():
         pytest.skip("bubblewrap is not installed")
     from pathlib import Path
 
-    cmd = isolation.bwrap_command("bwrap", Path("/tmp/x"), ["python"], {"A": "1"}, isolation.Limits())
+    cmd = isolation.bwrap_command("bwrap", Path("/tmp/x"), ["python"], {"A": "1"}, isolation.Limits(),
+                                  remote.runner_binds())
     bound = {cmd[i + 1] for i, a in enumerate(cmd) if a in ("--ro-bind", "--bind")}
     root = str(course_root())
     assert str(course_root() / "minicnn") in bound
@@ -192,9 +196,9 @@ def test_bwrap_command_shows_only_the_package_not_the_course():
 
 
 def test_feedback_html_escapes_and_carries_no_test_source():
-    rec = {"student": "<eve>", "assignment": "a1_convolution", "reason": "", "cell_errors": ["cell 3: <b>"],
-           "notes": [], "parts": [{"grade_id": "test_x", "title": "T", "score": 1.0, "max": 2.0,
-                                  "lines": ["  FAIL <script>alert(1)</script>"]}]}
-    page = batch.feedback_html(rec)
+    rec = Grade("<eve>", "a1_convolution", reason="", cell_errors=["cell 3: <b>"], notes=[],
+                parts=[PartGrade(grade_id="test_x", part="", title="T", score=1.0, max=2.0,
+                                 lines=["  FAIL <script>alert(1)</script>"])])
+    page = outputs.feedback_html(rec)
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;eve&gt;" in page
     assert "1 of 2" in page

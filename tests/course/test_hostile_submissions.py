@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from minicnn.course import batch, isolation
+from minicnn.grader import batch, locate
+from minicnn.sandbox import isolation
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux")
 
@@ -177,7 +178,7 @@ def test_outputs_gradebook_csv_and_feedback(graded):
             nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, name)
             auto = {g.name: g.auto_score for g in nb.grades if g.name in FULL}
             assert auto == _scores(rec) or rec["status"] in ("unreadable",) and all(v == 0 for v in auto.values())
-    source = (Path(batch.source_notebook(course, ASSIGNMENT))).read_text()
+    source = (Path(locate.source_notebook(ASSIGNMENT, course))).read_text()
     seeds = set(re.findall(r"seed = (\d+)", source)) - {"0"}
     assert seeds
     for name in recs:

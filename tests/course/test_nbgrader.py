@@ -16,7 +16,8 @@ pytest.importorskip("nbgrader")
 
 from course_helpers import (CORRELATE_SRC, HIDDEN_SEED, OUTPUT_SIZE_SRC, code_cell,  # noqa: E402
                             make_course_root, tiny_notebook)
-from minicnn.course import nbg  # noqa: E402
+from minicnn.course.notebook import read_notebook  # noqa: E402
+from minicnn.grader import locate, nbg  # noqa: E402
 
 A = "t1_tiny"
 
@@ -75,7 +76,7 @@ def graded(tmp_path_factory):
     release = course.generate(A)
     submissions = {
         "good": tiny_notebook(),
-        "release": nbg.read_notebook(release / f"{A}.ipynb"),
+        "release": read_notebook(release / f"{A}.ipynb"),
         "noisy": tiny_notebook(output_size_src=NOISY_OUTPUT_SIZE),
         "deleted": tiny_notebook(drop_tests=("test_output_size", "test_correlate2d_compiled")),
         "hang_in_check": tiny_notebook(correlate_src=HANGING_CORRELATE),
@@ -201,7 +202,7 @@ def test_a_new_gradebook_finds_alembic_without_the_venv_on_path(tmp_path):
     assert "alembic" in proc.stderr
     ours = tmp_path / "ours"
     ours.mkdir()
-    (ours / "nbgrader_config.py").write_text(nbg.config_file(nbg.course_root()).read_text())
+    (ours / "nbgrader_config.py").write_text(nbg.config_file(locate.course_root()).read_text())
     proc = subprocess.run([sys.executable, "-m", "nbgrader", "db", "student", "list"], cwd=ours, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("nbgrader")
 
 from course_helpers import REPO  # noqa: E402
-from minicnn.course import nbg, verify  # noqa: E402
+from minicnn.grader import nbg, verify  # noqa: E402
 
 
 def test_exercises_are_the_current_nbgrader_release(tmp_path):

@@ -1,4 +1,4 @@
-"""Run one call of a student's function so that nothing it does can break the grading.
+"""Run one call of an untrusted function so that nothing it does can break the caller.
 
 A notebook kernel is a poor place to run unknown code: an `@njit` loop that never ends
 ignores Jupyter's interrupt (compiled code never returns to the interpreter), an
@@ -12,13 +12,16 @@ stderr scores an nbgrader test cell 0.  So `call()`:
   crash ends that one case, never the kernel;
 - records, instead of printing, whatever the call writes to stdout or stderr (Python
   level and file-descriptor level) and every warning it raises (Numba's included);
-- inside the child, replaces minicnn's compiled kernels by tripwires and refuses imports
-  of torch/scipy/..., so a submission that hands the work to a library is caught even
-  when the call is hidden from static inspection.
+- inside the child, runs the caller's `arm()` (which makes libraries the call must not
+  use unusable: the course passes one that disables minicnn's kernels) and refuses imports
+  of torch/scipy/..., so a function that hands the work to a library is caught even when
+  the call is hidden from static inspection.
 
 Where fork is not available (Windows, macOS), or for `@njit(parallel=True)` functions
 (Numba's thread pool does not survive a fork), the call runs in-process with the same
 capturing, but without the time limit.
+
+This module imports nothing of minicnn.
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ from dataclasses import dataclass, field
 
 USE_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
 
-# Packages a graded function may not use; `minicnn` is refined per part (see inspection.py).
+# Packages a called function may not import (the caller may refine this per call).
 BLOCKED_IMPORTS = ("torch", "scipy", "tensorflow", "jax", "keras", "cupy", "skimage", "cv2", "sklearn")
 
 
@@ -62,13 +65,19 @@ class ForbiddenCall(Exception):
     """Raised inside the sandbox when the student's code reaches a forbidden library."""
 
 
-def _short_exception(exc: BaseException, limit: int = 3) -> str:
-    """'IndexError: index 7 is out of bounds ...' plus the last frames that are the student's."""
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _short_exception(exc: BaseException, limit: int = 3, hide=()) -> str:
+    """'IndexError: index 7 is out of bounds ...' plus the last frames that are the caller's
+    student's: frames in this package, or under one of the directories in `hide`, are left out."""
     name = type(exc).__name__
     msg = str(exc).strip()
     first = msg.splitlines()[0] if msg else ""
     text = f"{name}: {first}" if first else name
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "minicnn/course" not in f.filename]
+    hidden = (HERE,) + tuple(hide)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not any(f.filename.startswith(h + os.sep) for h in hidden)]
     where = [f"line {f.lineno}: {f.line}" for f in frames[-limit:] if f.line]
     if where:
         text += " (at " + "; ".join(where) + ")"
@@ -147,55 +156,26 @@ class _BlockImports:
         return None
 
 
-def _tripwire(what):
-    def tripwire(*a, **k):
-        raise ForbiddenCall(what)
-    return tripwire
-
-
-def _arm_tripwires(mode, blocked_imports):
-    """Inside the child: make the libraries a graded function must not use unusable.
-
-    mode "kernels": minicnn's compiled kernels (every public op goes through them);
-    mode "layers": minicnn's ready-made layers, models and optimisers (the functional
-    kernels stay usable).  In both modes the blocked packages cannot be imported."""
-    try:
-        if mode == "kernels":
-            from minicnn import kernels as _k
-
-            for table in _k.KERNELS.values():
-                for op in list(table):
-                    table[op] = _tripwire(f"the graded function called minicnn's own kernel {op!r} "
-                                          "(through minicnn's public API)")
-        elif mode == "layers":
-            import importlib
-
-            for modname in ("minicnn.layers", "minicnn.models", "minicnn.optim", "minicnn.training"):
-                try:
-                    mod = importlib.import_module(modname)
-                except ImportError:
-                    continue
-                for name, obj in list(vars(mod).items()):
-                    if isinstance(obj, type) and obj.__module__ == modname:
-                        for meth in ("forward", "backward", "step", "__call__"):
-                            if meth in vars(obj):
-                                setattr(obj, meth, _tripwire(f"the graded code used {modname}.{name}, which "
-                                                             "this exercise asks you to write yourself"))
-                    elif callable(obj) and getattr(obj, "__module__", None) == modname and not isinstance(obj, type):
-                        setattr(mod, name, _tripwire(f"the graded code called {modname}.{name}"))
-    except Exception:  # noqa: BLE001 - best effort
-        pass
+def block_imports(names):
+    """Make the packages `names` unimportable in this process (used in the child only)."""
     for name in list(sys.modules):
-        if name.split(".")[0] in blocked_imports:
+        if name.split(".")[0] in names:
             sys.modules[name] = None  # a later `import` of it raises ImportError
-    sys.meta_path.insert(0, _BlockImports(blocked_imports))
+    sys.meta_path.insert(0, _BlockImports(names))
 
 
-def _run_here(fn, args, tripwires, blocked_imports):
-    """Call fn(*args) with every output captured; returns the payload tuple."""
+def _run_here(fn, args, arm, blocked_imports, hide):
+    """Call fn(*args) with every output captured; returns the payload tuple.
+
+    arm: None, or a function run first that makes what the call must not use unusable;
+    with it, the blocked imports are refused too (so only ever in a forked child)."""
     buf = io.StringIO()
-    if tripwires:
-        _arm_tripwires("kernels" if tripwires is True else tripwires, blocked_imports)
+    if arm is not None:
+        try:
+            arm()
+        except Exception:  # noqa: BLE001 - best effort, as the static inspection comes first
+            pass
+        block_imports(blocked_imports)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
@@ -205,7 +185,7 @@ def _run_here(fn, args, tripwires, blocked_imports):
             except ForbiddenCall as exc:
                 value, status, err = None, "forbidden", str(exc)
             except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt: all reported
-                value, status, err = None, "error", _short_exception(exc)
+                value, status, err = None, "error", _short_exception(exc, hide=hide)
     return status, value, err, buf.getvalue(), _warning_texts(caught)
 
 
@@ -228,7 +208,7 @@ def _changed(args, before) -> list:
     return out
 
 
-def _child(fn, args, wfd, tripwires, blocked_imports):
+def _child(fn, args, wfd, arm, blocked_imports, hide):
     """Body of the forked child: never returns."""
     code = 0
     try:
@@ -248,7 +228,7 @@ def _child(fn, args, wfd, tripwires, blocked_imports):
         sys.stdout = io.StringIO()
         sys.stderr = io.StringIO()
         before = _snapshot(args)
-        status, value, err, out, warns = _run_here(fn, args, tripwires, blocked_imports)
+        status, value, err, out, warns = _run_here(fn, args, arm, blocked_imports, hide)
         mutated = _changed(args, before)
         try:
             scratch.seek(0)
@@ -270,12 +250,14 @@ def _child(fn, args, wfd, tripwires, blocked_imports):
         os._exit(code)
 
 
-def call(fn, args=(), timeout: float = 10.0, tripwires=True, blocked_imports=BLOCKED_IMPORTS,
-         fork: bool = True) -> Outcome:
+def call(fn, args=(), timeout: float = 10.0, arm=None, blocked_imports=BLOCKED_IMPORTS, fork: bool = True,
+         hide=()) -> Outcome:
     """Run fn(*args) safely; see the module docstring.  `args` are not modified in the caller.
 
-    tripwires: True or "kernels" (minicnn's kernels unusable), "layers" (minicnn's layers,
-    models and optimisers unusable), or False.  fork=False runs in-process (no time limit)."""
+    arm: a function the forked child runs before the call (e.g. one that replaces a library's
+    entry points by tripwires raising ForbiddenCall); the blocked imports are refused there too.
+    fork=False runs in-process (no time limit, nothing armed).  hide: directories whose frames
+    are left out of an error's text (the caller's own wrappers)."""
     args = tuple(args)
     pre = precompile(fn, args)
     if pre is not None and pre.status != "ok":
@@ -285,7 +267,7 @@ def call(fn, args=(), timeout: float = 10.0, tripwires=True, blocked_imports=BLO
     t0 = time.perf_counter()
     if not (USE_FORK and fork) or _is_parallel(fn):
         before = _snapshot(args)
-        status, value, err, out, warns = _run_here(fn, args, False, blocked_imports)
+        status, value, err, out, warns = _run_here(fn, args, None, blocked_imports, hide)
         return Outcome(status, value, err, pre_output + out, pre_warnings + warns, time.perf_counter() - t0,
                        _changed(args, before))
 
@@ -294,7 +276,7 @@ def call(fn, args=(), timeout: float = 10.0, tripwires=True, blocked_imports=BLO
     pid = os.fork()
     if pid == 0:  # child
         os.close(rfd)
-        _child(fn, args, wfd, tripwires, blocked_imports)
+        _child(fn, args, wfd, arm, blocked_imports, hide)
     os.close(wfd)
     chunks, deadline, timed_out = [], time.monotonic() + timeout, False
     try:

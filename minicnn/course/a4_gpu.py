@@ -14,13 +14,15 @@ import math
 import numpy as np
 
 from .. import conv, examples, pool
-from .checks import Case, Part, compare_arrays, register
-from .parts import EDGE_KINDS, ORDINARY, REF, _cite, _geometry, _ints, _label
+from ..cuda import simulator_enabled
+from .cases import EDGE_KINDS, ORDINARY, REF, case_label, cite, geometry, ints
+from .part import Case, Part, compare_arrays
+
+PARTS: list[Part] = []   # this assignment's graded parts, in notebook order
 
 
 def simulator_on() -> bool:
     try:
-        from ..cuda._target import simulator_enabled
         return simulator_enabled()
     except Exception:  # noqa: BLE001 - no CUDA target at all
         return False
@@ -123,19 +125,19 @@ def _conv_gpu_cases(rng, hidden):
                           **kw))
 
     ex = examples.get("halmstad-rgb-with-bias")
-    add(_cite(ex), ex.array("x")[None], ex.array("weight"), ex.array("bias"), ex.params["stride"],
+    add(cite(ex), ex.array("x")[None], ex.array("weight"), ex.array("bias"), ex.params["stride"],
         ex.params["padding"], worked=True, example_id=ex.id)
     ex = examples.get("ferrara-5x5-stride-2-padding-1")
-    add(_cite(ex), ex.array("image")[None, None], ex.array("kernel")[None, None], np.zeros(1),
+    add(cite(ex), ex.array("image")[None, None], ex.array("kernel")[None, None], np.zeros(1),
         ex.params["stride"], ex.params["padding"], worked=True, example_id=ex.id)
     kinds = list(EDGE_KINDS) + ["batch and filters", ORDINARY]
     for i, kind in enumerate(kinds * (2 if hidden else 1)):
-        h, w, kh, kw, s, p = _geometry(rng, kind)
+        h, w, kh, kw, s, p = geometry(rng, kind)
         h, w = min(h, 6), min(w, 6)
         kh, kw = min(kh, h + 2 * p), min(kw, w + 2 * p)
         n, c, k = (2, 2, 2) if kind == "batch and filters" else (1, int(rng.integers(1, 3)), 1)
-        add(_label(i, kind, hidden), _ints(rng, (n, c, h, w)), _ints(rng, (k, c, kh, kw), -2, 2),
-            _ints(rng, (k,)), s, p, hidden=hidden)
+        add(case_label(i, kind, hidden), ints(rng, (n, c, h, w)), ints(rng, (k, c, kh, kw), -2, 2),
+            ints(rng, (k,)), s, p, hidden=hidden)
     return cases
 
 
@@ -147,7 +149,7 @@ def _pool_gpu_cases(rng, hidden):
                           f"x {'x'.join(map(str, x.shape))}, kernel {k}, stride {s}", **kw))
 
     ex = examples.get("tcd-max-pooling-4x4")
-    add(_cite(ex), ex.array("x")[None, None], ex.params["kernel_size"], ex.params["stride"], worked=True,
+    add(cite(ex), ex.array("x")[None, None], ex.params["kernel_size"], ex.params["stride"], worked=True,
         example_id=ex.id)
     kinds = ["overlapping windows (stride < kernel)", "stride larger than the kernel", "window as large as the input",
              "non-square input", "negative values only", "batch and channels"]
@@ -161,16 +163,16 @@ def _pool_gpu_cases(rng, hidden):
         elif kind == "non-square input":
             w = min(h + r(1, 3), 9)
         n, c = (2, 2) if kind == "batch and channels" else (1, 1)
-        x = _ints(rng, (n, c, h, w), -9, 9)
+        x = ints(rng, (n, c, h, w), -9, 9)
         if kind == "negative values only":
             x = -np.abs(x) - 1
-        add(_label(i, kind, hidden), x, k, s, hidden=hidden)
+        add(case_label(i, kind, hidden), x, k, s, hidden=hidden)
     return cases
 
 
-register(Part("a4.conv2d_gpu", "conv2d_gpu", "GPU convolution, one thread per output", _conv_gpu_cases,
-              compare=compare_launched, hint=_launch_hint, adapter=with_launch_log, compiled_kind="cuda",
-              fork=_fork, timeout=60.0, display=lambda got: got[0] if isinstance(got, tuple) else got))
-register(Part("a4.max_pool2d_gpu", "max_pool2d_gpu", "GPU max pooling, one thread per output", _pool_gpu_cases,
-              compare=compare_launched, hint=_launch_hint, adapter=with_launch_log, compiled_kind="cuda",
-              fork=_fork, timeout=60.0, display=lambda got: got[0] if isinstance(got, tuple) else got))
+PARTS.append(Part("a4.conv2d_gpu", "conv2d_gpu", "GPU convolution, one thread per output", _conv_gpu_cases,
+                  compare=compare_launched, hint=_launch_hint, adapter=with_launch_log, compiled_kind="cuda",
+                  fork=_fork, timeout=60.0, display=lambda got: got[0] if isinstance(got, tuple) else got))
+PARTS.append(Part("a4.max_pool2d_gpu", "max_pool2d_gpu", "GPU max pooling, one thread per output", _pool_gpu_cases,
+                  compare=compare_launched, hint=_launch_hint, adapter=with_launch_log, compiled_kind="cuda",
+                  fork=_fork, timeout=60.0, display=lambda got: got[0] if isinstance(got, tuple) else got))

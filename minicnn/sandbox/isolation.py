@@ -1,10 +1,13 @@
-"""Start a student's runner walled off from the grader, and make sure nothing of it survives.
+"""Start an untrusted program walled off from its caller, and make sure nothing of it survives.
+
+This module knows nothing of minicnn: the caller names the Python module to run inside
+(`start(..., module=...)`) and the directories that module needs to see (`binds`).
 
 Two ways, chosen by `choose()` (or forced with --isolation):
 
 bubblewrap  (`bwrap`, Debian/Ubuntu package `bubblewrap`): the runner sees a read-only
-            system (/usr, the Python installation and the minicnn package, nothing else
-            of the course), its own working copy as home, an empty size-limited /tmp,
+            system (/usr, the Python installation and the directories the caller binds,
+            nothing else), its own working copy as home, an empty size-limited /tmp,
             its own process, network, IPC and host-name namespaces (no network at all,
             no view of other processes) and no capabilities.  When the runner ends, the
             kernel kills everything left in its process namespace.
@@ -32,7 +35,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import minicnn
 
 PR_SET_CHILD_SUBREAPER = 36
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -222,13 +224,14 @@ class Cgroup:
 
 # ----------------------------------------------------------------------------- the sandbox command line
 
-def _python_roots() -> list[Path]:
-    """What the runner's interpreter needs to see: the installation, the venv, site-packages, minicnn."""
+def python_roots(binds=()) -> list[Path]:
+    """What the runner's interpreter needs to see: the installation, the venv, site-packages,
+    plus the caller's `binds` (e.g. one package directory, never the folder around it)."""
     roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent}
     for p in sys.path:
         if p and "site-packages" in p and Path(p).is_dir():
             roots.add(Path(p).resolve())
-    roots.add(Path(minicnn.__file__).resolve().parent)  # only the package, never the course beside it
+    roots.update(Path(b).resolve() for b in binds)
     # keep the outermost of nested paths
     out = []
     for r in sorted(roots, key=lambda p: len(p.parts)):
@@ -237,7 +240,8 @@ def _python_roots() -> list[Path]:
     return out
 
 
-def bwrap_command(path: str, workdir: Path, argv: list[str], env: dict, limits: Limits, fds=()) -> list[str]:
+def bwrap_command(path: str, workdir: Path, argv: list[str], env: dict, limits: Limits, binds=()) -> list[str]:
+    """The bwrap command line running `argv` with `workdir` as its home; `binds`: see python_roots."""
     cmd = [path, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
            "--uid", "65534", "--gid", "65534", "--hostname", "sandbox", "--clearenv"]
     for name in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -249,7 +253,7 @@ def bwrap_command(path: str, workdir: Path, argv: list[str], env: dict, limits: 
         if os.path.exists(name):
             cmd += ["--ro-bind", name, name]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp"]
-    for root in _python_roots():
+    for root in python_roots(binds):
         cmd += ["--ro-bind", str(root), str(root)]
     cmd += ["--bind", str(workdir), "/home/student", "--chdir", "/home/student"]
     for key, value in env.items():
@@ -272,7 +276,6 @@ def runner_env(workdir_inside: str, extra: dict | None = None) -> dict:
         "NUMBA_NUM_THREADS": "2",
         "OMP_NUM_THREADS": "1",
         "OMP_WAIT_POLICY": "PASSIVE",
-        "NBGRADER_EXECUTION": "autograde",
     }
     env.update(extra or {})
     return env
@@ -379,8 +382,10 @@ class Run:
 _counter = [0]
 
 
-def start(mode: str, workdir: Path, limits: Limits, extra_env: dict | None = None) -> Run:
-    """Start `python -I -m minicnn.course.runner` in the chosen sandbox, working in `workdir`."""
+def start(mode: str, workdir: Path, limits: Limits, module: str, binds=(), extra_env: dict | None = None) -> Run:
+    """Start `python -I -m MODULE REQUEST_FD REPLY_FD` in the chosen sandbox, working in `workdir`.
+
+    `binds`: the directories (read-only) the module needs beyond the Python installation."""
     req_r, req_w = os.pipe()
     rep_r, rep_w = os.pipe()
     out_r, out_w = os.pipe()
@@ -388,11 +393,11 @@ def start(mode: str, workdir: Path, limits: Limits, extra_env: dict | None = Non
     cgroup = Cgroup(f"minicnn-grade-{os.getpid()}-{_counter[0]}", limits)
     if not cgroup.dirs:
         cgroup = None
-    argv = [sys.executable, "-I", "-m", "minicnn.course.runner", str(req_r), str(rep_w)]
+    argv = [sys.executable, "-I", "-m", module, str(req_r), str(rep_w)]
     if mode == "bwrap":
         inside = "/home/student"
         env = runner_env(inside, extra_env)
-        cmd = bwrap_command(bwrap_path(), workdir, argv, env, limits)
+        cmd = bwrap_command(bwrap_path(), workdir, argv, env, limits, binds)
         popen_env, cwd = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, None
     else:
         inside = str(workdir)

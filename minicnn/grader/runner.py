@@ -1,8 +1,8 @@
 """The student's side of batch grading: run a submission's cells, then answer calls.
 
-    python -I -m minicnn.course.runner REQUEST_FD REPLY_FD
+    python -I -m minicnn.grader.runner REQUEST_FD REPLY_FD
 
-runs inside the sandbox (isolation.py) as an untrusted process: everything in it,
+runs inside the sandbox (minicnn.sandbox.isolation) as an untrusted process: everything in it,
 this module included, may be rewritten by the student's code, so it decides nothing.
 It receives a job (the cells to run, in order) on REQUEST_FD, runs the cells in an
 IPython shell as a notebook kernel would, reports "ready", and then serves requests:
@@ -15,8 +15,8 @@ IPython shell as a notebook kernel would, reports "ready", and then serves reque
 
 Replies go to REPLY_FD as wire frames, never pickles (the arguments of a call come in as
 the grader's pickle: that direction only carries what the grader made).  A call runs through
-sandbox.call: in a forked child with its own time limit, output captured, the
-part's adapter applied (e.g. a layer class turned into forward/backward).  The
+minicnn.course.checks.call_part, as in a notebook: in a forked child with its own time limit,
+output captured, the part's adapter applied (e.g. a layer class turned into forward/backward).  The
 grader compares what comes back with its own reference answers, in its own process.
 """
 from __future__ import annotations
@@ -26,22 +26,12 @@ import pickle
 import sys
 import time
 
-from . import wire
+from ..course import checks, inspection, tripwires
+from ..sandbox import wire
 
 
 def _reply(fd, value):
     wire.write_frame(fd, value)
-
-
-def _arm_for_grading(mode):
-    """minicnn's kernels (or its layers) unusable from here on.  (The blocked libraries are
-    refused only inside each call's child, as before: Numba's compiler imports scipy.)"""
-    from . import sandbox
-
-    sandbox._arm_tripwires(mode, ())
-    import sys as _sys
-
-    _sys.meta_path[:] = [f for f in _sys.meta_path if not isinstance(f, sandbox._BlockImports)]
 
 
 def _run_cells(shell, cells, reply_fd):
@@ -64,8 +54,6 @@ def _function(shell, name):
 
 
 def _serve(shell, request_fd, reply_fd):
-    from . import checks, inspection, sandbox
-
     while True:
         try:
             req = wire.read_frame(request_fd)
@@ -81,8 +69,7 @@ def _serve(shell, request_fd, reply_fd):
         elif op == "inspect":
             part = checks.get_part(req["part"])
             try:
-                reasons = inspection.forbidden_uses(fn, part.forbidden, part.allowed_modules, part.numpy_functions,
-                                                    part.forbidden_attrs)
+                reasons = checks.IN_THIS_PROCESS.forbidden_uses(part, fn)
             except Exception as exc:  # noqa: BLE001 - reported, decided by the grader
                 reasons = [f"could not be inspected ({type(exc).__name__})"]
             _reply(reply_fd, {"reasons": [str(r) for r in reasons]})
@@ -94,10 +81,8 @@ def _serve(shell, request_fd, reply_fd):
             _reply(reply_fd, {"ok": bool(ok), "why": str(why)})
         elif op == "call":
             part = checks.get_part(req["part"])
-            target = part.adapter(fn) if part.adapter is not None else fn
-            fork = part.fork() if callable(part.fork) else part.fork
             args = tuple(pickle.loads(req["args"]))  # the grader's pickle, read on the untrusted side only
-            out = sandbox.call(target, args, timeout=float(req["timeout"]), tripwires=part.tripwires, fork=fork)
+            out = checks.call_part(part, fn, args, timeout=float(req["timeout"]))
             reply = {"status": out.status, "error": out.error[:2000], "output": out.output[-4000:],
                      "warnings": [str(w)[:300] for w in out.warnings[:20]], "seconds": out.seconds,
                      "mutated": list(out.mutated), "value": out.value}
@@ -119,9 +104,10 @@ def main(argv=None) -> int:
     from IPython.core.interactiveshell import InteractiveShell
 
     shell = InteractiveShell.instance()
-    # minicnn's kernels (or layers) and the blocked libraries are unusable from here on:
-    # a submission cannot hand the work to the reference it is checked against.
-    _arm_for_grading(job.get("tripwires", "kernels"))
+    # minicnn's kernels (or layers) are unusable from here on: a submission cannot hand the work
+    # to the reference it is checked against.  (The blocked libraries are refused only inside
+    # each call's child: Numba's compiler imports scipy.)
+    tripwires.arm(job.get("tripwires", "kernels"))
     _run_cells(shell, job["cells"], reply_fd)
     _reply(reply_fd, {"event": "ready"})
     _serve(shell, request_fd, reply_fd)

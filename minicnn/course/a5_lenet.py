@@ -13,14 +13,16 @@ import numpy as np
 
 from .. import activations, conv, examples, pool, shapes
 from ..dense import dense as dense_forward, dense_backward
-from .checks import Case, Part, compare_arrays, register
 from .inspection import LIBRARIES
+from .part import Case, Part, compare_arrays
 
 ALLOWED = ("minicnn", "minicnn.conv", "minicnn.pool", "minicnn.dense", "minicnn.activations", "minicnn.losses",
            "minicnn.data", "minicnn.shapes", "minicnn.gradcheck", "minicnn.examples", "minicnn.pictures")
 OWN_WORK = ("layers", "models", "optim", "training")
 RTOL = ATOL = 1e-4
 ACCURACY_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9)   # full marks at 90% on the held-out digits
+
+PARTS: list[Part] = []   # this assignment's graded parts, in notebook order
 
 
 def _common():
@@ -175,8 +177,8 @@ for _key, _cls, _title, _cases in (("conv_layer", "Conv2D", "Convolution layer",
                                    ("dense_layer", "Dense", "Fully connected layer", _dense_layer_cases),
                                    ("pool_layer", "AvgPool2D", "Average pooling layer", _pool_layer_cases),
                                    ("tanh_layer", "Tanh", "tanh layer", _tanh_layer_cases)):
-    register(Part(f"a5.{_key}", _cls, _title, _cases, compare=compare_layer, hint=_layer_hint,
-                  adapter=layer_runner, **_common()))
+    PARTS.append(Part(f"a5.{_key}", _cls, _title, _cases, compare=compare_layer, hint=_layer_hint,
+                      adapter=layer_runner, **_common()))
 
 
 # ------------------------------------------------------------------------------ LeNet-5
@@ -227,10 +229,10 @@ def _lenet_cases(rng, hidden):
                  "LeNet-5 on a batch of 2 images 1x32x32", worked=True, example_id=ex.id, show_inputs=False)]
 
 
-register(Part("a5.lenet5", "lenet5", "LeNet-5 built from your layers", _lenet_cases, compare=compare_lenet,
-              adapter=lenet_runner,
-              hint=lambda c, g, m: ("conv 6@5x5, tanh, avg pool 2, tanh, conv 16@5x5, tanh, avg pool 2, tanh, "
-                                    "conv 120@5x5, tanh, flatten, dense 84, tanh, dense 10"), **_common()))
+PARTS.append(Part("a5.lenet5", "lenet5", "LeNet-5 built from your layers", _lenet_cases, compare=compare_lenet,
+                  adapter=lenet_runner,
+                  hint=lambda c, g, m: ("conv 6@5x5, tanh, avg pool 2, tanh, conv 16@5x5, tanh, avg pool 2, tanh, "
+                                        "conv 120@5x5, tanh, flatten, dense 84, tanh, dense 10"), **_common()))
 
 
 # ------------------------------------------------------------------------------ accuracy
@@ -269,8 +271,8 @@ def _accuracy_cases(rng, hidden):
                  show_inputs=False) for level in ACCURACY_LEVELS]
 
 
-register(Part("a5.accuracy", "net", "Accuracy of your trained LeNet-5", _accuracy_cases, compare=compare_accuracy,
-              adapter=accuracy_runner,
-              hint=lambda c, g, m: ("train longer, or check the learning rate and the backward passes (gradcheck "
-                                    "each layer); the reference solution reaches about 92% after one epoch (batch 16, learning rate 0.1)"),
-              **_common()))
+PARTS.append(Part("a5.accuracy", "net", "Accuracy of your trained LeNet-5", _accuracy_cases, compare=compare_accuracy,
+                  adapter=accuracy_runner,
+                  hint=lambda c, g, m: ("train longer, or check the learning rate and the backward passes (gradcheck "
+                                        "each layer); the reference solution reaches about 92% after one epoch (batch 16, learning rate 0.1)"),
+                  **_common()))

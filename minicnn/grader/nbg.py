@@ -16,14 +16,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import course_root
+from ..course.notebook import cell_output_text, cells_of, grade_id, read_notebook
+from .locate import CONFIG, RELEASE_DIR, SOURCE_DIR, course_root
 
-ASSIGNMENTS_DIR = "solutions"
-RELEASE_DIR = "exercises"
+ASSIGNMENTS_DIR = SOURCE_DIR
 
 
 def config_file(root: Path | None = None) -> Path:
-    return (root or course_root()) / "autograder" / "nbgrader_config.py"
+    return (root or course_root()) / CONFIG
 
 
 def assignments(root: Path | None = None) -> list[str]:
@@ -32,7 +32,8 @@ def assignments(root: Path | None = None) -> list[str]:
     if not src.is_dir():
         raise FileNotFoundError(
             f"no {ASSIGNMENTS_DIR}/ folder in {src.parent}: the course notebooks live in the minicnn repository; "
-            "install it editable from a clone (pip install -e '.[course]') or set MINICNN_COURSE_DIR")
+            "install it editable from a clone (pip install -e '.[course]'), pass --course DIR "
+            "or set MINICNN_COURSE_DIR")
     return sorted(p.name for p in src.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
@@ -134,44 +135,14 @@ class CourseDir:
             return out
 
     def autograded_notebook(self, assignment: str, student: str, notebook: str | None = None) -> dict:
-        path = self.path / "autograded" / student / assignment / f"{notebook or assignment}.ipynb"
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_notebook(self.path / "autograded" / student / assignment / f"{notebook or assignment}.ipynb")
 
-    def cell_output(self, assignment: str, student: str, grade_id: str) -> str:
+    def cell_output(self, assignment: str, student: str, grade: str) -> str:
         """The text a graded cell printed, for reports."""
-        nb = self.autograded_notebook(assignment, student)
-        for cell in nb["cells"]:
-            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
-                parts = []
-                for out in cell.get("outputs", []):
-                    if out.get("output_type") == "stream":
-                        parts.append("".join(out.get("text", "")))
-                    elif out.get("output_type") == "error":
-                        parts.append(f"{out.get('ename')}: {out.get('evalue')}")
-                    elif "data" in out:
-                        parts.append("".join(out["data"].get("text/plain", "")))
-                return "".join(parts)
+        for cell in cells_of(self.autograded_notebook(assignment, student)):
+            if grade_id(cell) == grade:
+                return cell_output_text(cell)
         return ""
-
-
-def solution_cell_sources(notebook: dict) -> dict:
-    """{grade_id: source} of the solution (answer) code cells of a notebook."""
-    out = {}
-    for cell in notebook["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution") and cell["cell_type"] == "code":
-            src = cell["source"]
-            out[meta["grade_id"]] = "".join(src) if isinstance(src, list) else src
-    return out
-
-
-def read_notebook(path: Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def source_notebook(assignment: str, root: Path | None = None) -> Path:
-    folder = (root or course_root()) / ASSIGNMENTS_DIR / assignment
-    return folder / f"{assignment}.ipynb"
 
 
 def release(dest_root: Path, work: Path, root: Path | None = None, only=None) -> list[Path]:

@@ -26,7 +26,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import course_root, mutants, nbg
+from .. import examples
+from ..course import mutants
+from ..course.notebook import read_notebook
+from . import nbg
+from .locate import course_root, source_notebook
 
 
 @dataclass
@@ -42,8 +46,6 @@ def _fmt(x: float) -> str:
 
 
 def check_catalogue() -> list:
-    from .. import examples
-
     rows = []
     exs = examples.load()
     def fails(ex, impl):
@@ -85,11 +87,11 @@ def _auto_totals(scores: dict):
 def verify_assignment(root: Path, assignment: str, work: Path, with_mutants: bool = True, log=None) -> list:
     """Rows (a), (b) and (d) for one assignment, from one `nbgrader autograde` run."""
     course = nbg.CourseDir(work / assignment, root)
-    source = nbg.read_notebook(nbg.source_notebook(assignment, root))
+    source = read_notebook(source_notebook(assignment, root))
     course.add_source(assignment)
     fresh = course.generate(assignment)
     rows = [check_release_fresh(root, assignment, fresh)]
-    course.submit(assignment, "solution", nbg.source_notebook(assignment, root))
+    course.submit(assignment, "solution", source_notebook(assignment, root))
     release_nb = root / nbg.RELEASE_DIR / assignment / f"{assignment}.ipynb"
     if release_nb.exists():
         course.submit(assignment, "release", release_nb)
@@ -155,7 +157,7 @@ def print_table(rows, out=print):
 def verify(root: Path | None = None, only=None, with_mutants: bool = True, jobs: int | None = None,
            keep: Path | None = None, out=print) -> int:
     """Run every check; print the table; 0 when everything passes, 1 otherwise."""
-    root = Path(root or course_root())
+    root = course_root(root)
     t0 = time.perf_counter()
     names = list(only or nbg.assignments(root))
     unknown = set(names) - set(nbg.assignments(root))

@@ -1,0 +1,64 @@
+"""What a graded call may not use, made unusable inside the sandbox's child (or the runner).
+
+A part's `tripwires` says which of minicnn's own building blocks its exercise asks the
+student to write: "kernels" (True) replaces every compiled kernel in minicnn's op table (so
+every public op, minicnn.conv2d and the rest, raises ForbiddenCall); "layers" replaces the
+ready-made layers, models and optimisers (the functional kernels stay usable, as assignment 5
+builds on them).  `arm(mode)` is what the sandbox runs before the call (minicnn.sandbox.calls
+knows nothing of minicnn: it is handed `arming(part)`).
+"""
+from __future__ import annotations
+
+import importlib
+
+from .. import kernels
+from ..sandbox.calls import ForbiddenCall
+
+OWN_WORK_MODULES = ("minicnn.layers", "minicnn.models", "minicnn.optim", "minicnn.training")
+
+
+def _tripwire(what):
+    def tripwire(*a, **k):
+        raise ForbiddenCall(what)
+    return tripwire
+
+
+def _disable_kernels():
+    for table in kernels.KERNELS.values():
+        for op in list(table):
+            table[op] = _tripwire(f"the graded function called minicnn's own kernel {op!r} "
+                                  "(through minicnn's public API)")
+
+
+def _disable_layers():
+    for modname in OWN_WORK_MODULES:
+        try:
+            mod = importlib.import_module(modname)
+        except ImportError:
+            continue
+        for name, obj in list(vars(mod).items()):
+            if isinstance(obj, type) and obj.__module__ == modname:
+                for meth in ("forward", "backward", "step", "__call__"):
+                    if meth in vars(obj):
+                        setattr(obj, meth, _tripwire(f"the graded code used {modname}.{name}, which "
+                                                     "this exercise asks you to write yourself"))
+            elif callable(obj) and getattr(obj, "__module__", None) == modname and not isinstance(obj, type):
+                setattr(mod, name, _tripwire(f"the graded code called {modname}.{name}"))
+
+
+def arm(mode) -> None:
+    """Make minicnn's kernels (mode True or "kernels") or its layers ("layers") unusable here."""
+    try:
+        if mode is True or mode == "kernels":
+            _disable_kernels()
+        elif mode == "layers":
+            _disable_layers()
+    except Exception:  # noqa: BLE001 - best effort: the static inspection comes first
+        pass
+
+
+def arming(mode):
+    """The function the sandbox's child runs before a call of a part with this `tripwires` mode."""
+    if not mode:
+        return None
+    return lambda: arm(mode)

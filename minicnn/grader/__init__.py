@@ -1,0 +1,17 @@
+"""Grading the course's notebooks: a class in sandboxed processes, or nbgrader itself.
+
+A submitted notebook goes through these stages, each once, as one record (record.Grade):
+
+    batch.grade_batch      stage every submission, start worker processes, collect the records
+      grading.grade        one submission: plan -> read -> run -> finish
+        plan               the instructor's test cells (read as text) and the student's cells to run
+        remote / runner    the student's cells in a sandboxed runner (minicnn.sandbox.isolation);
+                           each case called there, compared here (minicnn.course.checks.run_part)
+    outputs                gradebook.db, grades/<assignment>.csv, the report, feedback, autograded notebooks
+
+Also: `nbg` drives the real nbgrader (release, autograde, feedback); `nbgrader_ext` is the
+Execute preprocessor autograder/nbgrader_config.py installs; `verify` is the instructor's
+one-command check of the whole course; `locate` finds the course directory and its notebooks.
+
+Dependencies run one way: grader -> course (the assignments' parts and checks) -> sandbox.
+"""

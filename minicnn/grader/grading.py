@@ -1,0 +1,163 @@
+"""Grade one submission from outside the student's process.
+
+nbgrader runs a notebook's test cells in the student's own kernel, so the student's code
+can rewrite them (an IPython input transformer), neuter what they call
+(numpy.testing, np.allclose, minicnn's reference) or read the hidden tests.  Here the
+test cells are never run where the student's code runs.  `grade()` is four stages, each
+visited once, each handing the one record (record.Grade) to the next:
+
+1. plan      the instructor's source notebook says which parts are graded, with which points
+             and hidden seed (its test cells, read as text with `ast`, never executed: plan.py);
+2. read      the submission's code cells (minus its test cells; read-only cells taken from the
+             source) and the static signs of tampering in them;
+3. run       those cells run in a runner process inside the sandbox (remote.py, runner.py); for
+             every case the grader generates the inputs, asks the runner to call the student's
+             function on them, reads the reply as data (no pickle), and compares it with
+             minicnn's reference answer computed here (minicnn.course.checks.run_part);
+4. finish    what the run showed (cell errors, flags, output, processes killed) goes on the record.
+
+What the student's code does to its own process changes nothing but its own replies.
+Signs of tampering (patching libraries or builtins, input transformers, edited or deleted
+test cells, malformed replies, processes left behind) are reported to the instructor.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..course import checks
+from ..course.notebook import read_notebook
+from ..sandbox import isolation
+from .plan import TestSpec, jit_decorated, program, static_flags, test_specs, tripwire_mode
+from .record import Grade, PartGrade
+from .remote import Remote, RemoteFunction
+
+CELLS_TIMEOUT = {"a5_lenet": 900.0}     # seconds for a submission's cells to run (training takes a while)
+DEFAULT_CELLS_TIMEOUT = 120.0
+
+
+@dataclass
+class Settings:
+    """How to run every submission of a batch (the same for all of them)."""
+
+    mode: str                               # "bwrap" or "rlimits" (isolation.choose)
+    limits: isolation.Limits
+    scratch: Path                           # where each run gets its private working copy
+    cells_timeout: float | None = None      # default: CELLS_TIMEOUT for the assignment
+    case_timeout: float | None = None       # a cap on each part's per-call time limit
+
+
+def grade(student: str, assignment: str, source_nb: dict, submission_dir: Path, settings: Settings) -> Grade:
+    """Grade `submission_dir/<assignment>.ipynb`; returns its record."""
+    t0 = time.perf_counter()
+    record = Grade(student, assignment)
+    specs = test_specs(source_nb)                                              # 1. plan
+    cells = _read(record, specs, source_nb, Path(submission_dir))               # 2. read
+    if cells is not None:
+        remote = _run(record, specs, cells, Path(submission_dir), settings)      # 3. run
+        _finish(record, remote)                                                  # 4. finish
+    record.seconds = time.perf_counter() - t0
+    return record
+
+
+def _zero_all(record: Grade, specs, status: str, reason: str) -> None:
+    record.status, record.reason = status, reason
+    record.parts = [PartGrade(s.grade_id, s.part, checks.get_part(s.part).title, 0.0, s.points, [reason])
+                    for s in specs]
+
+
+def _read(record: Grade, specs, source_nb: dict, submission_dir: Path):
+    """The cells to run, with the notes and flags on the record; None (every part zero) when
+    there is no notebook to run."""
+    path = submission_dir / f"{record.assignment}.ipynb"
+    if not path.is_file():
+        _zero_all(record, specs, "missing", f"no {record.assignment}.ipynb in the submission")
+        return None
+    try:
+        cells, notes = program(source_nb, read_notebook(path))
+    except (ValueError, UnicodeDecodeError) as exc:
+        _zero_all(record, specs, "unreadable",
+                  f"the notebook could not be read: {type(exc).__name__}: {str(exc)[:200]}")
+        return None
+    record.notes = notes
+    record.flags = static_flags(cells)
+    return cells
+
+
+def _workdir(student: str, submission_dir: Path, scratch: Path) -> Path:
+    """A private copy of the student's own folder (nothing else of the course; no symlinks)."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"{re.sub(r'[^A-Za-z0-9_.-]', '_', student)[:40]}-", dir=scratch))
+    for item in submission_dir.iterdir():
+        if item.is_symlink():
+            continue
+        if item.is_dir():
+            shutil.copytree(item, workdir / item.name, symlinks=True)
+        else:
+            shutil.copyfile(item, workdir / item.name)
+    return workdir
+
+
+def _run(record: Grade, specs, cells, submission_dir: Path, settings: Settings) -> Remote:
+    """Run the cells in the sandbox and score every part; returns the (stopped) runner handle."""
+    assignment = record.assignment
+    workdir = _workdir(record.student, submission_dir, settings.scratch)
+    cuda_env = {"NUMBA_ENABLE_CUDASIM": "1"} if assignment.startswith("a4") else {}
+    job = {"cells": cells, "tripwires": tripwire_mode(specs), "env": cuda_env}
+    remote = Remote(job, settings.mode, workdir, settings.limits,
+                    settings.cells_timeout or CELLS_TIMEOUT.get(assignment, DEFAULT_CELLS_TIMEOUT),
+                    {"NBGRADER_EXECUTION": "autograde", **cuda_env})
+    scorer = _Scorer(remote, jit_decorated(cells), settings.case_timeout)
+    try:
+        record.parts = [scorer.score(spec) for spec in specs]
+    finally:
+        remote.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return remote
+
+
+class _Scorer:
+    """Scores one test cell after another against the same runner."""
+
+    def __init__(self, remote: Remote, jitted: set, case_timeout: float | None):
+        self.remote, self.jitted, self.case_timeout = remote, jitted, case_timeout
+        self.public: dict = {}   # part key -> its public checks' Result (for the compiled points)
+
+    def score(self, spec: TestSpec) -> PartGrade:
+        part = checks.get_part(spec.part)
+        if self.case_timeout is not None:
+            part = dataclasses.replace(part, timeout=min(part.timeout, self.case_timeout))
+        fn = RemoteFunction(spec.func)
+        if spec.kind == "check":
+            res = checks.run_part(part, fn, spec.seed, spec.points, student=self.remote)
+            score, lines = res.score, [checks.headline(part, res, "hidden cases")] + res.lines
+        else:
+            name = spec.kernel or spec.func
+            ok, why = self.remote.compiled(name, part.compiled_kind)
+            if ok and name not in self.jitted:
+                ok, why = False, "its definition in the notebook carries no jit decorator"
+                self.remote.flag(f"`{name}` reported itself compiled, but its source has no jit decorator")
+            if ok:
+                if spec.part not in self.public:
+                    self.public[spec.part] = checks.run_part(part, fn, checks.PUBLIC_SEED, 1.0, student=self.remote)
+                ok, why = checks.compiled_point(self.public[spec.part])
+            score = spec.points if ok else 0.0
+            lines = checks.compiled_feedback(part, name, ok, why, spec.points)
+        return PartGrade(spec.grade_id, spec.part, part.title, float(score), float(spec.points), lines[:60])
+
+
+def _finish(record: Grade, remote: Remote) -> None:
+    record.killed = remote.killed
+    if remote.fatal:
+        record.reason = remote.fatal
+    record.cell_errors = remote.cell_errors
+    record.flags += remote.flags
+    if remote.inputs_mutated:
+        record.notes.append("a graded function changed its input arrays in place (no points are lost for it, "
+                            "but a library function must not do that)")
+    record.starts = remote.starts
+    record.output = "\n".join(o for o in remote.outputs if o)[-20000:]

@@ -1,0 +1,208 @@
+"""Building the plan for grading one submission, from text only (nothing here runs any code).
+
+- the instructor's source notebook says which parts are graded, with which points and hidden
+  seed: its test cells, read with `ast`, never executed (`test_specs`);
+- the submission's code cells become the program its sandboxed runner executes (`program`):
+  test cells and hand-graded answers left out, read-only cells taken from the source;
+- what in the student's code deserves an instructor's look (`static_flags`) and which functions
+  carry a jit decorator (`jit_decorated`).
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from ..course.checks import PUBLIC_SEED, get_part
+from ..course.notebook import cells_of, is_manual_cell, is_test_cell, nbgrader_meta, release_text, source_text
+from ..sandbox.calls import BLOCKED_IMPORTS
+
+
+@dataclass
+class TestSpec:
+    """One test cell of the source notebook: which part, which function, how many points, which seed."""
+
+    grade_id: str
+    kind: str             # "check" or "compiled"
+    part: str
+    func: str             # the name of the student's function (or class, or object)
+    points: float
+    seed: int = PUBLIC_SEED
+    kernel: str | None = None   # check_compiled(..., kernel=NAME): the name judged for compilation
+
+
+def parse_test_cell(grade_id: str, source: str) -> TestSpec:
+    """Read a test cell such as
+
+        seed = 0
+        ### BEGIN HIDDEN TESTS
+        seed = 4127
+        ### END HIDDEN TESTS
+        check("a1.output_size", output_size, points=2, seed=seed)
+
+    statically: constants assigned to names, then one check(...) or check_compiled(...) call."""
+    env: dict = {}
+    spec = None
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            env[node.targets[0].id] = ast.literal_eval(node.value)
+            continue
+        call = node.value if isinstance(node, ast.Expr) else None
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                and call.func.id in ("check", "check_compiled")):
+            raise ValueError(f"test cell {grade_id}: unexpected statement `{ast.unparse(node)[:80]}`")
+
+        def value(arg):
+            if isinstance(arg, ast.Name) and arg.id in env:
+                return env[arg.id]
+            return ast.literal_eval(arg)
+        part = value(call.args[0])
+        if not isinstance(call.args[1], ast.Name):
+            raise ValueError(f"test cell {grade_id}: the function must be a name")
+        kw = {k.arg: k.value for k in call.keywords}
+        kernel = kw.get("kernel")
+        spec = TestSpec(grade_id, "check" if call.func.id == "check" else "compiled", part, call.args[1].id,
+                        float(value(kw["points"])) if "points" in kw else 1.0,
+                        int(value(kw["seed"])) if "seed" in kw else PUBLIC_SEED,
+                        kernel.id if isinstance(kernel, ast.Name) else None)
+    if spec is None:
+        raise ValueError(f"test cell {grade_id}: no check(...) call")
+    return spec
+
+
+def test_specs(source_nb: dict) -> list[TestSpec]:
+    return [parse_test_cell(nbgrader_meta(c)["grade_id"], source_text(c)) for c in cells_of(source_nb)
+            if is_test_cell(c)]
+
+
+def program(source_nb: dict, student_nb: dict) -> tuple[list, list]:
+    """The cells the runner executes, in order, and notes on what the student changed.
+
+    The student's cells run as submitted, except: test cells never run (the grader checks
+    from outside), manually graded cells are skipped, and read-only cells run as in the
+    source (a deleted one is put back where the source has it)."""
+    src_cells = cells_of(source_nb)
+    order = {nbgrader_meta(c).get("grade_id"): i for i, c in enumerate(src_cells) if nbgrader_meta(c).get("grade_id")}
+    locked = {nbgrader_meta(c)["grade_id"]: c for c in src_cells
+              if nbgrader_meta(c).get("locked") and not is_test_cell(c) and nbgrader_meta(c).get("grade_id")
+              and c.get("cell_type") == "code"}
+    tests = {nbgrader_meta(c)["grade_id"]: c for c in src_cells if is_test_cell(c)}
+    # the instructor's demo cells (no grade id, unchanged from the source): not needed to grade
+    demos = {source_text(c).strip() for c in src_cells if c.get("cell_type") == "code" and not nbgrader_meta(c)}
+    notes, run, seen = [], [], set()
+    for i, cell in enumerate(cells_of(student_nb)):
+        if cell.get("cell_type") != "code":
+            continue
+        gid = nbgrader_meta(cell).get("grade_id")
+        text = source_text(cell)
+        if gid in tests:
+            seen.add(gid)
+            if text.strip() != release_text(source_text(tests[gid])).strip():
+                notes.append(f"test cell {gid} was edited (the grader ignores test cells in submissions)")
+            continue
+        if is_manual_cell(cell):
+            continue
+        if gid in locked:
+            seen.add(gid)
+            if text.strip() != source_text(locked[gid]).strip():
+                notes.append(f"read-only cell {gid} was edited (the grader ran the original)")
+            run.append({"id": gid, "source": source_text(locked[gid]), "pos": order[gid], "trusted": True})
+            continue
+        if not gid and text.strip() in demos:
+            continue
+        run.append({"id": gid or f"{i + 1}", "source": text, "pos": order.get(gid), "trusted": False})
+    for gid in tests:
+        if gid not in seen:
+            notes.append(f"test cell {gid} was deleted (the grader ignores test cells in submissions)")
+    for gid, cell in locked.items():
+        if gid not in seen:
+            notes.append(f"read-only cell {gid} was deleted (the grader ran the original)")
+            at = next((k for k, c in enumerate(run) if c["pos"] is not None and c["pos"] > order[gid]), len(run))
+            run.insert(at, {"id": gid, "source": source_text(cell), "pos": order[gid], "trusted": True})
+    return [{"id": c["id"], "source": c["source"], "trusted": c["trusted"]} for c in run], notes
+
+
+def tripwire_mode(specs) -> str:
+    """What the runner disables for the whole submission: minicnn's layers when any part asks
+    for them to be the student's own, else its kernels."""
+    modes = {get_part(s.part).tripwires for s in specs}
+    return "layers" if "layers" in modes else "kernels"
+
+
+# ----------------------------------------------------------------------------- static signs of tampering
+
+SUSPECT_MODULES = {"ctypes", "subprocess", "socket", "signal", "multiprocessing", "importlib", "gc", "inspect",
+                   "builtins", "pickle", "sqlite3", "urllib", "http", "requests", "shutil", "pty", "resource"}
+SUSPECT_CALLS = {"exec", "eval", "compile", "__import__", "open", "setattr", "delattr", "globals", "get_ipython",
+                 "fork", "kill", "killpg", "_exit", "exit", "system", "setsid", "popen", "execv", "execve"}
+PATCHED_ROOTS = {"np", "numpy", "builtins", "minicnn", "numba", "sys", "os", "math", "checks", "__builtins__"}
+
+
+def parsed_cells(cells: list) -> list:
+    """[(cell, syntax tree)] for the cells that parse, magics turned into Python as IPython does."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    tm = TransformerManager()
+    out = []
+    for cell in cells:
+        try:
+            out.append((cell, ast.parse(tm.transform_cell(cell["source"]))))
+        except (SyntaxError, ValueError):
+            continue
+    return out
+
+
+def static_flags(cells: list) -> list[str]:
+    """What in the student's code deserves an instructor's look (it does not change scores)."""
+    flags = []
+
+    def add(text):
+        if text not in flags:
+            flags.append(text)
+    for cell, tree in parsed_cells([c for c in cells if not c.get("trusted")]):
+        where = f" (cell {cell['id']})"
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in SUSPECT_MODULES or top in BLOCKED_IMPORTS:
+                        add(f"imports {name}{where}")
+                    if name.startswith(("minicnn.kernels", "minicnn.course", "minicnn.grader", "minicnn.sandbox")):
+                        add(f"imports {name}{where}")
+            elif isinstance(node, ast.Call):
+                f = node.func
+                name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+                if name in SUSPECT_CALLS:
+                    add(f"calls {ast.unparse(f)}(){where}")
+            elif isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+                targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+                for t in targets:
+                    if isinstance(t, (ast.Attribute, ast.Subscript)):
+                        root = t
+                        while isinstance(root, (ast.Attribute, ast.Subscript)):
+                            root = root.value
+                        if isinstance(root, ast.Name) and root.id in PATCHED_ROOTS:
+                            add(f"replaces {ast.unparse(t)}{where}")
+            elif isinstance(node, ast.Attribute) and node.attr in (
+                    "input_transformers_cleanup", "input_transformers_post", "modules", "__globals__", "__code__",
+                    "__builtins__", "f_back", "f_globals"):
+                add(f"touches .{node.attr}{where}")
+    return flags
+
+
+def jit_decorated(cells: list) -> set:
+    """The function names whose last top-level definition carries a decorator mentioning jit."""
+    names = set()
+    for _, tree in parsed_cells(cells):
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                if any("jit" in ast.unparse(d) for d in node.decorator_list):
+                    names.add(node.name)
+                else:
+                    names.discard(node.name)
+    return names
+
+
+def decorated_with_jit(cells: list, name: str) -> bool:
+    """Does the student's source define `name` under a decorator that mentions jit?"""
+    return name in jit_decorated(cells)
