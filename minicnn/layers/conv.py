@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..argcheck import int_pair, shape_str
-from ..shapes import conv_output_size
+from ..geometry import conv_geometry
 from .base import KernelOps, Layer, Parameter, as_input, errors_prefixed, init_weights, pair_text, param_dtype
 
 
@@ -63,8 +63,9 @@ class Conv2D(Layer):
     def output_shape(self, input_shape):
         if len(input_shape) != 3 or input_shape[0] != self.in_channels:
             raise ValueError(f"{self!r}: expects a ({self.in_channels}, H, W) input, got {tuple(input_shape)}")
-        oh, ow = conv_output_size(tuple(input_shape[1:]), self.kernel_size, self.stride, self.padding)
-        return (self.out_channels, oh, ow)
+        g = conv_geometry(repr(self), (1, *input_shape), (self.out_channels, self.in_channels, *self.kernel_size),
+                          self.stride, self.padding, 1)
+        return (self.out_channels, g.out_h, g.out_w)
 
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,

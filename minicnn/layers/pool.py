@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..argcheck import int_pair
-from ..shapes import pool_output_size
+from ..geometry import pool_geometry
 from .base import KernelOps, Layer, as_input, errors_prefixed, pair_text
 
 
@@ -41,8 +41,8 @@ class Pool2D(Layer):
     def output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"{self!r}: expects a (C, H, W) input, got {tuple(input_shape)}")
-        oh, ow = pool_output_size(tuple(input_shape[1:]), self.kernel_size, self.stride, self.padding)
-        return (input_shape[0], oh, ow)
+        g = pool_geometry(repr(self), (1, *input_shape), self.kernel_size, self.stride, self.padding)
+        return (input_shape[0], g.out_h, g.out_w)
 
     def config(self):
         return {"kernel_size": list(self.kernel_size), "stride": list(self.stride), "padding": list(self.padding),
