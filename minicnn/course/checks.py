@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 import numpy as np
 
@@ -102,6 +103,29 @@ def _resolve_hint(part: Part, case: Case, got, mismatch) -> str | None:
     return None
 
 
+_UNTYPED_GLOBAL = re.compile(r"Untyped global name '(\w+)'(?:: Cannot determine Numba type of <class '(\w+)'>)?")
+
+
+def _error_hint(part: Part, out) -> tuple[str, str | None]:
+    """(key, hint) for a call that failed: calls failing with the same key show the error once;
+    the hint names what Numba could not compile, where the message says."""
+    m = _UNTYPED_GLOBAL.search(out.error)
+    if m:
+        name, kind = m.group(1), m.group(2)
+        if kind in ("function", "builtin_function_or_method", None):
+            return f"untyped:{name}", (
+                f"`{part.func}` is compiled with @njit and calls `{name}`, which is not compiled: an @njit "
+                f"function can call only other @njit functions, NumPy and math. Put @njit on `{name}` "
+                "too (and run its cell again), or compute the value inline")
+        return f"untyped:{name}", (
+            f"`{part.func}` is compiled with @njit and uses the global `{name}` (a {kind}), which Numba cannot "
+            "use in compiled code: pass it as an argument, or use a NumPy array or a number instead")
+    if out.status == "compile_error":
+        return f"compile:{out.error}", ("Numba could not compile the function for these argument types; "
+                                        "the message above names the line and the types involved")
+    return f"{out.status}:{out.error}", None
+
+
 def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases=None, student=None) -> Result:
     """Run every case of `part` on `fn` and build the feedback; nothing is printed here.
 
@@ -122,7 +146,7 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
     if cases is None:
         cases = part.cases(case_rng(part.key, seed), hidden)
     passed, not_impl, skipped_after_timeout = 0, 0, False
-    warnings_seen = []
+    warnings_seen, errors_seen = [], {}
     for i, case in enumerate(cases):
         head = case.label + (f"  [{case.describe}]" if case.describe else "")
         if skipped_after_timeout:
@@ -140,12 +164,17 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
             if "NotImplementedError" in out.error:
                 not_impl += 1
             lines.append(f"  FAIL {head}")
+            key, hint = _error_hint(part, out)
+            if key in errors_seen:
+                # the same error on every case (a function that does not compile, ...): shown once
+                lines.append(f"       {out.status}: the same error as in {errors_seen[key]} above")
+                continue
+            errors_seen[key] = case.label
             lines.append(f"       {out.status}: {out.error}")
             if out.status == "timeout":
                 skipped_after_timeout = True
-            elif out.status == "compile_error":
-                lines.append("       hint: Numba could not compile the function for these argument types; "
-                             "the message above names the line and the types involved")
+            elif hint:
+                lines.append(f"       hint: {hint}")
             continue
         got = out.value
         if case.pick is not None:
@@ -215,21 +244,22 @@ def headline(part: Part, res: Result, kind: str) -> str:
 def compiled_point(public: Result) -> tuple[bool, str]:
     """Does a compiled function whose public checks gave `public` earn the compiled point? (ok, why not)"""
     if public.forbidden:
-        return False, "it is not your own code (see the part's feedback)"
+        return False, "it is compiled, but it is not your own code (see the part's feedback)"
     if public.all_not_implemented:
-        return False, "it is not implemented yet"
+        return False, "it is compiled, but it is not implemented yet"
     if public.passed * 2 < public.total:
-        return False, (f"it passes only {public.passed} of {public.total} of the part's public checks; "
-                       "this point needs a compiled function that works")
+        return False, (f"it is compiled, but it passes only {public.passed} of {public.total} of the part's "
+                       "public checks; this point needs a compiled function that works")
     return True, ""
 
 
 def compiled_feedback(part: Part, name: str, ok: bool, why: str, points: float) -> list:
     """The lines shown for the compiled point (the notebook's check_compiled and the batch grader)."""
     what = "a @cuda.jit kernel" if part.compiled_kind == "cuda" else "compiled with @njit"
-    score = float(points) if ok else 0.0
-    return [f"`{name}` is {what}: {'yes' if ok else 'no'} -> {score:g} of {float(points):g} points"] + \
-        ([] if ok else [f"  {why}"])
+    if ok:
+        return [f"`{name}` is {what}: yes -> {float(points):g} of {float(points):g} points"]
+    # "no" is about the point, not the decorator: `why` says which (not compiled, or compiled but not working)
+    return [f"`{name}` earns the point for being {what}: no -> 0 of {float(points):g} points", f"  {why}"]
 
 
 def check_compiled(part: str, fn, points: float = 1, quiet: bool = False, kernel=None) -> float:
