@@ -5,14 +5,38 @@ Expected values come from minicnn's reference kernels (impl="loop") on catalogue
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .. import activations, conv, examples, pool
 from .cases import (NON_SQUARE, ORDINARY, REF, STRIDE_GT_KERNEL, case_kinds, case_label, cite, conv_desc, first_match,
                     floats, geometry)
-from .part import Case, Part
+from .part import AnyOf, Case, Part
 
 PARTS: list[Part] = []   # this assignment's graded parts, in notebook order
+
+
+def _overwritten_grad_x(g, x, w, s, p):
+    """What grad_x is when the scatter writes `=` instead of `+=`: in a cell that several products
+    reach, the last write wins.  Which one is last depends on the loop order, so this gives the
+    result of each order of the loops over k, c, (i, j) and (u, v) (n outermost, as usual)."""
+    n_img, n_chan, h, wd = x.shape
+    n_filt, _, kh, kw = w.shape
+    out_h, out_w = g.shape[2], g.shape[3]
+    ranges = {"k": [(k,) for k in range(n_filt)], "c": [(c,) for c in range(n_chan)],
+              "ij": list(itertools.product(range(out_h), range(out_w))),
+              "uv": list(itertools.product(range(kh), range(kw)))}
+    results = AnyOf()
+    for order in itertools.permutations(("k", "c", "ij", "uv")):
+        gxp = np.zeros((n_img, n_chan, h + 2 * p, wd + 2 * p))
+        for n in range(n_img):
+            for combo in itertools.product(*(ranges[b] for b in order)):
+                at = dict(zip(order, combo))
+                (k,), (c,), (i, j), (u, v) = at["k"], at["c"], at["ij"], at["uv"]
+                gxp[n, c, i * s + u, j * s + v] = g[n, k, i, j] * w[k, c, u, v]
+        results.append(gxp[:, :, p:p + h, p:p + wd])
+    return results
 
 
 def _conv_back_alternatives(g, x, w, s, p, which):
@@ -33,6 +57,8 @@ def _conv_back_alternatives(g, x, w, s, p, which):
                 lambda: conv.pad2d(gx, p)
         alts["the kernel is flipped twice (or not at all): x[i*s+u, j*s+v] receives g[i, j] * w[u, v]"] = lambda: ref(
             g, x, np.ascontiguousarray(w[:, :, ::-1, ::-1]), s, p)[0]
+        alts["`=` overwrites: an input cell under several windows (or filters) receives the sum of all their "
+             "products, so accumulate with grad_x[...] += g * w[...]"] = lambda: _overwritten_grad_x(g, x, w, s, p)
     if s > 1:
         alts["the stride is ignored in the backward pass"] = lambda: first_match([
             ref(g, x, w, 1, p)[which] if g.shape == conv.conv2d(x, w, None, 1, p, impl=REF).shape else None])
