@@ -262,7 +262,21 @@ def compare_accuracy(expected, predicted):
     acc = float((predicted == labels).mean())
     if acc >= level:
         return None
-    return {"kind": "values", "text": f"accuracy {acc:.3f} on the held-out test digits is below {level:.2f}"}
+    return {"kind": "values", "acc": acc,
+            "text": f"accuracy {acc:.3f} on the held-out test digits is below {level:.2f}"}
+
+
+CHANCE = 0.2   # below this, 10 classes: the network has learned (next to) nothing
+
+
+def _accuracy_hint(case, got, m):
+    if m.get("acc", 1.0) < CHANCE:
+        return ("that is about chance (1 in 10): the network has learned nothing. If the training loss stays "
+                "near ln 10 = 2.30, the parameters never change or move the wrong way: sgd_step must change them "
+                "in place and against the gradient (layer.params[name] -= lr * layer.grads[name]; "
+                "`p = p - lr * g` only rebinds a local name, and += climbs the loss)")
+    return ("train longer, or check the learning rate and the backward passes (gradcheck each layer); the reference "
+            "solution reaches about 92% after one epoch (batch 16, learning rate 0.1)")
 
 
 def _accuracy_cases(rng, hidden):
@@ -273,6 +287,5 @@ def _accuracy_cases(rng, hidden):
 
 PARTS.append(Part("a5.accuracy", "net", "Accuracy of your trained LeNet-5", _accuracy_cases, compare=compare_accuracy,
                   adapter=accuracy_runner,
-                  hint=lambda c, g, m: ("train longer, or check the learning rate and the backward passes (gradcheck "
-                                        "each layer); the reference solution reaches about 92% after one epoch (batch 16, learning rate 0.1)"),
+                  hint=_accuracy_hint,
                   **_common()))
