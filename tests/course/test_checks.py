@@ -320,3 +320,94 @@ def test_the_reference_answers_are_minicnns_kernels():
     part = checks.get_part("a1.correlate2d")
     for c in part.cases(checks.case_rng(part.key, 0), False):
         np.testing.assert_array_equal(c.expected, minicnn.correlate2d(*c.args))
+
+
+# --------------------------------------------------------------- assignment 1's trap: an @njit function calling plain Python
+
+CALLS_PLAIN_OUTPUT_SIZE = CORRELATE_SRC.replace(
+    "    out_h = (h + 2 * padding - kh) // stride + 1\n    out_w = (w + 2 * padding - kw) // stride + 1\n",
+    "    out_h = output_size(h, kh, stride, padding)\n    out_w = output_size(w, kw, stride, padding)\n")
+
+
+def test_njit_calling_a_plain_function_gets_a_hint_naming_it_and_the_error_once(capsys):
+    """The notebook's old trap: a correct correlate2d that calls the (plain Python) output_size
+    cannot compile.  The feedback names output_size and says what to do, and the compile error
+    is printed once, not once per case."""
+    assert CALLS_PLAIN_OUTPUT_SIZE != CORRELATE_SRC
+    ns = exec_cells(["import numpy as np\nfrom numba import njit\n",
+                     "def output_size(n, k, stride=1, padding=0):\n    return (n + 2 * padding - k) // stride + 1\n",
+                     CALLS_PLAIN_OUTPUT_SIZE])
+    score = check("a1.correlate2d", ns["correlate2d"], points=4)
+    out = capsys.readouterr().out
+    assert score == 0.0
+    assert out.count("Untyped global name 'output_size'") == 1, out
+    assert out.count("hint:") == 1, out
+    assert "calls `output_size`, which is not compiled" in out and "Put @njit on `output_size`" in out, out
+    assert out.count("compile_error: the same error as in") == out.count("FAIL") - 1 > 3, out
+    # and with output_size compiled too, the same correlate2d earns full marks
+    fixed = exec_cells(["import numpy as np\nfrom numba import njit\n",
+                        "@njit\ndef output_size(n, k, stride=1, padding=0):\n"
+                        "    return (n + 2 * padding - k) // stride + 1\n", CALLS_PLAIN_OUTPUT_SIZE])
+    assert check("a1.correlate2d", fixed["correlate2d"], points=4) == 4.0, capsys.readouterr().out
+
+
+def test_an_njit_function_using_an_untypeable_global_gets_a_hint_naming_it(capsys):
+    ns = exec_cells(["import numpy as np\nfrom numba import njit\nOFFSETS = {'a': 1}\n",
+                     "@njit\ndef zero_pad(image, p):\n    q = OFFSETS['a']\n"
+                     "    return np.zeros((image.shape[0] + 2 * p, image.shape[1] + 2 * p)) * q\n"])
+    check("a1.zero_pad", ns["zero_pad"], points=2)
+    out = capsys.readouterr().out
+    assert "uses the global `OFFSETS` (a dict)" in out, out
+    assert out.count("hint:") == 1, out
+
+
+def test_compiled_point_line_does_not_deny_a_decorator_that_is_there(capsys):
+    """A compiled but broken function loses the point with a line that says it *is* compiled
+    (it used to read "`f` is compiled with @njit: no"); an uncompiled one is told it is not."""
+    broken = exec_cells(["import numpy as np\nfrom numba import njit\n",
+                         "@njit\ndef correlate2d(image, kernel, stride, padding):\n    return np.zeros((1, 1))\n"])
+    assert check_compiled("a1.correlate2d", broken["correlate2d"], points=1) == 0.0
+    out = capsys.readouterr().out
+    assert "is compiled with @njit: no" not in out, out
+    assert "earns the point for being compiled with @njit: no" in out and "it is compiled, but it passes only" in out
+    plain = exec_cells(["import numpy as np\n",
+                        "def correlate2d(image, kernel, stride, padding):\n    return np.zeros((1, 1))\n"])
+    assert check_compiled("a1.correlate2d", plain["correlate2d"], points=1) == 0.0
+    out = capsys.readouterr().out
+    assert "it is a plain Python function, not compiled" in out and "it is compiled" not in out, out
+
+
+def _solution_cell(assignment, grade_id):
+    import json
+    import pathlib
+    nb = json.loads((pathlib.Path(__file__).parents[2] / "solutions" / assignment / f"{assignment}.ipynb").read_text())
+    for cell in nb["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+            return "".join(cell["source"])
+    raise KeyError(grade_id)
+
+
+def test_conv_backward_that_overwrites_gets_the_accumulate_hint(capsys):
+    """grad_x written with `=` instead of `+=` (issue 16): a specific hint, not the generic one."""
+    src = _solution_cell("a3_backprop", "conv2d_backward")
+    old = "grad_xp[n, c, i * stride + u, j * stride + v] += g * w"
+    assert src.count(old) == 1
+    ns = exec_cells(["import numpy as np\nfrom numba import njit\n", src.replace(old, old.replace("+=", "="))])
+    score = check("a3.grad_input", ns["conv2d_backward"], points=3)
+    out = capsys.readouterr().out
+    assert score < 3.0
+    assert "`=` overwrites: an input cell under several windows" in out, out
+    assert "every product xp[n, c, i*s+u, j*s+v]" not in out, out
+
+
+def test_accuracy_at_chance_points_to_sgd_step_not_the_backward_passes():
+    """A network that never trained (sgd_step rebinding a name leaves the parameters as they
+    were) sits at chance: the hint names sgd_step and the loss at ln 10, not the backward passes."""
+    from minicnn.course import a5_lenet
+    labels = np.arange(100) % 10
+    level_case = types.SimpleNamespace(args=(None,), expected=(0.9, labels))
+    at_chance = a5_lenet.compare_accuracy((0.9, labels), np.zeros(100, dtype=np.int64))
+    hint = a5_lenet._accuracy_hint(level_case, None, at_chance)
+    assert "ln 10" in hint and "sgd_step" in hint and "gradcheck" not in hint
+    half = a5_lenet.compare_accuracy((0.9, labels), np.where(np.arange(100) < 50, labels, 0).astype(np.int64))
+    assert "gradcheck" in a5_lenet._accuracy_hint(level_case, None, half)
