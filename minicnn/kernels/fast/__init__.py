@@ -17,6 +17,11 @@ Throughout:
   added in a fixed order, so no two threads ever add into the same element and the result
   does not depend on the thread count;
 - inner loops run with unit stride and no branches, so LLVM vectorises them.
+- a pass's kernels are called one by one from here, not from one @njit wrapper per pass: a
+  wrapper must be compiled with every kernel it might call, so the first call in a fresh cache
+  compiled both forward layouts (measured: the first conv2d in a new process, 31-47 s with the
+  wrappers, 21-24 s without, on the loaded 2-core Zen 3); the price is a few microseconds of
+  argument typing per extra call.
 
 A caution for editing: Numba's cache (`cache=True`) checks only the file of the function it
 caches, not the files of the functions it calls.  After changing `passes.py` or `layout.py`,
@@ -33,7 +38,7 @@ from ..loops import avg_pool_divisors
 from . import conv as fc
 from . import dense as fd
 from . import pool as fp
-from .layout import BATCH_INNER, KB, SLACK, make_plan, plan_taps
+from .layout import BATCH_INNER, KB, PER_IMAGE, SLACK, grad_rows, make_plan, merge_phases, plan_taps, split_phases
 
 SMALL_FLOPS = 4_000_000      # convolutions with less work than this run on one thread
 SMALL_ELEMENTS = 1 << 18     # and so do pooling layers with fewer input elements
@@ -80,7 +85,11 @@ def conv2d_forward(x, w, b, g, layout=None):
     with threads_for(small):
         plan = make_plan(x.shape, g, (g.out_h, g.out_w), x.dtype, 2 * numba.get_num_threads(), layout)
         tplane, toff = plan_taps(plan, kh, kw, c)
-        return fc.forward(x, wt, b, tplane, toff, out, plan)
+        # the layout is chosen here, in Python, so that a first call compiles only the kernel it
+        # runs: correlate and correlate_per_image are parallel kernels of several seconds' compile each
+        if plan.layout == PER_IMAGE:
+            return fc.correlate_per_image(x, wt, b, tplane, toff, out, plan)
+        return fc.correlate(split_phases(x, plan), wt, b, tplane, toff, out, plan)
 
 
 def conv2d_backward_input(grad_out, w, g, x_hw):
@@ -101,8 +110,9 @@ def conv2d_backward_input(grad_out, w, g, x_hw):
     dst = np.zeros((1 if inner else n, ncb * KB, plan.sh * plan.sw, plan.hq * plan.wq * unit + SLACK),
                    dtype=grad_out.dtype)
     with threads_for(small):
-        return fc.input_grad(np.ascontiguousarray(grad_out), ws.reshape(kh * kw, ncb, KB, k), tplane, toff, dst, c,
-                             plan)
+        fc.scatter(grad_rows(np.ascontiguousarray(grad_out), plan), ws.reshape(kh * kw, ncb, KB, k), tplane, toff,
+                   dst, c, plan)
+        return merge_phases(dst, c, plan)
 
 
 def conv2d_backward_weight(grad_out, x, g):
@@ -113,7 +123,9 @@ def conv2d_backward_weight(grad_out, x, g):
     small = 2 * grad_out.size * c * g.kh * g.kw < SMALL_FLOPS
     tplane, toff = plan_taps(plan, g.kh, g.kw, c)
     with threads_for(small):
-        gw = fc.weight_grad_of(np.ascontiguousarray(grad_out), np.ascontiguousarray(x), tplane, toff, plan)
+        rows = grad_rows(np.ascontiguousarray(grad_out), plan)   # items go in at most 8 fixed groups
+        gw = fc.weight_grad(rows, split_phases(np.ascontiguousarray(x), plan), tplane, toff, plan,
+                            min(rows.shape[0], 8))
     return gw.reshape(k, c, g.kh, g.kw)
 
 

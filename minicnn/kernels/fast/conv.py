@@ -43,8 +43,7 @@ threads.  Float32 stays float32 throughout: no Python float or int enters the ar
 import numpy as np
 from numba import njit, prange
 
-from .layout import (BATCH_INNER, KB, KBW, PER_IMAGE, SLACK, aligned_rows, grad_rows, merge_phases, pieces,
-                     round_up, split_phases, split_plane)
+from .layout import BATCH_INNER, KB, KBW, SLACK, aligned_rows, pieces, round_up, split_plane
 from .passes import SUM, dot_pass, taps_pass, taps_pass1
 
 
@@ -196,47 +195,6 @@ def scatter(g, ws, tplane, toff, dst, n_chan, plan):
 
 # ---------------------------------------------------------------- the weight gradient
 
-@njit(cache=True, fastmath=SUM)
-def dot_pass(part, g0, g1, planes, tplane, toff, start, length):
-    """part[q, t] += dot(g_q, planes[tplane[t], toff[t] + start : ... + length]) for q < KBW = 2, all t."""
-    n_taps = tplane.shape[0]
-    t = 0
-    while t + 3 <= n_taps:
-        o0 = toff[t] + start
-        o1 = toff[t + 1] + start
-        o2 = toff[t + 2] + start
-        s0 = planes[tplane[t], o0:o0 + length]
-        s1 = planes[tplane[t + 1], o1:o1 + length]
-        s2 = planes[tplane[t + 2], o2:o2 + length]
-        r00, r01, r02 = part[0, t], part[0, t + 1], part[0, t + 2]  # the sums start from the partial
-        r10, r11, r12 = part[1, t], part[1, t + 1], part[1, t + 2]  # (no Python 0: float32 stays float32)
-        for p in range(length):
-            y0 = g0[p]
-            y1 = g1[p]
-            x0 = s0[p]
-            x1 = s1[p]
-            x2 = s2[p]
-            r00 += y0 * x0
-            r01 += y0 * x1
-            r02 += y0 * x2
-            r10 += y1 * x0
-            r11 += y1 * x1
-            r12 += y1 * x2
-        part[0, t], part[0, t + 1], part[0, t + 2] = r00, r01, r02
-        part[1, t], part[1, t + 1], part[1, t + 2] = r10, r11, r12
-        t += 3
-    while t < n_taps:
-        o0 = toff[t] + start
-        s0 = planes[tplane[t], o0:o0 + length]
-        r00, r10 = part[0, t], part[1, t]
-        for p in range(length):
-            x0 = s0[p]
-            r00 += g0[p] * x0
-            r10 += g1[p] * x0
-        part[0, t], part[1, t] = r00, r10
-        t += 1
-
-
 @njit(cache=True)
 def _weight_task(task, g, src, tplane, toff, partial, plan):
     """One task of `weight_grad`: KBW filters, one group of items, into partial[group, filter block]."""
@@ -294,34 +252,3 @@ def bias_grad(grad_out):
                 total += plane[p]
         grad_b[k] = total
     return grad_b
-
-
-# ---------------------------------------------------------------- one compiled call per pass
-# Each of these runs one whole pass for a plan: the Python side makes a single call (a call
-# that passes the Plan costs a few microseconds of argument typing, noticeable on LeNet's
-# smallest layers if made once per step of a pass).
-
-@njit(cache=True)
-def forward(x, wt, bias, tplane, toff, out, plan):
-    """The forward pass: lay x (N, C, H, W) out as the plan says, correlate into out."""
-    if plan.layout == PER_IMAGE:
-        return correlate_per_image(x, wt, bias, tplane, toff, out, plan)
-    return correlate(split_phases(x, plan), wt, bias, tplane, toff, out, plan)
-
-
-@njit(cache=True)
-def input_grad(grad_out, ws, tplane, toff, dst, n_chan, plan):
-    """The input gradient (N, n_chan, H, W): grad_out in the plan's layout, scattered into dst
-    (zeros in split_phases' layout), phases merged and the padding dropped."""
-    scatter(grad_rows(grad_out, plan), ws, tplane, toff, dst, n_chan, plan)
-    return merge_phases(dst, n_chan, plan)
-
-
-@njit(cache=True)
-def weight_grad_of(grad_out, x, tplane, toff, plan):
-    """grad_w (K, T) from grad_out and x (N, C, H, W), both laid out as the plan says; the items
-    go in at most 8 fixed groups (a function of the shapes, not of the thread count)."""
-    src = split_phases(x, plan)
-    rows = grad_rows(grad_out, plan)
-    return weight_grad(rows, src, tplane, toff, plan, min(rows.shape[0], 8))
-
