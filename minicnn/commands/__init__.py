@@ -1,2 +1,2 @@
 """Subcommands of the `minicnn` console script: one module each, with add_parser(subparsers)."""
-COMMANDS = ["demo", "train", "explain", "summary", "check", "course"]
+COMMANDS = ["demo", "train", "explain", "summary", "check", "course", "precompile"]

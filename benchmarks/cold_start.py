@@ -1,0 +1,119 @@
+"""Cold start: how long the first calls take when Numba's cache is empty, and after `minicnn precompile`.
+
+Every measurement runs in a new Python process with NUMBA_CACHE_DIR pointing at a private
+temporary directory, so nothing compiled by earlier runs (the worktree's __pycache__, the user's
+cache) is reused.  Two columns:
+
+    empty cache   the directory is emptied before the process starts: what a student sees on a
+                  fresh JupyterHub or Colab image
+    precompiled   the directory was filled once by `python -m minicnn precompile` (its time is
+                  printed too): what a course image built with that command gives
+
+Each figure is the wall time inside the process from before `import minicnn` to the end of the
+scenario, the median of --repeat runs (the runs of one scenario interleave with the others).
+
+    python benchmarks/cold_start.py [--repeat 1] [--only conv2d,lenet5_step]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Each scenario is code run after `import numpy as np; import minicnn`; rng is a seeded Generator.
+SCENARIOS = {
+    "import": "",
+    "conv2d": "minicnn.conv2d(x, w, b)",
+    "max_pool2d": "minicnn.max_pool2d(x, 2)",
+    "dense": "minicnn.dense(x.reshape(8, -1), w.reshape(6, -1)[:, :1], b)",
+    "conv2d+backward": "out = minicnn.conv2d(x, w, b); minicnn.conv2d_backward(out, x, w)",
+    "lenet5_step": (
+        "from minicnn import models, optim\n"
+        "from minicnn.layers import SoftmaxCrossEntropy\n"
+        "model = models.lenet5(seed=0); loss_fn = SoftmaxCrossEntropy()\n"
+        "opt = optim.SGD(model.parameters(), lr=0.01)\n"
+        "xb = rng.standard_normal((16, 1, 32, 32)).astype(np.float32); yb = rng.integers(0, 10, 16)\n"
+        "loss = loss_fn.forward(model.forward(xb), yb); model.backward(loss_fn.backward()); opt.step()"),
+}
+
+PRELUDE = (
+    "import time; t0 = time.perf_counter()\n"
+    "import numpy as np, minicnn\n"
+    "rng = np.random.default_rng(0)\n"
+    "x = rng.standard_normal((8, 1, 12, 12)).astype(np.float32)\n"
+    "w = rng.standard_normal((6, 1, 5, 5)).astype(np.float32); b = np.zeros(6, np.float32)\n"
+)
+
+
+def run_python(code: str, cache_dir: str) -> float:
+    """Run code in a fresh interpreter with its own cache dir; the seconds it printed."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tempfile.gettempdir(),
+                         capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def scenario_code(name: str) -> str:
+    return PRELUDE + SCENARIOS[name] + "\nprint(time.perf_counter() - t0)\n"
+
+
+def precompile(cache_dir: str) -> float:
+    t0 = time.perf_counter()
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    subprocess.run([sys.executable, "-m", "minicnn", "precompile"], env=env, cwd=tempfile.gettempdir(),
+                   check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    parser.add_argument("--no-precompiled", action="store_true", help="skip the precompiled column")
+    args = parser.parse_args(argv)
+    names = [n for n in args.only.split(",") if n]
+    for n in names:
+        if n not in SCENARIOS:
+            parser.error(f"unknown scenario {n!r}; choose from {sorted(SCENARIOS)}")
+
+    import numba
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
+    print(f"cpu: {cpu}, {os.cpu_count()} cores; numba {numba.__version__} (llvm cpu {numba.config.CPU_NAME or 'host'})")
+    if hasattr(os, "getloadavg"):
+        print("load average at start: %.2f %.2f %.2f" % os.getloadavg())
+    empty = {n: [] for n in names}
+    warm = {n: [] for n in names}
+    with tempfile.TemporaryDirectory(prefix="minicnn-cold-") as tmp:
+        pre_dir = os.path.join(tmp, "precompiled")
+        pre_s = None
+        if not args.no_precompiled:
+            pre_s = precompile(pre_dir)
+            print(f"minicnn precompile into an empty cache: {pre_s:.1f} s")
+        for _ in range(args.repeat):
+            for n in names:
+                cold_dir = os.path.join(tmp, "empty")
+                shutil.rmtree(cold_dir, ignore_errors=True)
+                empty[n].append(run_python(scenario_code(n), cold_dir))
+                if pre_s is not None:
+                    warm[n].append(run_python(scenario_code(n), pre_dir))
+    print(f"{'scenario':<18} {'empty cache (s)':>16} {'precompiled (s)':>16}")
+    for n in names:
+        w = f"{statistics.median(warm[n]):16.2f}" if warm[n] else f"{'-':>16}"
+        print(f"{n:<18} {statistics.median(empty[n]):16.2f} {w}")
+    if hasattr(os, "getloadavg"):
+        print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
