@@ -12,7 +12,7 @@ cache) is reused.  Two columns:
 Each figure is the wall time inside the process from before `import minicnn` to the end of the
 scenario, the median of --repeat runs (the runs of one scenario interleave with the others).
 
-    python benchmarks/cold_start.py [--repeat 1] [--only conv2d,lenet5_step]
+    python benchmarks/cold_start.py [--repeat 1] [--only conv2d,lenet5_step] [--no-precompiled] [--src CHECKOUT]
 """
 from __future__ import annotations
 
@@ -27,13 +27,14 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = ROOT   # the checkout whose minicnn is measured (--src)
 
 # Each scenario is code run after `import numpy as np; import minicnn`; rng is a seeded Generator.
 SCENARIOS = {
     "import": "",
     "conv2d": "minicnn.conv2d(x, w, b)",
     "max_pool2d": "minicnn.max_pool2d(x, 2)",
-    "dense": "minicnn.dense(x.reshape(8, -1), w.reshape(6, -1)[:, :1], b)",
+    "dense": "minicnn.dense(x.reshape(8, -1), rng.standard_normal((6, 144)).astype(np.float32), b)",
     "conv2d+backward": "out = minicnn.conv2d(x, w, b); minicnn.conv2d_backward(out, x, w)",
     "lenet5_step": (
         "from minicnn import models, optim\n"
@@ -53,9 +54,13 @@ PRELUDE = (
 )
 
 
+def _env(cache_dir: str) -> dict:
+    return dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
 def run_python(code: str, cache_dir: str) -> float:
     """Run code in a fresh interpreter with its own cache dir; the seconds it printed."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = _env(cache_dir)
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tempfile.gettempdir(),
                          capture_output=True, text=True, check=True).stdout
     return float(out.strip().splitlines()[-1])
@@ -67,8 +72,7 @@ def scenario_code(name: str) -> str:
 
 def precompile(cache_dir: str) -> float:
     t0 = time.perf_counter()
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    subprocess.run([sys.executable, "-m", "minicnn", "precompile"], env=env, cwd=tempfile.gettempdir(),
+    subprocess.run([sys.executable, "-m", "minicnn", "precompile"], env=_env(cache_dir), cwd=tempfile.gettempdir(),
                    check=True, capture_output=True)
     return time.perf_counter() - t0
 
@@ -78,7 +82,10 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--no-precompiled", action="store_true", help="skip the precompiled column")
+    parser.add_argument("--src", default=ROOT, help="measure the minicnn of another checkout (default: this one)")
     args = parser.parse_args(argv)
+    global SRC
+    SRC = os.path.abspath(args.src)
     names = [n for n in args.only.split(",") if n]
     for n in names:
         if n not in SCENARIOS:
@@ -88,6 +95,7 @@ def main(argv=None) -> int:
 
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
+    print(f"minicnn from {SRC}")
     print(f"cpu: {cpu}, {os.cpu_count()} cores; numba {numba.__version__} (llvm cpu {numba.config.CPU_NAME or 'host'})")
     if hasattr(os, "getloadavg"):
         print("load average at start: %.2f %.2f %.2f" % os.getloadavg())

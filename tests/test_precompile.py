@@ -63,7 +63,7 @@ def test_precompile_then_a_fresh_process_compiles_nothing(tmp_path):
                      "minicnn.kernels.loops.conv2d_forward", "minicnn.kernels.loops.avg_pool2d_backward",
                      "minicnn.argcheck._finite_sum"):
         assert expected in names
-    assert len(names) >= 40
+    assert len(names) >= 35
     for name in names:
         assert got["cached"][name] > 0, f"{name}: nothing in the cache"
         if got["floats"][name]:

@@ -22,6 +22,11 @@ Throughout:
   compiled both forward layouts (measured: the first conv2d in a new process, 31-47 s with the
   wrappers, 21-24 s without, on the loaded 2-core Zen 3); the price is a few microseconds of
   argument typing per extra call.
+- copies inside kernels are written as loops, not slice assignments (`a[i:j] = b[k:l]`): Numba
+  checks a slice copy's shapes and, to report a mismatch, compiles its string formatting into
+  the kernel: 3.1-3.4 s for the shape-error raise and 3-5 s for the str/repr it formats with, per
+  compile of _correlate_task (which a parallel kernel compiles twice), on the loaded 2-core machine
+  (numba.core.event's "numba:compile" events).
 
 A caution for editing: Numba's cache (`cache=True`) checks only the file of the function it
 caches, not the files of the functions it calls.  After changing `passes.py` or `layout.py`,

@@ -102,7 +102,9 @@ def _correlate_task(task, src, wt, bias, tplane, toff, out, plan):
             while i * row < lo + valid:
                 j0 = max(lo - i * row, 0)
                 j1 = min(out_w, lo + valid - i * row)
-                out[s, k, i, j0:j1] = a[i * row + j0 - lo:i * row + j1 - lo]
+                dst = out[s, k, i]
+                for j in range(j0, j1):     # a loop, not a slice copy (see fast/__init__.py)
+                    dst[j] = a[i * row + j - lo]
                 i += 1
 
 

@@ -288,5 +288,7 @@ def grad_rows(grad_out, plan):
             k = task % n_filt
             dst = g[n, k]
             for i in range(out_h):
-                dst[i * row:i * row + out_w] = grad_out[n, k, i]
+                src = grad_out[n, k, i]
+                for j in range(out_w):      # a loop, not a slice copy (see fast/__init__.py)
+                    dst[i * row + j] = src[j]
     return g
