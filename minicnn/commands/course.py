@@ -1,5 +1,6 @@
 """`minicnn course`: the nbgrader course - verify it, release it, grade or validate a notebook.
 
+    minicnn course init DIR               # instructor: a standalone course directory from a clone
     minicnn course verify                 # instructor: the whole course, with real nbgrader; prints a table
     minicnn course release                # regenerate exercises/ from solutions/ with nbgrader
     minicnn course validate NOTEBOOK      # student: run the checks; exit 1 if any falls short
@@ -46,6 +47,21 @@ def _release(args) -> int:
     for path in written:
         print(f"wrote {path.relative_to(root)}")
     print(f"{len(written)} notebook(s) released into {root / nbg.RELEASE_DIR} by nbgrader generate_assignment")
+    return 0
+
+
+def _init(args) -> int:
+    if not _need_nbgrader():
+        return 2
+    from ..grader import init
+
+    try:
+        dest = init.init_course(args.directory, source=args.source, release=not args.no_release)
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"made the course directory {dest}: solutions/, autograder/nbgrader_config.py, exercises/, "
+          f".minicnn/secret, .minicnn/roster.csv\nnext: cd {dest} && minicnn course verify")
     return 0
 
 
@@ -207,6 +223,13 @@ def add_parser(sub):
     v.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (notebooks, gradebook, logs)")
     v.add_argument("--course", metavar="DIR", default=None, help=COURSE_HELP)
     v.set_defaults(func=_verify)
+    i = csub.add_parser("init", help="make a standalone course directory (solutions, configuration, release, "
+                                     "secret, roster) from a clone of minicnn")
+    i.add_argument("directory", metavar="DIR", help="the new course directory (must not exist or be empty)")
+    i.add_argument("--from", dest="source", metavar="CLONE", default=None,
+                   help="the clone (or course directory) to copy from (default: found as for --course)")
+    i.add_argument("--no-release", action="store_true", help="do not generate exercises/ now")
+    i.set_defaults(func=_init)
     r = csub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader generate_assignment")
     r.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     r.add_argument("--course", metavar="DIR", default=None, help=COURSE_HELP)

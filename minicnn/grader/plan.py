@@ -35,7 +35,7 @@ def parse_test_cell(grade_id: str, source: str) -> TestSpec:
 
         seed = 0
         ### BEGIN HIDDEN TESTS
-        seed = 4127
+        seed = 1234          (an example: the real hidden seeds live only in the instructor's notebooks)
         ### END HIDDEN TESTS
         check("a1.output_size", output_size, points=2, seed=seed)
 

@@ -1,0 +1,189 @@
+"""The student's distribution: the wheel, installed with no clone on the path.
+
+Builds the wheel from this checkout, looks inside it for anything that only the instructor may
+hold (a solution notebook, the body of a hidden test, a hidden seed, the model answer of a written
+part), then installs it into a fresh virtual environment and runs `minicnn course validate` on a
+released notebook, untouched (fails, with the normal feedback) and filled with the solutions' code
+(passes).  Offline: the wheel is built without build isolation and installed with --no-deps; the
+new environment reaches the dependencies (numpy, numba, nbgrader) of the environment running the
+tests through a path file, as plain directories, so that environment's editable install of minicnn
+(a finder started by a .pth file) is not followed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("nbgrader")
+
+REPO = Path(__file__).resolve().parents[2]
+SOLUTIONS = REPO / "solutions"
+RELEASE = REPO / "exercises"
+A = "a1_convolution"
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+
+
+def _cells(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _src(cell) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def _nbg(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def instructor_secrets():
+    """What no file of the wheel may contain: (hidden test bodies, hidden seeds, model-answer sentences)."""
+    bodies, seeds, answers = set(), set(), set()
+    for nb in sorted(SOLUTIONS.glob("*/*.ipynb")):
+        for cell in _cells(nb):
+            text = _src(cell)
+            for body in HIDDEN.findall(text):
+                bodies.update(line.strip() for line in body.splitlines() if line.strip())
+                seeds.update(int(n) for n in re.findall(r"\bseed\s*=\s*(\d+)", body))
+            if cell["cell_type"] == "markdown" and _nbg(cell).get("solution"):
+                # the model answer of a written part: every sentence long enough to be its own
+                answers.update(s.strip() for s in re.split(r"(?<=[.:;!?])\s+", " ".join(text.split()))
+                               if len(s.strip()) >= 40)
+    return bodies, seeds, answers
+
+
+def leaks(files: dict) -> list:
+    """Every instructor-only thing found in `files` ({name: bytes}), as readable lines."""
+    bodies, seeds, answers = instructor_secrets()
+    found = []
+    for name, data in files.items():
+        if name.endswith(".ipynb"):
+            found.append(f"{name}: a notebook")
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue                                  # the MNIST sample and other binaries
+        flat = " ".join(text.split())
+        found += [f"{name}: hidden test line {b!r}" for b in bodies if b in text]
+        for seed in seeds:
+            if re.search(rf"\bseed\s*[=:]\s*{seed}\b", text) or (name.endswith(".py") and re.search(rf"\b{seed}\b", text)):
+                found.append(f"{name}: hidden seed {seed}")
+        found += [f"{name}: model answer {a[:60]!r}..." for a in answers if a in flat]
+    return found
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel built from a copy of what packaging reads (pyproject.toml, README.md, minicnn/)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, src / name)
+    shutil.copytree(REPO / "minicnn", src / "minicnn",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc"))
+    dist = tmp / "dist"
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                           "-q", "-w", str(dist), str(src)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (built,) = dist.glob("minicnn-*.whl")
+    return built
+
+
+def test_the_leak_check_catches_what_it_looks_for():
+    bodies, seeds, answers = instructor_secrets()
+    assert bodies and seeds and answers, "the solutions have hidden tests and written parts to look for"
+    seed = sorted(seeds)[0]
+    answer = sorted(answers)[0]
+    planted = {
+        "minicnn/a.py": f'"""for example\n    seed = {seed}\n"""\n'.encode(),
+        "minicnn/b.md": ("The answer is: " + answer.replace(" ", "\n  ")).encode(),
+        f"minicnn/{A}.ipynb": b"{}",
+        "minicnn/c.bin": bytes([0xff, 0xfe, 0x00]),
+    }
+    found = leaks(planted)
+    assert any("a.py: hidden" in f for f in found) and any("b.md: model answer" in f for f in found)
+    assert any(f.startswith(f"minicnn/{A}.ipynb") for f in found)
+    assert not leaks({"minicnn/ok.py": b"seed = 0  # the public cases\n"})
+
+
+def test_the_wheel_holds_the_library_and_no_instructor_material(wheel):
+    with zipfile.ZipFile(wheel) as zf:
+        files = {n: zf.read(n) for n in zf.namelist() if not n.endswith("/")}
+    names = set(files)
+    # the library, the public checks and the catalogue are there ...
+    for needed in ("minicnn/__init__.py", "minicnn/course/checks.py", "minicnn/examples/catalogue.json",
+                   "minicnn/grader/nbg.py", "minicnn/sandbox/isolation.py"):
+        assert needed in names, f"{needed} is missing from {wheel.name}"
+    # ... and nothing of solutions/, nor anything of it copied into the package
+    assert not [n for n in names if n.startswith(("solutions/", "exercises/", "autograder/"))]
+    assert leaks(files) == []
+
+
+def _fresh_venv(tmp: Path) -> Path:
+    """A new environment whose only minicnn is the one pip installs into it."""
+    env_dir = tmp / "venv"
+    venv.EnvBuilder(with_pip=True, symlinks=True).create(env_dir)
+    py = env_dir / "bin" / "python"
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # the dependencies of the running environment, as a plain directory (its .pth files are not run)
+    (Path(site) / "deps_of_the_test_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return py
+
+
+def _run(py, *args, cwd):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MINICNN_COURSE_DIR", "VIRTUAL_ENV")}
+    env["PATH"] = str(Path(py).parent) + os.pathsep + env.get("PATH", "")
+    return subprocess.run([str(py), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def _filled(release: Path, solution: Path) -> dict:
+    """The released notebook with each solution cell's code taken from the instructor's notebook, and
+    each written part answered in a student's own words (validate only asks that it is answered)."""
+    answers = {_nbg(c).get("grade_id"): _src(c) for c in _cells(solution) if _nbg(c).get("solution")}
+    nb = json.loads(release.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        gid = _nbg(cell).get("grade_id")
+        if _nbg(cell).get("solution") and cell["cell_type"] == "code" and gid in answers:
+            cell["source"] = answers[gid]
+        elif _nbg(cell).get("solution") and cell["cell_type"] == "markdown":
+            cell["source"] = "The kernel is learned, so flipping it or not makes no difference to what a layer can do."
+    return nb
+
+
+def test_a_student_validates_a_released_notebook_with_only_the_wheel(wheel, tmp_path):
+    py = _fresh_venv(tmp_path)
+    proc = _run(py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    work = tmp_path / "student"
+    work.mkdir()
+    where = _run(py, "-c", "import minicnn; print(minicnn.__file__)", cwd=work)
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).is_relative_to(tmp_path / "venv"), where.stdout
+    assert not Path(where.stdout.strip()).is_relative_to(REPO)
+
+    untouched = work / f"{A}.ipynb"
+    shutil.copy(RELEASE / A / f"{A}.ipynb", untouched)
+    proc = _run(py, "-m", "minicnn", "course", "validate", str(untouched), cwd=work)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "fall short" in proc.stdout
+
+    filled_dir = work / "filled"
+    filled_dir.mkdir()
+    filled = filled_dir / f"{A}.ipynb"
+    filled.write_text(json.dumps(_filled(RELEASE / A / f"{A}.ipynb", SOLUTIONS / A / f"{A}.ipynb")), encoding="utf-8")
+    proc = _run(py, "-m", "minicnn", "course", "validate", str(filled), cwd=filled_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "fall short" not in proc.stdout
