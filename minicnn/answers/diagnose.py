@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import slips as S
+from .keyfile import refs_in
 from .ops import conv_explanation, evaluate
 from .registry import OPS
 from .values import KeyFileError, Printed, fmt, shape_text
@@ -196,7 +197,7 @@ def _carried_search(op, q, inp, cell, p, printed_answers):
         if wrong and p.matches(total):
             out.append(_hit("carried", "carried from a wrong number",
                               f"{p} is the sum of the rows as printed, with the wrong {', '.join(wrong)}"))
-    refs = {r for v in q.fields.values() for r in _refs(v)}
+    refs = {r for v in q.fields.values() for r in refs_in(v)}
     wrong_refs = {r: printed_answers[r] for r in refs if r in printed_answers}
     if wrong_refs:
         try:
@@ -209,13 +210,6 @@ def _carried_search(op, q, inp, cell, p, printed_answers):
             out.append(_hit("carried", "carried from a wrong number", f"{p} uses the printed answer of {names}"))
     return out
 
-
-def _refs(value):
-    if isinstance(value, str) and value.startswith("@"):
-        yield value[1:]
-    elif isinstance(value, list):
-        for v in value:
-            yield from _refs(v)
 
 
 _MATRIX_OPS = ("correlate", "convolve", "max_pool", "avg_pool")

@@ -90,18 +90,19 @@ def parse(data: dict, path: str = "") -> AnswerKey:
     key = AnswerKey(str(data.get("title", "")), questions, path)
     for q in key.questions:  # references to other answers must name an earlier question
         for name, value in q.fields.items():
-            for ref in _refs(value):
+            for ref in refs_in(value):
                 if ref not in seen:
                     raise KeyFileError(f"{q.where(name)}: '@{ref}' names no question of this key")
     return key
 
 
-def _refs(value):
+def refs_in(value):
+    """The question ids that a field's value names as "@id", nested lists included."""
     if isinstance(value, str) and value.startswith("@"):
         yield value[1:]
     elif isinstance(value, list):
         for v in value:
-            yield from _refs(v)
+            yield from refs_in(v)
 
 
 def loads(text: str, path: str = "") -> AnswerKey:
