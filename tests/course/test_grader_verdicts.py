@@ -41,3 +41,35 @@ def test_object_mode_device_functions_and_rebinding_do_not_count():
                    "@njit\ndef g(x):\n    return x\n\ndef g(x):\n    return x\n")
     assert plan.numba_compiled(cells, "njit") == set()
     assert plan.numba_compiled(cells, "cuda") == set()
+
+
+def test_layer_tripwires_reach_private_methods_and_every_submodule():
+    """The a5 tripwires: `Conv2D(...)._forward(x)` (a private method, defined in minicnn.layers.conv)
+    was not blocked once the layers became a package; now it is, while the functional kernels
+    that assignment 5 builds on stay usable."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, minicnn\n"
+        "from minicnn.layers import Conv2D\n"
+        "from minicnn.course import tripwires\n"
+        "from minicnn.sandbox.calls import ForbiddenCall\n"
+        "layer = Conv2D(1, 2, 3)\n"
+        "x = np.zeros((1, 1, 5, 5))\n"
+        "tripwires.arm('layers')\n"
+        "blocked = []\n"
+        "for what, f in [('_forward', lambda: layer._forward(x)), ('forward', lambda: layer.forward(x)),\n"
+        "                ('call', lambda: layer(x)),\n"
+        "                ('conv module', lambda: minicnn.layers.conv.Conv2D(1, 2, 3)._forward(x))]:\n"
+        "    try:\n"
+        "        f()\n"
+        "    except ForbiddenCall:\n"
+        "        blocked.append(what)\n"
+        "print(blocked)\n"
+        "print(minicnn.conv2d(x, np.ones((2, 1, 3, 3))).shape)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.split("\n")
+    assert lines[0] == "['_forward', 'forward', 'call', 'conv module']", proc.stdout
+    assert lines[1] == "(1, 2, 3, 3)"
