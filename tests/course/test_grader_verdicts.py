@@ -3,6 +3,8 @@ process can patch (issue 13, finding 3: a no-op `njit` of the student's own plus
 `compiled_status` in the runner earned every compiled point)."""
 from __future__ import annotations
 
+import pytest
+
 from minicnn.grader import plan
 
 
@@ -73,3 +75,41 @@ def test_layer_tripwires_reach_private_methods_and_every_submodule():
     lines = proc.stdout.split("\n")
     assert lines[0] == "['_forward', 'forward', 'call', 'conv module']", proc.stdout
     assert lines[1] == "(1, 2, 3, 3)"
+
+
+def test_replies_are_bounded_before_reading_and_long_cells_travel_to_the_runner():
+    """Findings 7 and 8: a 1.2 MB code cell reaches the runner (the grader's own frame has no
+    string limit); a reply far larger than the part's result is refused before it is read."""
+    import os
+
+    import numpy as np
+
+    from minicnn.grader import remote
+    from minicnn.sandbox import wire
+
+    r, w = os.pipe()
+    try:
+        cell = "x = '" + "a" * 1_200_000 + "'\n"
+        wire.write_frame(w, {"cells": [{"id": "1", "source": cell}]})
+        assert wire.read_frame(r, max_str=None)["cells"][0]["source"] == cell
+        wire.write_frame(w, {"value": np.zeros(200_000)})          # 1.6 MB of result
+        with pytest.raises(wire.WireError, match="over the limit of 1000"):
+            wire.read_frame(r, max_size=1000)                       # refused from the length alone
+    finally:
+        os.close(r)
+        os.close(w)
+    small = (np.zeros((1, 1, 8, 8)), np.zeros((2, 1, 3, 3)), 1, 0)
+    assert remote.result_bound(small) < 5 << 20                      # a 200 MiB reply is refused
+    assert remote.result_bound(small) > 64 * 2 * 1 * 8 * 8 * 8       # any real result fits
+
+
+def test_the_home_is_a_size_capped_copy():
+    """Finding 9: the sandbox's home is a tmpfs of limits.home_mb (the working folder copied in)."""
+    from pathlib import Path
+
+    from minicnn.sandbox import isolation
+
+    cmd = isolation.bwrap_command("bwrap", Path("/tmp/x"), ["python"], {}, isolation.Limits(home_mb=77), ())
+    i = cmd.index("/home/student")
+    assert cmd[i - 1] == "--tmpfs" and cmd[i - 3:i - 1] == ["--size", str(77 << 20)]
+    assert ["--bind", "/tmp/x", "/home/student"] != cmd[i - 2:i + 1] and "--bind" not in cmd
