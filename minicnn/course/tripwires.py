@@ -10,6 +10,7 @@ knows nothing of minicnn: it is handed `arming(part)`).
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from .. import kernels
 from ..sandbox.calls import ForbiddenCall
@@ -30,20 +31,43 @@ def _disable_kernels():
                                   "(through minicnn's public API)")
 
 
-def _disable_layers():
+METHODS = ("forward", "backward", "_forward", "_backward", "step", "__call__")
+
+
+def _own_modules():
+    """Every module of OWN_WORK_MODULES, with every submodule of those that are packages
+    (minicnn.layers.conv, minicnn.layers.base, ...)."""
+    mods = []
     for modname in OWN_WORK_MODULES:
         try:
             mod = importlib.import_module(modname)
         except ImportError:
             continue
+        mods.append(mod)
+        for info in pkgutil.walk_packages(getattr(mod, "__path__", []) or [], prefix=modname + "."):
+            try:
+                mods.append(importlib.import_module(info.name))
+            except ImportError:
+                continue
+    return mods
+
+
+def _is_own(obj) -> bool:
+    """Defined in one of OWN_WORK_MODULES or a submodule of one (whatever module re-exports it)."""
+    where = getattr(obj, "__module__", None) or ""
+    return any(where == m or where.startswith(m + ".") for m in OWN_WORK_MODULES)
+
+
+def _disable_layers():
+    for mod in _own_modules():
         for name, obj in list(vars(mod).items()):
-            if isinstance(obj, type) and obj.__module__ == modname:
-                for meth in ("forward", "backward", "step", "__call__"):
+            if isinstance(obj, type) and _is_own(obj):
+                for meth in METHODS:
                     if meth in vars(obj):
-                        setattr(obj, meth, _tripwire(f"the graded code used {modname}.{name}, which "
-                                                     "this exercise asks you to write yourself"))
-            elif callable(obj) and getattr(obj, "__module__", None) == modname and not isinstance(obj, type):
-                setattr(mod, name, _tripwire(f"the graded code called {modname}.{name}"))
+                        setattr(obj, meth, _tripwire(f"the graded code used {obj.__module__}.{obj.__name__}."
+                                                     f"{meth}, which this exercise asks you to write yourself"))
+            elif callable(obj) and not isinstance(obj, type) and _is_own(obj):
+                setattr(mod, name, _tripwire(f"the graded code called {obj.__module__}.{name}"))
 
 
 def arm(mode) -> None:

@@ -110,14 +110,54 @@ def submissions(course: Path, assignment: str, only=None) -> list[tuple[str, Pat
     return out
 
 
-def _stage(subs, staging: Path) -> list[dict]:
-    """Copy every submission folder (no symlinks followed) before any student code runs."""
-    jobs = []
+def student_name(folder_name: str) -> str:
+    """The student's name as every output spells it: the folder's name, or, when that name is not
+    valid UTF-8 (os gives it back with surrogates), its bytes with the bad ones as \\xNN."""
+    return os.fsencode(folder_name).decode("utf-8", "backslashreplace")
+
+
+def _copy_plain(src: Path, dest: Path, where: str, skipped: list) -> None:
+    """Copy the folder `src` to `dest` with regular files and folders only: a symlink is never
+    followed and a FIFO, socket or device is never opened (either could block the grader or
+    reach another student's work); each one left out is named in `skipped`."""
+    dest.mkdir()
+    with os.scandir(src) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        name = f"{where}/{student_name(entry.name)}"
+        if entry.is_symlink():
+            skipped.append(f"symlink {name} -> {student_name(os.readlink(entry.path))} not followed")
+        elif entry.is_dir(follow_symlinks=False):
+            _copy_plain(Path(entry.path), dest / entry.name, name, skipped)
+        elif entry.is_file(follow_symlinks=False):
+            shutil.copyfile(entry.path, dest / entry.name, follow_symlinks=False)
+        else:
+            skipped.append(f"special file {name} (FIFO, socket or device) not opened")
+
+
+def _stage(subs, staging: Path, assignment: str):
+    """Copy every submission folder (regular files only, see _copy_plain) before any student
+    code runs.  Returns (jobs, flags by student, grader-error records for the submissions that
+    could not be staged: each for its student alone)."""
+    jobs, flags, failed = [], {}, []
     for student, folder in subs:
-        dest = staging / student
-        shutil.copytree(folder, dest, symlinks=True)
+        name = student_name(student)
+        if name != student:
+            failed.append(Grade.failed(name, assignment, "the submission folder's name is not valid UTF-8: "
+                                       "rename it (every output is named after the student)",
+                                       flags=["folder name is not valid UTF-8"]))
+            continue
+        dest, skipped = staging / student, []
+        try:
+            _copy_plain(folder, dest, assignment, skipped)
+        except OSError as exc:
+            shutil.rmtree(dest, ignore_errors=True)
+            failed.append(Grade.failed(student, assignment, f"the submission folder could not be copied: "
+                                       f"{type(exc).__name__}: {exc}", flags=["submission folder unreadable"]))
+            continue
+        flags[student] = [f"{s} (the grader never reads it)" for s in skipped]
         jobs.append({"student": student, "dir": str(dest)})
-    return jobs
+    return jobs, flags, failed
 
 
 def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolation_mode: str = "auto",
@@ -140,21 +180,24 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
         staging, scratch = Path(private) / "staging", Path(private) / "work"
         staging.mkdir()
         scratch.mkdir()
-        queue = _stage(subs, staging)
+        queue, staged_flags, unstaged = _stage(subs, staging, assignment)
         submitted = {job["student"]: outputs.read_submitted(Path(job["dir"]) / f"{assignment}.ipynb")
                      for job in queue}
         log(f"grading {len(queue)} submission(s) of {assignment} with {jobs} worker process(es)")
         setup = {"assignment": assignment, "source": source_nb, "mode": mode, "scratch": str(scratch),
                  "limits": asdict(limits), "cells_timeout": cells_timeout, "case_timeout": case_timeout}
         bar = Progress(sys.stderr, width=30, every=None) if progress else None
-        records = _run_workers(setup, queue, jobs, bar)
+        records = _run_workers(setup, queue, jobs, bar) + unstaged
+    for rec in records:
+        rec.flags = staged_flags.get(rec.student, []) + rec.flags
     seconds = time.perf_counter() - t0
     tampered = _check_gradebook(gradebook, before)  # a batch-wide finding: which student did it is unknown
     records.sort(key=lambda r: r.student)
-    outputs.write_gradebook(course, assignment, source_nb, records)
-    outputs.write_autograded(course, assignment, source_nb, records, submitted)
+    _write_each(records, "gradebook entry", lambda recs: outputs.write_gradebook(course, assignment, source_nb, recs))
+    _write_each(records, "autograded notebook",
+                lambda recs: outputs.write_autograded(course, assignment, source_nb, recs, submitted))
+    _write_each(records, "feedback page", lambda recs: outputs.write_feedback(course, assignment, recs))
     csv_path = outputs.write_csv(course, assignment, records)
-    outputs.write_feedback(course, assignment, records)
     report = {"assignment": assignment, "isolation": mode, "isolation_note": sentence, "seconds": seconds,
               "workers": jobs, "per_minute": len(records) / (seconds / 60) if seconds > 0 else 0.0,
               "gradebook_tampering": tampered, "records": [r.to_dict() for r in records]}
@@ -162,6 +205,22 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
     rep_path.write_text(json.dumps(report, indent=1), encoding="utf-8")
     report["csv"], report["report"] = str(csv_path), str(rep_path)
     return report
+
+
+def _write_each(records, what: str, write) -> None:
+    """write(records); if that fails, write(one record) for each, so that one student's odd
+    notebook or name costs that student's output alone (named in the record's flags, which the
+    CSV and the report, written last, carry)."""
+    try:
+        write(records)
+        return
+    except Exception:  # noqa: BLE001 - found out student by student below
+        pass
+    for rec in records:
+        try:
+            write([rec])
+        except Exception as exc:  # noqa: BLE001
+            rec.flags.append(f"the {what} could not be written: {type(exc).__name__}: {str(exc)[:200]}")
 
 
 def _run_workers(setup, queue, jobs, bar) -> list[Grade]:

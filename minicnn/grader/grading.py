@@ -33,7 +33,7 @@ from pathlib import Path
 from ..course import checks
 from ..course.notebook import read_notebook
 from ..sandbox import isolation
-from .plan import TestSpec, jit_decorated, program, static_flags, test_specs, tripwire_mode
+from .plan import TestSpec, numba_compiled, program, static_flags, test_specs, tripwire_mode
 from .record import Grade, PartGrade
 from .remote import Remote, RemoteFunction
 
@@ -111,7 +111,7 @@ def _run(record: Grade, specs, cells, submission_dir: Path, settings: Settings) 
     remote = Remote(job, settings.mode, workdir, settings.limits,
                     settings.cells_timeout or CELLS_TIMEOUT.get(assignment, DEFAULT_CELLS_TIMEOUT),
                     {"NBGRADER_EXECUTION": "autograde", **cuda_env})
-    scorer = _Scorer(remote, jit_decorated(cells), settings.case_timeout)
+    scorer = _Scorer(remote, {k: numba_compiled(cells, k) for k in ("njit", "cuda")}, settings.case_timeout)
     try:
         record.parts = [scorer.score(spec) for spec in specs]
     finally:
@@ -123,7 +123,7 @@ def _run(record: Grade, specs, cells, submission_dir: Path, settings: Settings) 
 class _Scorer:
     """Scores one test cell after another against the same runner."""
 
-    def __init__(self, remote: Remote, jitted: set, case_timeout: float | None):
+    def __init__(self, remote: Remote, jitted: dict, case_timeout: float | None):
         self.remote, self.jitted, self.case_timeout = remote, jitted, case_timeout
         self.public: dict = {}   # part key -> its public checks' Result (for the compiled points)
 
@@ -137,10 +137,15 @@ class _Scorer:
             score, lines = res.score, [checks.headline(part, res, "hidden cases")] + res.lines
         else:
             name = spec.kernel or spec.func
+            # decided here, from the source, whatever the runner says: the runner's report only
+            # adds a reason (a decorated function that failed to compile)
             ok, why = self.remote.compiled(name, part.compiled_kind)
-            if ok and name not in self.jitted:
-                ok, why = False, "its definition in the notebook carries no jit decorator"
-                self.remote.flag(f"`{name}` reported itself compiled, but its source has no jit decorator")
+            if name not in self.jitted[part.compiled_kind]:
+                if ok:
+                    self.remote.flag(f"`{name}` reported itself compiled, but its source does not define it "
+                                     "under numba's own jit decorator")
+                ok, why = False, ("its definition in the notebook does not carry numba's jit decorator (imported "
+                                  "from numba, never redefined, no forceobj/nopython=False/device=True)")
             if ok:
                 if spec.part not in self.public:
                     self.public[spec.part] = checks.run_part(part, fn, checks.PUBLIC_SEED, 1.0, student=self.remote)

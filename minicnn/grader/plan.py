@@ -93,6 +93,8 @@ def program(source_nb: dict, student_nb: dict) -> tuple[list, list]:
         if cell.get("cell_type") != "code":
             continue
         gid = nbgrader_meta(cell).get("grade_id")
+        if not isinstance(gid, str):   # a submission's metadata may hold anything (a list, a number)
+            gid = None
         text = source_text(cell)
         if gid in tests:
             seen.add(gid)
@@ -206,3 +208,102 @@ def jit_decorated(cells: list) -> set:
 def decorated_with_jit(cells: list, name: str) -> bool:
     """Does the student's source define `name` under a decorator that mentions jit?"""
     return name in jit_decorated(cells)
+
+
+# ----------------------------------------------------------------------------- compiled, decided here
+
+def _bindings(cells: list) -> dict:
+    """{name: [what bound it]} over every cell, at any depth: ('numba', module) for an import
+    from numba, ('other', '') for anything else (an assignment, a def, a class, a loop, an
+    import from elsewhere, a `global`)."""
+    out: dict = {}
+
+    def bind(name, how=("other", "")):
+        out.setdefault(name, []).append(how)
+    for _, tree in parsed_cells(cells):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    top = a.name.split(".")[0]
+                    if a.asname:
+                        bind(a.asname, ("numba", a.name) if a.name.split(".")[0] == "numba" else ("other", ""))
+                    else:
+                        bind(top, ("numba", "numba") if top == "numba" else ("other", ""))
+            elif isinstance(node, ast.ImportFrom):
+                for a in node.names:
+                    mod = node.module or ""
+                    how = ("numba", f"{mod}.{a.name}") if mod.split(".")[0] == "numba" and not node.level \
+                        else ("other", "")
+                    bind(a.asname or a.name, how)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bind(node.name)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                for n in node.names:
+                    bind(n)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                bind(node.id)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                bind(node.name)
+    return out
+
+
+def _numba_path(expr, bindings: dict) -> str:
+    """The dotted numba name `expr` certainly denotes ('numba.njit', 'numba.cuda.jit'), or ''
+    when any name in it is bound by anything but an import from numba."""
+    parts = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name):
+        return ""
+    hows = bindings.get(expr.id, [])
+    if not hows or any(kind != "numba" for kind, _ in hows) or len({m for _, m in hows}) != 1:
+        return ""
+    return ".".join([hows[0][1]] + parts[::-1])
+
+
+def numba_compiled(cells: list, kind: str = "njit") -> set:
+    """The function names the grader itself holds compiled, from the source alone: the name's
+    last top-level binding is a `def` under numba's own decorator (@njit / @numba.njit / @jit
+    without forceobj or nopython=False for kind "njit"; @cuda.jit without device=True for kind
+    "cuda"), where every name in the decorator is bound only by an import from numba, in any
+    cell.  Nothing the student's process does afterwards (patching the runner's inspection,
+    a no-op `njit` of its own) can change this verdict; the runner's own report and the public
+    cases are required as well."""
+    bindings = _bindings(cells)
+    wanted = {"numba.njit", "numba.jit"} if kind == "njit" else {"numba.cuda.jit"}
+    names: set = set()
+    for _, tree in parsed_cells(cells):
+        for node in tree.body:
+            bound = _top_level_names(node)
+            if isinstance(node, ast.FunctionDef):
+                ok = False
+                for d in node.decorator_list:
+                    call = d if isinstance(d, ast.Call) else None
+                    path = _numba_path(call.func if call else d, bindings)
+                    if path not in wanted:
+                        continue
+                    kw = {k.arg: k.value for k in (call.keywords if call else [])}
+                    bad = [k for k in ("forceobj", "device") if isinstance(kw.get(k), ast.Constant) and kw[k].value]
+                    if isinstance(kw.get("nopython"), ast.Constant) and kw["nopython"].value is False:
+                        bad.append("nopython")
+                    ok = not bad and not any(k is None for k in kw)   # no **options hiding them
+                (names.add if ok else names.discard)(node.name)
+            else:
+                names -= bound
+    return names
+
+
+def _top_level_names(node) -> set:
+    """Names a top-level statement binds (other than a def's own name)."""
+    out = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+            out.add(sub.id)
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            out.update((a.asname or a.name).split(".")[0] for a in sub.names)
+        elif isinstance(sub, (ast.FunctionDef, ast.ClassDef)) and sub is not node:
+            out.add(sub.name)
+    if isinstance(node, ast.ClassDef):
+        out.add(node.name)
+    return out

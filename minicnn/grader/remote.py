@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ..sandbox import isolation, wire
 from ..sandbox.calls import Outcome
 from .locate import PACKAGE_DIR
@@ -22,6 +24,19 @@ from .locate import PACKAGE_DIR
 RUNNER_MODULE = "minicnn.grader.runner"
 CALL_MARGIN = 30.0                      # a call's deadline: the part's own time limit plus this (compiling)
 MAX_RESTARTS = 3
+EVENT_FRAME = 4 << 20       # the most bytes of one message while the cells run (cell events, errors)
+REPLY_FRAME = 4 << 20       # the most bytes of a reply that carries no result (lookups, inspections)
+
+
+def result_bound(args) -> int:
+    """The most bytes a call's reply may take: a part returns arrays of the size of its inputs
+    (a convolution's output has F/C times its input's channels; a gradient, its input's shape),
+    so 64 times the arguments' bytes plus 4 MiB is far above any legitimate result, and far
+    below what would make the grader convert hundreds of megabytes before checking a shape."""
+    total = 0
+    for a in args:
+        total += a.nbytes if isinstance(a, np.ndarray) else 64
+    return (4 << 20) + 64 * total
 
 
 def runner_binds() -> list[Path]:
@@ -77,7 +92,7 @@ class Remote:
         errors = []
         while True:
             try:
-                msg = wire.read_frame(self.run.reply_fd, cells_deadline)
+                msg = wire.read_frame(self.run.reply_fd, cells_deadline, EVENT_FRAME)
             except TimeoutError:
                 where = f" (in cell {current})" if current else ""
                 self.fatal = f"the notebook's cells did not finish within {self.cells_timeout:g} s{where}"
@@ -138,14 +153,15 @@ class Remote:
         self.run = None
 
     # -- requests
-    def request(self, req: dict, timeout: float):
-        """The reply (a dict), or an error text when the runner failed to give one."""
+    def request(self, req: dict, timeout: float, max_reply: int = REPLY_FRAME):
+        """The reply (a dict), or an error text when the runner failed to give one (a reply
+        announcing more than `max_reply` bytes is refused unread, and the runner stopped)."""
         if self.run is None and not self._start():
             return self.fatal
         deadline = min(time.monotonic() + timeout, self.deadline)
         try:
             wire.write_frame(self.run.request_fd, req)
-            reply = wire.read_frame(self.run.reply_fd, deadline)
+            reply = wire.read_frame(self.run.reply_fd, deadline, max_reply)
         except TimeoutError:
             self.stop()
             if time.monotonic() >= self.deadline:
@@ -201,7 +217,7 @@ class Remote:
 
     def call(self, part, fn, args, timeout) -> Outcome:
         reply = self.request({"op": "call", "name": fn.__name__, "part": part.key, "args": pickle.dumps(tuple(args)),
-                              "timeout": float(timeout)}, timeout + CALL_MARGIN)
+                              "timeout": float(timeout)}, timeout + CALL_MARGIN, result_bound(args))
         if isinstance(reply, str):
             return Outcome("crash" if "killed" in reply or "exited" in reply else "timeout", error=reply)
         status = reply.get("status")

@@ -38,6 +38,7 @@ from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+HOME_SOURCE = "/home/.workdir"      # the working folder, read-only, inside the sandbox (copied into the home)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Limits:
     open_files: int = 256
     processes: int = 128             # tasks (processes and threads) in the run
     tmp_mb: int = 256                # the private /tmp (bubblewrap)
+    home_mb: int = 256               # the private home, a copy of the working folder (bubblewrap)
     output_kb: int = 256             # stdout/stderr kept for the report (the rest is counted, dropped)
 
     def __post_init__(self):
@@ -255,10 +257,14 @@ def bwrap_command(path: str, workdir: Path, argv: list[str], env: dict, limits: 
     cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp"]
     for root in python_roots(binds):
         cmd += ["--ro-bind", str(root), str(root)]
-    cmd += ["--bind", str(workdir), "/home/student", "--chdir", "/home/student"]
+    # the home is a size-capped tmpfs (like /tmp) holding a copy of `workdir`, made by the first
+    # command inside, before anything of the run starts: writing into it cannot fill the disk
+    cmd += ["--ro-bind", str(workdir), HOME_SOURCE, "--size", str(limits.home_mb << 20), "--tmpfs", "/home/student",
+            "--chdir", "/home/student"]
     for key, value in env.items():
         cmd += ["--setenv", key, str(value)]
-    return cmd + ["--"] + argv
+    copy = f'cp -R {HOME_SOURCE}/. /home/student/ 2>/dev/null; exec "$@"'
+    return cmd + ["--", "/bin/sh", "-c", copy, "sh"] + argv
 
 
 def runner_env(workdir_inside: str, extra: dict | None = None) -> dict:

@@ -94,14 +94,14 @@ def encode(value) -> bytes:
 
 # ----------------------------------------------------------------------------- decoding (the grader's side)
 
-def _unpack(node, blobs, depth, count):
+def _unpack(node, blobs, depth, count, max_str=MAX_STR):
     count[0] += 1
     if count[0] > MAX_NODES or depth > MAX_DEPTH:
         raise WireError("value too large or too deeply nested")
     if node is None or type(node) in (bool, int):
         return node
     if type(node) is str:
-        if len(node) > MAX_STR:
+        if max_str is not None and len(node) > max_str:
             raise WireError("string too long")
         return node
     if type(node) is not dict or "t" not in node:
@@ -121,7 +121,7 @@ def _unpack(node, blobs, depth, count):
         items = node.get("v")
         if type(items) is not list:
             raise WireError("bad sequence")
-        out = [_unpack(v, blobs, depth + 1, count) for v in items]
+        out = [_unpack(v, blobs, depth + 1, count, max_str) for v in items]
         return tuple(out) if tag == "tuple" else out
     if tag == "dict":
         items = node.get("v")
@@ -131,12 +131,12 @@ def _unpack(node, blobs, depth, count):
         for pair in items:
             if type(pair) is not list or len(pair) != 2 or type(pair[0]) not in (str, int):
                 raise WireError("bad dict item")
-            out[pair[0]] = _unpack(pair[1], blobs, depth + 1, count)
+            out[pair[0]] = _unpack(pair[1], blobs, depth + 1, count, max_str)
         return out
     if tag in ("nd", "np"):
         dtype = _dtype(node.get("d"))
         if tag == "np":
-            v = _unpack(node.get("v"), blobs, depth + 1, count)
+            v = _unpack(node.get("v"), blobs, depth + 1, count, max_str)
             if type(v) not in (bool, int, float):
                 raise WireError("bad scalar")
             return dtype.type(v)
@@ -165,8 +165,9 @@ def _dtype(text) -> np.dtype:
     return dt
 
 
-def decode(frame: bytes):
-    """The value in `frame`; raises WireError unless it is exactly one well-formed value."""
+def decode(frame: bytes, max_str: int | None = MAX_STR):
+    """The value in `frame`; raises WireError unless it is exactly one well-formed value.
+    `max_str`: the longest string accepted (None: any, for what the grader itself sent)."""
     view = memoryview(frame)
     try:
         (n,) = struct.unpack_from("<I", view, 0)
@@ -194,7 +195,7 @@ def decode(frame: bytes):
         tree = json.loads(head.decode("utf-8"), parse_constant=_no_constants)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WireError(f"header is not JSON: {exc}") from exc
-    return _unpack(tree, blobs, 0, [0])
+    return _unpack(tree, blobs, 0, [0], max_str)
 
 
 def _no_constants(name):
@@ -212,14 +213,15 @@ def write_frame(fd: int, value) -> None:
         view = view[n:]
 
 
-def read_frame(fd: int, deadline: float | None = None):
+def read_frame(fd: int, deadline: float | None = None, max_size: int = MAX_FRAME, max_str: int | None = MAX_STR):
     """Read one frame from `fd` and decode it.  With a deadline (time.monotonic() value),
-    raises TimeoutError when it passes first; EOFError when the writer has gone."""
+    raises TimeoutError when it passes first; EOFError when the writer has gone.  A frame
+    announcing more than `max_size` bytes is refused (WireError) before any of it is read."""
     size_bytes = _read_exact(fd, 8, deadline)
     (size,) = struct.unpack("<Q", size_bytes)
-    if size > MAX_FRAME:
-        raise WireError(f"frame of {size} bytes is over the limit")
-    return decode(_read_exact(fd, size, deadline))
+    if size > max_size:
+        raise WireError(f"frame of {size} bytes is over the limit of {max_size}")
+    return decode(_read_exact(fd, size, deadline), max_str)
 
 
 def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
