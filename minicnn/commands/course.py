@@ -31,8 +31,12 @@ def _verify(args) -> int:
         return 2
     from ..grader import verify
 
-    return verify.verify(root=args.course, only=args.assignment or None, with_mutants=not args.no_mutants,
-                         jobs=args.jobs, keep=Path(args.keep) if args.keep else None)
+    try:
+        return verify.verify(root=args.course, only=args.assignment or None, with_mutants=not args.no_mutants,
+                             jobs=args.jobs, keep=Path(args.keep) if args.keep else None, secret=args.secret)
+    except (FileNotFoundError, ValueError) as exc:   # a course secret that is missing or readable by others
+        print(f"minicnn course verify: {exc}", file=sys.stderr)
+        return 2
 
 
 def _release(args) -> int:
@@ -108,7 +112,7 @@ def _grade(args) -> int:
     try:
         report = batch.grade_batch(args.target, course, jobs=args.jobs, isolation_mode=args.isolation, limits=limits,
                                    only=set(args.student) if args.student else None, progress=not args.no_progress,
-                                   case_timeout=args.case_timeout)
+                                   case_timeout=args.case_timeout, secret=args.secret)
     except (FileNotFoundError, RuntimeError, ValueError) as exc:
         print(f"minicnn course grade: {exc}", file=sys.stderr)
         return 2
@@ -128,16 +132,25 @@ def _grade_one(args, notebook: Path, limits) -> int:
     if not notebook.exists():
         print(f"no such notebook: {notebook}", file=sys.stderr)
         return 2
-    assignment = _assignment_of(notebook, locate.course_root())
-    student = (args.student or ["me"])[0]
+    root = locate.course_root()
+    assignment = _assignment_of(notebook, root)
+    # the student id the hidden seeds are derived for: --student, else the folder of nbgrader's
+    # layout (submitted/<student>/<assignment>/<assignment>.ipynb), as a batch would grade it
+    layout = notebook.parent.name == assignment and notebook.parent.parent.parent.name == "submitted"
+    student = args.student[0] if args.student else notebook.parent.parent.name if layout else "me"
     with tempfile.TemporaryDirectory(prefix="minicnn-grade-") as tmp:
         course = Path(tmp)
         folder = course / "submitted" / student / assignment
         folder.mkdir(parents=True)
         shutil.copyfile(notebook, folder / f"{assignment}.ipynb")
         print(f"grading {notebook.name} as {student!r} ...", flush=True)
-        report = batch.grade_batch(assignment, course, jobs=1, isolation_mode=args.isolation, limits=limits,
-                                   progress=False, case_timeout=args.case_timeout)
+        try:
+            report = batch.grade_batch(assignment, course, jobs=1, isolation_mode=args.isolation, limits=limits,
+                                       progress=False, case_timeout=args.case_timeout, secret=args.secret,
+                                       secret_course=root)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"minicnn course grade: {exc}", file=sys.stderr)
+            return 2
         rec = Grade.from_dict(report["records"][0])
         out_html = Path(args.feedback or notebook.with_name(f"{notebook.stem}-feedback.html")).resolve()
         shutil.copyfile(course / "feedback" / student / assignment / f"{assignment}.html", out_html)
@@ -222,6 +235,9 @@ def add_parser(sub):
     v.add_argument("--jobs", type=int, default=None, help="assignments graded at once (default: CPU count)")
     v.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (notebooks, gradebook, logs)")
     v.add_argument("--course", metavar="DIR", default=None, help=COURSE_HELP)
+    v.add_argument("--secret", metavar="FILE", default=None,
+                   help="the course secret the hidden seeds are derived from, as by `course grade` for the student "
+                        "'verify' (default: $MINICNN_COURSE_SECRET_FILE, else the course directory's .minicnn/secret)")
     v.set_defaults(func=_verify)
     i = csub.add_parser("init", help="make a standalone course directory (solutions, configuration, release, "
                                      "secret, roster) from a clone of minicnn")
@@ -243,7 +259,11 @@ def add_parser(sub):
     g.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU count)")
     g.add_argument("--isolation", choices=("auto", "bwrap", "rlimits"), default="auto",
                    help="bwrap (bubblewrap sandbox), rlimits (resource limits only), auto: bwrap when installed")
-    g.add_argument("--student", action="append", help="only this student (repeatable); with a notebook: its id")
+    g.add_argument("--student", action="append", help="only this student (repeatable); with a notebook: its id "
+                   "(the hidden seeds are derived for it; default: the folder in submitted/<student>/, else 'me')")
+    g.add_argument("--secret", metavar="FILE", default=None,
+                   help="the course secret the hidden seeds are derived from (default: $MINICNN_COURSE_SECRET_FILE, "
+                        "else the course directory's .minicnn/secret; none: the notebooks' fixed seeds)")
     g.add_argument("--timeout", type=float, default=600.0, help="seconds per submission, all of it (default 600)")
     g.add_argument("--memory", type=int, default=2048, help="MB of memory per process (at least 1024; default 2048)")
     g.add_argument("--case-timeout", type=float, default=None, help="cap on the seconds per call of a function")

@@ -235,7 +235,10 @@ def _corr_cases_factory(fn):
 def _corr_hint(case, got, m):
     img, k, s, p = case.args
     if m["kind"] == "shape":
-        return (f"per axis the output size is floor((n + 2p - k)/stride) + 1: here "
+        rule = "per axis the output size is floor((n + 2p - k)/stride) + 1"
+        if case.hidden:   # a hidden case's feedback names no shape
+            return rule
+        return (f"{rule}: here "
                 f"({out_size(img.shape[0], k.shape[0], s, p)}, {out_size(img.shape[1], k.shape[1], s, p)})")
     return "check the indices: out[i, j] = sum over u, v of padded[i*stride + u, j*stride + v] * kernel[u, v]"
 

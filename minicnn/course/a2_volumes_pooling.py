@@ -75,6 +75,8 @@ def _conv_cases(rng, hidden):
 
 def _conv_hint(case, got, m):
     x, w, b, s, p, d = case.args
+    if m["kind"] == "shape" and case.hidden:   # a hidden case's feedback names no shape
+        return "the output is (N, K, H_out, W_out); H_out = floor((H + 2p - d(kh-1) - 1)/stride) + 1"
     if m["kind"] == "shape":
         oh = (x.shape[2] + 2 * p - d * (w.shape[2] - 1) - 1) // s + 1
         ow = (x.shape[3] + 2 * p - d * (w.shape[3] - 1) - 1) // s + 1
@@ -207,6 +209,8 @@ def _pool_cases_factory(fn):
 
 def _pool_hint(case, got, m):
     x, k, s = case.args
+    if m["kind"] == "shape" and case.hidden:   # a hidden case's feedback names no shape
+        return "pooling keeps N and C; H_out = floor((H - k)/stride) + 1, and the same for W_out"
     if m["kind"] == "shape":
         return (f"pooling keeps N and C; H_out = floor((H - k)/stride) + 1 = {out_size(x.shape[2], k, s, 0)}, "
                 f"W_out = {out_size(x.shape[3], k, s, 0)}")

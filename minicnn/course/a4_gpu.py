@@ -100,6 +100,9 @@ def compare_launched(expected, got):
 def _launch_hint(case, got, m):
     need = int(np.asarray(case.expected).size)
     launches = got[1] if isinstance(got, tuple) and len(got) == 2 else []
+    if launches and max(_threads(l) for l in launches) < need and case.hidden:   # no sizes for a hidden case
+        return ("fewer threads were launched than there are outputs: launch ceil(outputs / threads_per_block) "
+                "blocks so that every output gets its thread")
     if launches and max(_threads(l) for l in launches) < need:
         return (f"only {max(_threads(l) for l in launches)} threads were launched for {need} outputs: launch "
                 "ceil(outputs / threads_per_block) blocks so that every output gets its thread")

@@ -23,11 +23,12 @@ student's code runs are reported on stdout instead.
 A function that hands the work to minicnn's own kernel, torch, scipy, ... scores 0 for
 that part, with the reason.  `check_compiled` gives the points for "is it @njit" only to
 a compiled function that also passes the lecture's examples, so a stub scores 0 there too.
-Hidden cases are described (their shapes and settings, the first wrong value) but their
-inputs are never printed in full.
+A failed hidden case names its kind of case and mistake, with a hint, but never its shapes,
+settings or values (see HIDDEN_MISMATCH): a feedback page must not let anyone replay it.
 """
 from __future__ import annotations
 
+import builtins
 import math
 import os
 import re
@@ -103,6 +104,38 @@ def _resolve_hint(part: Part, case: Case, got, mismatch) -> str | None:
     return None
 
 
+# ----------------------------------------------------------------------------- what a hidden case may show
+
+# A failed hidden case shows its kind ("hidden case 3 (stride larger than the kernel)"), the kind
+# of mistake and the hint, never its shapes, settings or values, nor any text the student's code
+# made (an error message, a warning, the repr of what it returned): any of those could carry the
+# hidden inputs out to a feedback page, and with them the answers to memorise.
+HIDDEN_MISMATCH = {
+    "shape": "the result has the wrong shape",
+    "values": "the shape is right, but some values are wrong",
+    "nan": "the result contains NaN: a cell never written? np.empty leaves garbage; start from np.zeros",
+    "none": "returned None (is there a `return` at the end?)",
+    "type": "returned something of the wrong type",
+    "launch": "the result is right, but not every output was computed by a thread of a launched kernel",
+    None: "the result is wrong",
+}
+HIDDEN_NOTE = ("(hidden cases show which kind of case failed and a hint, not their shapes, settings or values; "
+               "the public cases in your notebook show everything)")
+
+
+def _hidden_label(label: str) -> str:
+    """A hidden case's label without any parenthesised detail that holds a number (a shape):
+    'hidden case 2 (shape (4, 6))' -> 'hidden case 2'; the kind, '(stride larger than the kernel)', stays."""
+    return re.sub(r"\s*\((?:[^()]|\([^()]*\))*\d(?:[^()]|\([^()]*\))*\)", "", label)
+
+
+def _error_kind(error: str) -> str:
+    """The error's type when it is one of Python's own (IndexError, ...), else 'an error' (a class the
+    student's code defined could be named after the inputs)."""
+    name = error.split(":", 1)[0].strip()
+    return name if isinstance(getattr(builtins, name, None), type) else "an error"
+
+
 _UNTYPED_GLOBAL = re.compile(r"Untyped global name '(\w+)'(?:: Cannot determine Numba type of <class '(\w+)'>)?")
 
 
@@ -145,16 +178,19 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
         return Result(part.key, 0, 1, 0.0, points, lines, reasons, False)
     if cases is None:
         cases = part.cases(case_rng(part.key, seed), hidden)
-    passed, not_impl, skipped_after_timeout = 0, 0, False
+    passed, not_impl, skipped_after_timeout, hidden_failed = 0, 0, False, False
     warnings_seen, errors_seen = [], {}
     for i, case in enumerate(cases):
-        head = case.label + (f"  [{case.describe}]" if case.describe else "")
+        if case.hidden:   # which kind of case, never its shapes or settings (see _hidden_label)
+            head = _hidden_label(case.label)
+        else:
+            head = case.label + (f"  [{case.describe}]" if case.describe else "")
         if skipped_after_timeout:
             lines.append(f"  skip {head}: not run, an earlier case timed out")
             continue
         args = tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in case.args)
         out = student.call(part, fn, args, part.timeout)
-        for w in out.warnings:
+        for w in out.warnings if not case.hidden else ():   # a hidden case's warnings could carry its inputs
             if w not in warnings_seen:
                 warnings_seen.append(w)
         if out.status == "forbidden":
@@ -165,6 +201,14 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
                 not_impl += 1
             lines.append(f"  FAIL {head}")
             key, hint = _error_hint(part, out)
+            if case.hidden:
+                # the message is the student's code's own text, which could print the hidden inputs
+                hidden_failed = True
+                lines.append(f"       {out.status}: {_error_kind(out.error)} (the message is not shown for hidden "
+                             "cases)")
+                if out.status == "timeout":
+                    skipped_after_timeout = True
+                continue
             if key in errors_seen:
                 # the same error on every case (a function that does not compile, ...): shown once
                 lines.append(f"       {out.status}: the same error as in {errors_seen[key]} above")
@@ -182,8 +226,9 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
                 got = case.pick(got)
             except Exception as exc:  # noqa: BLE001
                 lines.append(f"  FAIL {head}")
-                lines.append(f"       could not take {case.pick_name or 'the graded result'} from what the "
-                             f"function returned ({type(out.value).__name__}): {type(exc).__name__}: {exc}")
+                what = case.pick_name or "the graded result"
+                lines.append(f"       could not take {what} from what the function returned"
+                             + ("" if case.hidden else f" ({type(out.value).__name__}): {type(exc).__name__}: {exc}"))
                 continue
         cmp = part.compare or compare_arrays
         mismatch = cmp(case.expected, got)
@@ -193,7 +238,11 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
                 lines.append(f"  ok   {head}")
             continue
         lines.append(f"  FAIL {head}" + (f" ({case.pick_name})" if case.pick_name else ""))
-        lines.append(f"       {mismatch['text']}")
+        if case.hidden:
+            hidden_failed = True
+            lines.append(f"       {HIDDEN_MISMATCH.get(mismatch.get('kind'), HIDDEN_MISMATCH[None])}")
+        else:
+            lines.append(f"       {mismatch['text']}")
         if not case.hidden and case.show_inputs and isinstance(case.expected, np.ndarray):
             for j, a in enumerate(case.args):
                 if isinstance(a, np.ndarray) and a.size <= 64:
@@ -203,9 +252,11 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
         hint = _resolve_hint(part, case, got, mismatch)
         if hint:
             lines.append(f"       hint: {hint}")
-        if case.note:
+        if case.note and not case.hidden:
             lines.append(f"       note: {case.note}")
     total = len(cases)
+    if hidden_failed:
+        lines.append(f"  {HIDDEN_NOTE}")
     if warnings_seen:
         lines.append("  warnings while running your code (shown here, not on stderr): " + "; ".join(warnings_seen))
     all_not_impl = total > 0 and not_impl == total

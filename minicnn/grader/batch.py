@@ -33,8 +33,9 @@ from pathlib import Path
 from ..course.notebook import read_notebook
 from ..progress import Progress
 from ..sandbox import isolation
-from . import grading, outputs
+from . import grading, outputs, seeds
 from .locate import source_notebook
+from .plan import test_specs
 from .record import Grade
 
 
@@ -52,7 +53,8 @@ def worker_main(argv) -> int:
     for line in sys.stdin:
         job = json.loads(line)
         try:
-            rec = grading.grade(job["student"], setup["assignment"], source_nb, Path(job["dir"]), settings)
+            rec = grading.grade(job["student"], setup["assignment"], source_nb, Path(job["dir"]), settings,
+                                job.get("seeds"))
         except Exception as exc:  # noqa: BLE001 - a grader bug must not take the batch down
             rec = Grade.failed(job["student"], setup["assignment"], f"the grader failed: {type(exc).__name__}: {exc}",
                                output=traceback.format_exc()[-4000:])
@@ -162,13 +164,22 @@ def _stage(subs, staging: Path, assignment: str):
 
 def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolation_mode: str = "auto",
                 limits: isolation.Limits | None = None, only=None, progress: bool = True,
-                cells_timeout: float | None = None, case_timeout: float | None = None, log=print) -> dict:
+                cells_timeout: float | None = None, case_timeout: float | None = None, log=print,
+                secret=None, secret_course=None) -> dict:
     """Grade every submission of `assignment` in `course`; write the outputs; return a summary
-    (the report: its "records" are the grades in their JSON form)."""
+    (the report: its "records" are the grades in their JSON form).
+
+    secret, secret_course: where the course secret is (seeds.find_secret: an explicit file, else
+    $MINICNN_COURSE_SECRET_FILE, else `secret_course` or `course`'s .minicnn/secret); the hidden
+    seeds are derived from it here, in this process, and each worker gets its student's alone."""
     course = Path(course).resolve()
     limits = limits or isolation.Limits()
     source_nb = read_notebook(source_notebook(assignment, course))
     subs = submissions(course, assignment, only)
+    key = seeds.load(secret_course or course, secret)
+    seed_note = seeds.WITH_SECRET if key is not None else seeds.NO_SECRET
+    if key is None:
+        print(f"WARNING: {seed_note}", file=sys.stderr)
     mode, sentence = isolation.choose(isolation_mode)
     log(sentence)
     gradebook = course / "gradebook.db"
@@ -181,6 +192,9 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
         staging.mkdir()
         scratch.mkdir()
         queue, staged_flags, unstaged = _stage(subs, staging, assignment)
+        specs = test_specs(source_nb)
+        for job in queue:
+            job["seeds"] = seeds.for_student(key, assignment, job["student"], specs)
         submitted = {job["student"]: outputs.read_submitted(Path(job["dir"]) / f"{assignment}.ipynb")
                      for job in queue}
         log(f"grading {len(queue)} submission(s) of {assignment} with {jobs} worker process(es)")
@@ -198,7 +212,8 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
                 lambda recs: outputs.write_autograded(course, assignment, source_nb, recs, submitted))
     _write_each(records, "feedback page", lambda recs: outputs.write_feedback(course, assignment, recs))
     csv_path = outputs.write_csv(course, assignment, records)
-    report = {"assignment": assignment, "isolation": mode, "isolation_note": sentence, "seconds": seconds,
+    report = {"assignment": assignment, "isolation": mode, "isolation_note": sentence, "hidden_seeds": seed_note,
+              "seconds": seconds,
               "workers": jobs, "per_minute": len(records) / (seconds / 60) if seconds > 0 else 0.0,
               "gradebook_tampering": tampered, "records": [r.to_dict() for r in records]}
     rep_path = course / "grades" / f"{assignment}-report.json"

@@ -8,6 +8,7 @@ visited once, each handing the one record (record.Grade) to the next:
 
 1. plan      the instructor's source notebook says which parts are graded, with which points
              and hidden seed (its test cells, read as text with `ast`, never executed: plan.py);
+             with a course secret, each hidden seed is the student's own (seeds.py);
 2. read      the submission's code cells (minus its test cells; read-only cells taken from the
              source) and the static signs of tampering in them;
 3. run       those cells run in a runner process inside the sandbox (remote.py, runner.py); for
@@ -52,11 +53,17 @@ class Settings:
     case_timeout: float | None = None       # a cap on each part's per-call time limit
 
 
-def grade(student: str, assignment: str, source_nb: dict, submission_dir: Path, settings: Settings) -> Grade:
-    """Grade `submission_dir/<assignment>.ipynb`; returns its record."""
+def grade(student: str, assignment: str, source_nb: dict, submission_dir: Path, settings: Settings,
+          seeds: dict | None = None) -> Grade:
+    """Grade `submission_dir/<assignment>.ipynb`; returns its record.
+
+    seeds: {grade_id: hidden seed} for this student (seeds.for_student, derived from the course
+    secret by the batch's parent process, which alone reads the secret); a test cell not in it
+    keeps the notebook's own seed."""
     t0 = time.perf_counter()
     record = Grade(student, assignment)
-    specs = test_specs(source_nb)                                              # 1. plan
+    specs = [dataclasses.replace(s, seed=int(seeds[s.grade_id])) if seeds and s.grade_id in seeds else s
+             for s in test_specs(source_nb)]                                   # 1. plan
     cells = _read(record, specs, source_nb, Path(submission_dir))               # 2. read
     if cells is not None:
         remote = _run(record, specs, cells, Path(submission_dir), settings)      # 3. run

@@ -10,10 +10,13 @@
 from __future__ import annotations
 
 import ast
+import copy
+import re
 from dataclasses import dataclass
 
 from ..course.checks import PUBLIC_SEED, get_part
-from ..course.notebook import cells_of, is_manual_cell, is_test_cell, nbgrader_meta, release_text, source_text
+from ..course.notebook import (HIDDEN_BLOCK, cells_of, is_manual_cell, is_test_cell, nbgrader_meta, release_text,
+                               source_text)
 from ..sandbox.calls import BLOCKED_IMPORTS
 
 
@@ -72,6 +75,25 @@ def parse_test_cell(grade_id: str, source: str) -> TestSpec:
 def test_specs(source_nb: dict) -> list[TestSpec]:
     return [parse_test_cell(nbgrader_meta(c)["grade_id"], source_text(c)) for c in cells_of(source_nb)
             if is_test_cell(c)]
+
+
+_SEED_LINE = re.compile(r"^([ \t]*seed[ \t]*=[ \t]*)\d+", re.M)
+
+
+def with_hidden_seeds(source_nb: dict, seeds: dict) -> dict:
+    """A copy of the source notebook whose test cells set `seed = seeds[grade_id]` inside their
+    hidden-tests block (the one place the notebook's own hidden seed is written), for grading
+    with nbgrader itself (`course verify`) with the seeds a course secret gives (seeds.py).
+    Cells not in `seeds` and everything outside the hidden blocks stay as they are, so the
+    release made from the copy is the same."""
+    nb = copy.deepcopy(source_nb)
+    for cell in cells_of(nb):
+        gid = nbgrader_meta(cell).get("grade_id")
+        if is_test_cell(cell) and gid in seeds:
+            text = HIDDEN_BLOCK.sub(lambda m: _SEED_LINE.sub(lambda s: f"{s.group(1)}{int(seeds[gid])}", m.group(0)),
+                                    source_text(cell))
+            cell["source"] = text
+    return nb
 
 
 def program(source_nb: dict, student_nb: dict) -> tuple[list, list]:

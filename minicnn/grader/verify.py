@@ -14,11 +14,17 @@ and once for the course:
 
 Mutants that cannot disturb each other's verdicts share one submitted notebook (see
 mutants.batches), which keeps the number of notebook executions small.
+
+With a course secret (seeds.py) the hidden cases are the ones `minicnn course grade` derives
+for the student id "verify" (nbgrader runs one set of test cells for every notebook it grades,
+so one id for all of them): `minicnn course grade NOTEBOOK --student verify` reproduces them.
+Without one, the notebooks' own hidden seeds.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
 import filecmp
+import json
 import os
 import shutil
 import tempfile
@@ -29,8 +35,11 @@ from pathlib import Path
 from .. import examples
 from ..course import mutants
 from ..course.notebook import read_notebook
-from . import nbg
+from . import nbg, seeds
 from .locate import course_root, source_notebook
+from .plan import test_specs, with_hidden_seeds
+
+VERIFY_STUDENT = "verify"   # the student id verify's hidden seeds are derived for
 
 
 @dataclass
@@ -84,11 +93,17 @@ def _auto_totals(scores: dict):
             sum(s.max_score for s in manual), manual)
 
 
-def verify_assignment(root: Path, assignment: str, work: Path, with_mutants: bool = True, log=None) -> list:
-    """Rows (a), (b) and (d) for one assignment, from one `nbgrader autograde` run."""
+def verify_assignment(root: Path, assignment: str, work: Path, with_mutants: bool = True, log=None,
+                      secret: bytes | None = None) -> list:
+    """Rows (a), (b) and (d) for one assignment, from one `nbgrader autograde` run (with the
+    hidden seeds derived from `secret` for VERIFY_STUDENT, when given)."""
     course = nbg.CourseDir(work / assignment, root)
     source = read_notebook(source_notebook(assignment, root))
     course.add_source(assignment)
+    hidden = seeds.for_student(secret, assignment, VERIFY_STUDENT, test_specs(source))
+    if hidden:   # nbgrader takes every test cell from this copy (and the release is the same)
+        (course.path / nbg.ASSIGNMENTS_DIR / assignment / f"{assignment}.ipynb").write_text(
+            json.dumps(with_hidden_seeds(source, hidden), indent=1), encoding="utf-8")
     fresh = course.generate(assignment)
     rows = [check_release_fresh(root, assignment, fresh)]
     course.submit(assignment, "solution", source_notebook(assignment, root))
@@ -155,9 +170,14 @@ def print_table(rows, out=print):
 
 
 def verify(root: Path | None = None, only=None, with_mutants: bool = True, jobs: int | None = None,
-           keep: Path | None = None, out=print) -> int:
-    """Run every check; print the table; 0 when everything passes, 1 otherwise."""
+           keep: Path | None = None, out=print, secret=None) -> int:
+    """Run every check; print the table; 0 when everything passes, 1 otherwise.
+
+    secret: the course secret's file (default: found as seeds.find_secret does, in `root`)."""
     root = course_root(root)
+    key = seeds.load(root, secret)
+    out(seeds.WITH_SECRET + f' (verify grades as student "{VERIFY_STUDENT}")' if key is not None
+        else f"WARNING: {seeds.NO_SECRET}")
     t0 = time.perf_counter()
     names = list(only or nbg.assignments(root))
     unknown = set(names) - set(nbg.assignments(root))
@@ -172,7 +192,7 @@ def verify(root: Path | None = None, only=None, with_mutants: bool = True, jobs:
     try:
         results = {}
         with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(verify_assignment, root, a, work, with_mutants, out): a for a in names}
+            futures = {pool.submit(verify_assignment, root, a, work, with_mutants, out, key): a for a in names}
             for fut in cf.as_completed(futures):
                 a = futures[fut]
                 try:
