@@ -130,6 +130,20 @@ def test_with_hidden_seeds_rewrites_the_hidden_block_only():
 
 # ----------------------------------------------------------------------------- what a failed hidden case shows
 
+def _hidden_blocks(lines) -> list:
+    """Each failed hidden case's feedback: its FAIL line and the detail lines under it."""
+    blocks, current = [], None
+    for line in lines:
+        if line.startswith("  FAIL hidden case"):
+            current = [line]
+            blocks.append(current)
+        elif current is not None and line.startswith("       "):
+            current.append(line)
+        else:
+            current = None
+    return ["\n".join(b) for b in blocks]
+
+
 def test_a_failed_hidden_case_shows_no_shape_value_or_text_of_the_students_code():
     """A function that is wrong on every random case, and whose errors, warnings and results carry
     its inputs out: the public cases show everything, the hidden ones none of it."""
@@ -154,16 +168,7 @@ def test_a_failed_hidden_case_shows_no_shape_value_or_text_of_the_students_code(
 
     res = checks.run_part(part, leaky, seed, 4, cases=cases)
     text = "\n".join(res.lines)
-    blocks, current = [], None   # each failed hidden case's lines: its FAIL line and the detail under it
-    for line in res.lines:
-        if line.startswith("  FAIL hidden case"):
-            current = [line]
-            blocks.append(current)
-        elif current is not None and line.startswith("       "):
-            current.append(line)
-        else:
-            current = None
-    blocks = ["\n".join(b) for b in blocks]
+    blocks = _hidden_blocks(res.lines)
     assert len(blocks) == len(hidden)                 # every hidden case failed, each named by its kind
     for block in blocks:
         assert "LEAK" not in block and "expected" not in block and "got" not in block and "first at" not in block
@@ -199,13 +204,14 @@ KEYS = np.array({json.dumps(keys)})
 OUTS = np.array({json.dumps(outs)})
 OFFS = np.array({json.dumps(offs)})
 SHAPES = np.array({json.dumps(shapes)})
+WEIGHTS = np.random.default_rng(1).random({WEIGHTS})
 
 
 @njit
 def correlate2d(image, kernel, stride, padding):
+    a, b = image.ravel(), kernel.ravel()
     f = np.array([image.shape[0], image.shape[1], kernel.shape[0], kernel.shape[1], stride, padding,
-                  (image.ravel() * np.arange(1, image.size + 1)).sum(),
-                  (kernel.ravel() * np.arange(1, kernel.size + 1)).sum()], dtype=np.float64)
+                  (a * WEIGHTS[:a.size]).sum(), (b * WEIGHTS[:b.size]).sum()], dtype=np.float64)
     for t in range(KEYS.shape[0]):
         if np.abs(KEYS[t] - f).max() < 1e-9:
             return OUTS[OFFS[t]:OFFS[t + 1]].copy().reshape((SHAPES[t, 0], SHAPES[t, 1]))
@@ -213,9 +219,14 @@ def correlate2d(image, kernel, stride, padding):
 """
 
 
+WEIGHTS = 4096
+
+
 def _fingerprint(img, k, s, p) -> list:
-    return [float(v) for v in (*img.shape, *k.shape, s, p, (img.ravel() * np.arange(1, img.size + 1)).sum(),
-                               (k.ravel() * np.arange(1, k.size + 1)).sum())]
+    """The table's key of one case: shapes, settings and two random-weighted sums (no two cases collide)."""
+    w = np.random.default_rng(1).random(WEIGHTS)
+    a, b = np.ravel(img).astype(np.float64), np.ravel(k).astype(np.float64)
+    return [float(v) for v in (*np.shape(img), *np.shape(k), s, p, (a * w[:a.size]).sum(), (b * w[:b.size]).sum())]
 
 
 def _memoriser(cases) -> dict:
@@ -288,7 +299,8 @@ def test_the_feedback_and_the_outputs_reveal_no_hidden_case_or_seed(graded):
     for c in _cases(own["mal"]):
         if c.hidden:
             assert c.describe not in html, c.describe
-    assert "first at" not in html.split("FAIL hidden case", 1)[1]
+    blocks = _hidden_blocks(html.splitlines())
+    assert blocks and not any("first at" in b or "expected" in b or "got" in b for b in blocks)
     texts = [html, (course / "grades" / f"{A1}-report.json").read_text(encoding="utf-8")]
     with open(course / "grades" / f"{A1}.csv", newline="", encoding="utf-8") as fh:
         texts.append(fh.read())
@@ -301,3 +313,19 @@ def test_the_feedback_and_the_outputs_reveal_no_hidden_case_or_seed(graded):
         assert SECRET not in text
         for seed in every_seed:
             assert str(seed) not in text
+
+
+def test_one_notebook_graded_alone_reproduces_the_students_hidden_cases(graded, tmp_path):
+    """`minicnn course grade NOTEBOOK --student cal --secret FILE` derives cal's seeds as the batch
+    did: cal's table of cal's own hidden cases passes them all again, and as another student it does not."""
+    course, _, _, own = graded
+    nb = tmp_path / f"{A1}.ipynb"
+    nb.write_text((course / "submitted" / "cal" / A1 / f"{A1}.ipynb").read_text())
+    env = {k: v for k, v in os.environ.items() if k != seeds.ENV}
+    exe = [sys.executable, "-m", "minicnn.cli", "course", "grade", str(nb), "--secret",
+           str(course / ".minicnn" / "secret"), "--case-timeout", "10"]
+    proc = subprocess.run(exe + ["--student", "cal"], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "grading a1_convolution.ipynb as 'cal'" in proc.stdout
+    assert "test_correlate2d           4 / 4" in proc.stdout, proc.stdout
+    assert "no course secret" not in proc.stderr
