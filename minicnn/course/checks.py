@@ -126,7 +126,10 @@ HIDDEN_NOTE = ("(hidden cases show which kind of case failed and a hint, not the
 def _hidden_label(label: str) -> str:
     """A hidden case's label without any parenthesised detail that holds a number (a shape):
     'hidden case 2 (shape (4, 6))' -> 'hidden case 2'; the kind, '(stride larger than the kernel)', stays."""
-    return re.sub(r"\s*\((?:[^()]|\([^()]*\))*\d(?:[^()]|\([^()]*\))*\)", "", label)
+    return _PARENTHESISED.sub(lambda m: "" if re.search(r"\d", m.group(0)) else m.group(0), label)
+
+
+_PARENTHESISED = re.compile(r"\s*\((?:[^()]|\([^()]*\))*\)")   # '(...)', with at most one '(...)' inside
 
 
 def _error_kind(error: str) -> str:

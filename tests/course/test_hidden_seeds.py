@@ -183,6 +183,23 @@ def test_a_failed_hidden_case_shows_no_shape_value_or_text_of_the_students_code(
     assert "LEAK" in "\n".join(pub.lines) and "argument 1:" in "\n".join(pub.lines)
 
 
+def test_a_hidden_cases_label_keeps_its_kind_and_loses_its_shape():
+    """a3's activation cases are labelled by their shape ('public case 2 (shape (3, 4))'): the
+    public label keeps it, the hidden one does not."""
+    part = checks.get_part("a3.relu_backward")
+
+    def wrong(grad_out, x):
+        return np.zeros((1,))
+
+    pub = checks.run_part(part, wrong, checks.PUBLIC_SEED, 1)
+    assert any(ln.startswith("  FAIL public case") and "(shape (" in ln for ln in pub.lines)
+    res = checks.run_part(part, wrong, 2 ** 64 - 3, 1)
+    fails = [ln for ln in res.lines if ln.startswith("  FAIL hidden case")]
+    assert fails and not any("(" in ln or "shape" in ln for ln in fails), fails
+    hidden = [c for c in part.cases(checks.case_rng(part.key, 2 ** 64 - 3), True) if c.hidden]
+    assert all(c.describe not in "\n".join(res.lines) for c in hidden)
+
+
 # ----------------------------------------------------------------------------- a class graded with a secret
 
 def _cases(seed):
