@@ -1,11 +1,15 @@
-"""Assignment 4's graded parts: convolution and max pooling as @cuda.jit kernels, one thread per
-output element, checked on Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1; the autograder sets it).
+"""Assignment 4's graded parts: convolution and max pooling as @cuda.jit kernels (one thread per
+output element, the warm-up), then a shared-memory tiled convolution; checked on Numba's CUDA
+simulator (NUMBA_ENABLE_CUDASIM=1; the autograder sets it).
 
-The student writes a kernel and a host function that pads, copies, launches and copies back.
-Each check calls the host function, compares the result with minicnn's CPU reference, and
-records every kernel launch (grid and block sizes): the launch must have at least one thread
-per output element.  The simulator runs each CUDA thread as a Python thread, so the cases
-are small (at most a few hundred outputs).
+The student writes the kernels and, for the warm-up, a host function that pads, copies,
+launches and copies back.  The kernels are tested as kernels: the grader launches them itself
+with its own configuration on its own device arrays (a4_launch.launch_flat / launch_tiled),
+so a host function that computes with NumPy earns nothing for them.  The host functions are
+checked with the grader's stand-in kernel in place of the student's (a4_launch.with_stand_in),
+and every kernel launch they make is recorded (grid and block sizes): at least one thread per
+output element.  The simulator runs each CUDA thread as a Python thread, so the cases are
+small (at most a few hundred outputs).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import numpy as np
 from .. import conv, examples, pool
 from ..cuda import simulator_enabled
 from .cases import EDGE_KINDS, ORDINARY, REF, case_label, cite, geometry, ints
+from .a4_launch import KMAX, MARK, TILE, flat_blocks, launch_flat, launch_tiled, with_stand_in
 from .part import Case, Part, compare_arrays
 
 PARTS: list[Part] = []   # this assignment's graded parts, in notebook order
@@ -100,6 +105,9 @@ def compare_launched(expected, got):
 def _launch_hint(case, got, m):
     need = int(np.asarray(case.expected).size)
     launches = got[1] if isinstance(got, tuple) and len(got) == 2 else []
+    value = got[0] if isinstance(got, tuple) and len(got) == 2 else got
+    if m["kind"] == "values" and compare_arrays(np.asarray(case.expected) - MARK, value) is None:
+        return STAND_IN_HINT
     if launches and max(_threads(l) for l in launches) < need and case.hidden:   # no sizes for a hidden case
         return ("fewer threads were launched than there are outputs: launch ceil(outputs / threads_per_block) "
                 "blocks so that every output gets its thread")
@@ -173,9 +181,136 @@ def _pool_gpu_cases(rng, hidden):
     return cases
 
 
-PARTS.append(Part("a4.conv2d_gpu", "conv2d_gpu", "GPU convolution, one thread per output", _conv_gpu_cases,
-                  compare=compare_launched, hint=_launch_hint, adapter=with_launch_log, compiled_kind="cuda",
-                  fork=_fork, timeout=60.0, display=lambda got: got[0] if isinstance(got, tuple) else got))
-PARTS.append(Part("a4.max_pool2d_gpu", "max_pool2d_gpu", "GPU max pooling, one thread per output", _pool_gpu_cases,
-                  compare=compare_launched, hint=_launch_hint, adapter=with_launch_log, compiled_kind="cuda",
-                  fork=_fork, timeout=60.0, display=lambda got: got[0] if isinstance(got, tuple) else got))
+# ----------------------------------------------------------------------------- the kernels, launched by the grader
+
+THREADS = (32, 8, 64)   # threads per block, by case: most cases 32, and others so that a fixed block size fails
+
+
+def _flat_launch(case, i, arrays, settings):
+    """`case` (a host-function case) as a kernel case: the kernel's own arguments, then the output
+    shape and the case's block size."""
+    threads = THREADS[i % len(THREADS)]
+    shape = tuple(np.shape(case.expected))
+    blocks = flat_blocks(math.prod(shape), threads)
+    return Case(case.label, (*arrays, *settings, shape, threads), case.expected,
+                f"{case.describe}; launched as {blocks} blocks of {threads} threads", hidden=case.hidden,
+                worked=case.worked, example_id=case.example_id)
+
+
+def _pad(x, p):
+    return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+
+
+def _conv_kernel_cases(rng, hidden):
+    return [_flat_launch(c, i, (_pad(c.args[0], c.args[4]), c.args[1], c.args[2]), (c.args[3],))
+            for i, c in enumerate(_conv_gpu_cases(rng, hidden))]
+
+
+def _pool_kernel_cases(rng, hidden):
+    return [_flat_launch(c, i, (c.args[0],), (c.args[1], c.args[2]))
+            for i, c in enumerate(_pool_gpu_cases(rng, hidden))]
+
+
+def _kernel_hint(case, got, m):
+    if m["kind"] == "nan":
+        return ("some outputs were never written: the grader launched ceil(outputs / threads) blocks of "
+                f"{case.args[-1]} threads; take the thread's index from cuda.grid(1) (it works for any block size) "
+                "and give every index below the number of outputs its element")
+    return ("check the index arithmetic that turns the thread's flat index into (n, k, i, j): j varies fastest, "
+            "then i, then k, then n")
+
+
+def _marked(cases):
+    """Host-function cases checked with the stand-in kernel: the answer + MARK."""
+    for c in cases:
+        c.expected = c.expected + MARK
+    return cases
+
+
+STAND_IN_HINT = ("the values are the right answer, but not what the kernel wrote: the host function is checked "
+                 f"with the grader's own kernel in place of yours (it adds {MARK:g} to every output, so the grader "
+                 "can tell its writes from anything else); launch the kernel and return what it wrote in `out`")
+
+
+def _tiled_cases(rng, hidden):
+    """Stride-1 convolutions whose outputs do not divide into TILE x TILE tiles (one does: 8 x 8 is
+    not needed, the edges are the point); xp already padded; one block per tile of work, or fewer."""
+    cases = []
+
+    def add(label, x, w, b, p, i, **kw):
+        expected = conv.conv2d(x, w, b, 1, p, impl=REF)
+        n, k, out_h, out_w = expected.shape
+        jobs = n * k * math.ceil(out_h / TILE) * math.ceil(out_w / TILE)
+        blocks = jobs if i % 2 == 0 else max(1, min(3, jobs - 1))
+        xp = _pad(x, p)
+        cases.append(Case(label, (xp, w, b, expected.shape, blocks), expected,
+                          f"xp {'x'.join(map(str, xp.shape))} (padding {p} applied), w "
+                          f"{'x'.join(map(str, w.shape))}, stride 1, output {out_h}x{out_w}; launched as {blocks} "
+                          f"blocks of {TILE}x{TILE} threads", **kw))
+
+    ex = examples.get("halmstad-rgb-with-bias")
+    add(cite(ex), ex.array("x")[None], ex.array("weight"), ex.array("bias"), ex.params["padding"], 0,
+        worked=True, example_id=ex.id)
+    kinds = ["output smaller than one tile", "a partial last row of tiles", "a partial last column of tiles",
+             "partial tiles both ways", "a 1x1 kernel", f"a {KMAX}x{KMAX} kernel with padding",
+             "non-square kernel", "batch and filters"]
+    r = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731
+    for i, kind in enumerate(kinds * (2 if hidden else 1), start=1):
+        kh = kw = r(2, 3)
+        p = 0
+        oh, ow = r(TILE + 1, TILE + 5), r(TILE + 1, TILE + 5)
+        if kind == "output smaller than one tile":
+            oh, ow = r(2, TILE - 1), r(2, TILE - 1)
+        elif kind == "a partial last row of tiles":
+            ow = TILE
+        elif kind == "a partial last column of tiles":
+            oh = TILE
+        elif kind == "a 1x1 kernel":
+            kh = kw = 1
+        elif kind.startswith(f"a {KMAX}x{KMAX}"):
+            kh = kw = KMAX
+            p = r(1, 2)
+        elif kind == "non-square kernel":
+            kh, kw = 2, r(3, KMAX)
+        n, c, k = (2, 2, 2) if kind == "batch and filters" else (1, r(1, 2), 1)
+        if kind == "batch and filters":
+            oh, ow = r(TILE - 3, TILE + 3), r(TILE + 1, TILE + 3)
+        h, w = oh + kh - 1 - 2 * p, ow + kw - 1 - 2 * p
+        add(case_label(i, kind, hidden), ints(rng, (n, c, h, w)), ints(rng, (k, c, kh, kw), -2, 2),
+            ints(rng, (k,)), p, i, hidden=hidden)
+    return cases
+
+
+def _tiled_hint(case, got, m):
+    if m["kind"] == "nan":
+        return ("some outputs were never written: the work is N * K * ceil(H_out / TILE) * ceil(W_out / TILE) tiles "
+                "(round up: the last tiles are partial), and a block takes every gridDim.x-th of them "
+                "(for job in range(cuda.blockIdx.x, jobs, cuda.gridDim.x)); threads of a partial tile that have no "
+                "output still help to load and still reach every cuda.syncthreads()")
+    return ("check the tile: TILE x TILE outputs read (TILE + kh - 1) x (TILE + kw - 1) inputs (the halo), and "
+            "every thread must wait at cuda.syncthreads() after the load (the window holds cells other threads "
+            "loaded) and again before the next load overwrites the tile")
+
+
+def _common():
+    return dict(compiled_kind="cuda", fork=_fork, timeout=60.0)
+
+
+def _shown(got):
+    return got[0] if isinstance(got, tuple) else got
+
+
+PARTS.append(Part("a4.conv2d_kernel", "conv2d_kernel", "GPU convolution kernel, one thread per output",
+                  _conv_kernel_cases, hint=_kernel_hint, adapter=launch_flat("conv2d_kernel"), **_common()))
+PARTS.append(Part("a4.conv2d_gpu", "conv2d_gpu", "GPU convolution, the host function",
+                  lambda rng, hidden: _marked(_conv_gpu_cases(rng, hidden)), compare=compare_launched,
+                  hint=_launch_hint, adapter=with_stand_in("conv2d_kernel", with_launch_log), display=_shown,
+                  **_common()))
+PARTS.append(Part("a4.max_pool2d_kernel", "max_pool2d_kernel", "GPU max pooling kernel, one thread per output",
+                  _pool_kernel_cases, hint=_kernel_hint, adapter=launch_flat("max_pool2d_kernel"), **_common()))
+PARTS.append(Part("a4.max_pool2d_gpu", "max_pool2d_gpu", "GPU max pooling, the host function",
+                  lambda rng, hidden: _marked(_pool_gpu_cases(rng, hidden)), compare=compare_launched,
+                  hint=_launch_hint, adapter=with_stand_in("max_pool2d_kernel", with_launch_log), display=_shown,
+                  **_common()))
+PARTS.append(Part("a4.conv2d_tiled_kernel", "conv2d_tiled_kernel", "GPU convolution, shared-memory tiles",
+                  _tiled_cases, hint=_tiled_hint, adapter=launch_tiled, **_common()))
