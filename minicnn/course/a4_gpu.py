@@ -292,8 +292,8 @@ def _tiled_hint(case, got, m):
             "loaded) and again before the next load overwrites the tile")
 
 
-def _common():
-    return dict(compiled_kind="cuda", fork=_fork, timeout=60.0)
+def _common(**kw):
+    return dict(compiled_kind="cuda", fork=_fork, timeout=60.0, **kw)
 
 
 def _shown(got):
@@ -301,16 +301,17 @@ def _shown(got):
 
 
 PARTS.append(Part("a4.conv2d_kernel", "conv2d_kernel", "GPU convolution kernel, one thread per output",
-                  _conv_kernel_cases, hint=_kernel_hint, adapter=launch_flat("conv2d_kernel"), **_common()))
+                  _conv_kernel_cases, hint=_kernel_hint, adapter=launch_flat("conv2d_kernel"), **_common(kernel=True)))
 PARTS.append(Part("a4.conv2d_gpu", "conv2d_gpu", "GPU convolution, the host function",
                   lambda rng, hidden: _marked(_conv_gpu_cases(rng, hidden)), compare=compare_launched,
                   hint=_launch_hint, adapter=with_stand_in("conv2d_kernel", with_launch_log), display=_shown,
                   **_common()))
 PARTS.append(Part("a4.max_pool2d_kernel", "max_pool2d_kernel", "GPU max pooling kernel, one thread per output",
-                  _pool_kernel_cases, hint=_kernel_hint, adapter=launch_flat("max_pool2d_kernel"), **_common()))
+                  _pool_kernel_cases, hint=_kernel_hint, adapter=launch_flat("max_pool2d_kernel"),
+                  **_common(kernel=True)))
 PARTS.append(Part("a4.max_pool2d_gpu", "max_pool2d_gpu", "GPU max pooling, the host function",
                   lambda rng, hidden: _marked(_pool_gpu_cases(rng, hidden)), compare=compare_launched,
                   hint=_launch_hint, adapter=with_stand_in("max_pool2d_kernel", with_launch_log), display=_shown,
                   **_common()))
 PARTS.append(Part("a4.conv2d_tiled_kernel", "conv2d_tiled_kernel", "GPU convolution, shared-memory tiles",
-                  _tiled_cases, hint=_tiled_hint, adapter=launch_tiled, **_common()))
+                  _tiled_cases, hint=_tiled_hint, adapter=launch_tiled, **_common(kernel=True)))

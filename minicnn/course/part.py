@@ -61,6 +61,8 @@ class Part:
     forbidden_attrs: tuple = ()         # attribute names that count as forbidden when a minicnn module is used
     fork: Callable | bool = True        # run calls in a forked child (False, or a function deciding per run)
     display: Callable | None = None     # what of the result to print (e.g. drop a launch record)
+    kernel: bool = False                # `func` is a @cuda.jit kernel that the adapter launches: the batch
+    #                                     grader requires its source to carry numba's cuda.jit decorator
 
 
 # ----------------------------------------------------------------------------- comparing

@@ -139,6 +139,13 @@ class _Scorer:
         if self.case_timeout is not None:
             part = dataclasses.replace(part, timeout=min(part.timeout, self.case_timeout))
         fn = RemoteFunction(spec.func)
+        if spec.kind == "check" and part.kernel and spec.func not in self.jitted["cuda"]:
+            # the grader launches this function as a kernel inside the submission's process, where the
+            # adapter's own "is it a kernel" test could be patched: the verdict is taken from the source
+            return PartGrade(spec.grade_id, spec.part, part.title, 0.0, float(spec.points),
+                             [f"{part.title} (`{spec.func}`): not a @cuda.jit kernel -> 0 of {spec.points:g} points",
+                              f"  its definition in the notebook does not carry numba's cuda.jit decorator, and "
+                              f"the grader launches `{spec.func}` as a kernel"])
         if spec.kind == "check":
             res = checks.run_part(part, fn, spec.seed, spec.points, student=self.remote)
             score, lines = res.score, [checks.headline(part, res, "hidden cases")] + res.lines
