@@ -119,8 +119,12 @@ def _launch_hint(case, got, m):
                 "returns at once when that index is past the end")
     if m["kind"] == "shape":
         return "the host function allocates the output: (N, K, H_out, W_out) with the usual output-size formula"
-    return ("check the index arithmetic that turns the thread's flat index into (n, k, i, j): j varies fastest, "
-            "then i, then k, then n")
+    if not launches:
+        return ("no kernel was launched: the host function launches the kernel, kernel[blocks, threads](...), and "
+                "returns what it wrote into `out`")
+    return ("for this check the grader's own kernel replaced yours, and it computes the right values from what the "
+            "host function hands it: check the padding of the input, the order of the kernel's arguments (as in "
+            "its signature), and that the result is `out` copied back from the device")
 
 
 def _fork():
@@ -186,36 +190,52 @@ def _pool_gpu_cases(rng, hidden):
 THREADS = (32, 8, 64)   # threads per block, by case: most cases 32, and others so that a fixed block size fails
 
 
-def _flat_launch(case, i, arrays, settings):
+def _flat_launch(case, i, arrays, settings, alternatives=None):
     """`case` (a host-function case) as a kernel case: the kernel's own arguments, then the output
-    shape and the case's block size."""
+    shape and the case's block size.  alternatives: what known mistakes return (hint -> result)."""
     threads = THREADS[i % len(THREADS)]
     shape = tuple(np.shape(case.expected))
     blocks = flat_blocks(math.prod(shape), threads)
     return Case(case.label, (*arrays, *settings, shape, threads), case.expected,
                 f"{case.describe}; launched as {blocks} blocks of {threads} threads", hidden=case.hidden,
-                worked=case.worked, example_id=case.example_id)
+                worked=case.worked, example_id=case.example_id, alternatives=alternatives or {})
 
 
 def _pad(x, p):
     return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
 
 
+BIAS_HINT = "every output of filter k is off by b[k]: start each sum from the bias, total = b[k]"
+STRIDE_HINT = ("these are the outputs of windows that move one pixel at a time: the window of output (i, j) starts "
+               "at row i * stride, column j * stride")
+
+
 def _conv_kernel_cases(rng, hidden):
-    return [_flat_launch(c, i, (_pad(c.args[0], c.args[4]), c.args[1], c.args[2]), (c.args[3],))
+    def mistakes(x, w, b, s, p, expected):
+        _, _, out_h, out_w = expected.shape
+        return {BIAS_HINT: lambda: expected - b[None, :, None, None],
+                STRIDE_HINT: lambda: conv.conv2d(x, w, b, 1, p, impl=REF)[:, :, :out_h, :out_w]}
+
+    return [_flat_launch(c, i, (_pad(c.args[0], c.args[4]), c.args[1], c.args[2]), (c.args[3],),
+                         mistakes(*c.args, c.expected) if c.args[3] > 1 or c.args[2].any() else None)
             for i, c in enumerate(_conv_gpu_cases(rng, hidden))]
 
 
 def _pool_kernel_cases(rng, hidden):
-    return [_flat_launch(c, i, (c.args[0],), (c.args[1], c.args[2]))
+    def mistakes(x, k, s, expected):
+        _, _, out_h, out_w = expected.shape
+        return {STRIDE_HINT: lambda: pool.max_pool2d(x, k, 1, impl=REF)[:, :, :out_h, :out_w]} if s > 1 else None
+
+    return [_flat_launch(c, i, (c.args[0],), (c.args[1], c.args[2]), mistakes(*c.args, c.expected))
             for i, c in enumerate(_pool_gpu_cases(rng, hidden))]
 
 
 def _kernel_hint(case, got, m):
     if m["kind"] == "nan":
-        return ("some outputs were never written: the grader launched ceil(outputs / threads) blocks of "
-                f"{case.args[-1]} threads; take the thread's index from cuda.grid(1) (it works for any block size) "
-                "and give every index below the number of outputs its element")
+        return ("some outputs were never written (still NaN): every output needs its thread. The grader launched "
+                f"ceil(outputs / threads) blocks of {case.args[-1]} threads: take the thread's index from "
+                "cuda.grid(1) (right for any block size), and check that the index -> (n, k, i, j) arithmetic "
+                "reaches every output (j = t % W_out, i = (t // W_out) % H_out, ...)")
     return ("check the index arithmetic that turns the thread's flat index into (n, k, i, j): j varies fastest, "
             "then i, then k, then n")
 
