@@ -253,8 +253,9 @@ STAND_IN_HINT = ("the values are the right answer, but not what the kernel wrote
 
 
 def _tiled_cases(rng, hidden):
-    """Stride-1 convolutions whose outputs do not divide into TILE x TILE tiles (one does: 8 x 8 is
-    not needed, the edges are the point); xp already padded; one block per tile of work, or fewer."""
+    """Stride-1 convolutions whose outputs mostly do not divide into TILE x TILE tiles (partial tiles
+    at the bottom, at the right, or both; an output smaller than one tile); xp already padded;
+    launched with one block per tile of work on even cases and 1 to 3 blocks on odd ones."""
     cases = []
 
     def add(label, x, w, b, p, i, **kw):

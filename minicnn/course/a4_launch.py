@@ -53,8 +53,8 @@ def flat_blocks(outputs: int, threads: int) -> int:
 
 
 def launch_flat(name: str):
-    """Adapter for a one-thread-per-output kernel whose last two arguments, after the arrays,
-    are its settings: the case's args are (*arrays, *settings, out_shape, threads).
+    """Adapter for a one-thread-per-output kernel called as kernel(*arrays, out, *settings): the
+    case's args are (*arrays, *settings, out_shape, threads), arrays being the NumPy ones.
 
     conv2d_kernel(xp, w, b, out, stride):      args (xp, w, b, stride, out_shape, threads)
     max_pool2d_kernel(x, out, k, stride):      args (x, k, stride, out_shape, threads)"""
