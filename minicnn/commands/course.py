@@ -6,6 +6,7 @@
     minicnn course validate NOTEBOOK      # student: run the checks; exit 1 if any falls short
     minicnn course grade ASSIGNMENT       # instructor: grade COURSE/submitted/*/ASSIGNMENT in parallel, sandboxed
     minicnn course grade NOTEBOOK         # one filled-in notebook, graded the same way; per-part table
+    minicnn course similarity ASSIGNMENT  # instructor: copies in a submitted class (also run by grade)
 
 Needs the `course` extra (nbgrader): pip install -e '.[course]'.
 """
@@ -171,6 +172,27 @@ def _grade_one(args, notebook: Path, limits) -> int:
     return 0
 
 
+def _similarity(args) -> int:
+    """Compare an already-submitted class (no grading): pairs of students, minicnn's own code,
+    the instructor's solution; writes COURSE/grades/ASSIGNMENT-similarity.csv."""
+    from ..course.notebook import read_notebook
+    from ..grader import locate, similarity
+
+    course = Path(args.course).resolve()
+    settings = similarity.Settings(threshold=args.threshold, min_shared=args.min_shared)
+    try:
+        source_nb = read_notebook(locate.source_notebook(args.assignment, course))
+        notebooks = similarity.read_class(course, args.assignment)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        print(f"minicnn course similarity: {exc}", file=sys.stderr)
+        return 2
+    result = similarity.class_similarity(args.assignment, source_nb, notebooks,
+                                         similarity.release_of(args.assignment, course), settings)
+    path = similarity.write_csv(similarity.csv_path(course, args.assignment), result)
+    print(similarity.summary(result, path))
+    return 0
+
+
 def _validate(args) -> int:
     if not _need_nbgrader():
         return 2
@@ -271,6 +293,14 @@ def add_parser(sub):
     g.add_argument("--feedback", metavar="HTML", help="with a notebook: where to write its feedback")
     g.add_argument("--details", action="store_true", help="with a notebook: print the failing checks' feedback")
     g.set_defaults(func=_grade)
+    s = csub.add_parser("similarity", help="copies in a submitted class: students alike, minicnn's own code, the "
+                                           "instructor's solution (flags for a person; no score changes)")
+    s.add_argument("assignment", metavar="ASSIGNMENT", help="an assignment id such as a1_convolution")
+    s.add_argument("--course", default=".", help="the course directory holding submitted/ (default: here)")
+    s.add_argument("--threshold", type=float, default=0.75, help="flag at this score (shared fingerprints over the "
+                                                                  "smaller side's) or above (default 0.75)")
+    s.add_argument("--min-shared", type=int, default=12, help="and at least this many fingerprints (default 12)")
+    s.set_defaults(func=_similarity)
     c = csub.add_parser("validate", help="run a notebook's checks with nbgrader validate; exit 1 when any fails")
     c.add_argument("notebook")
     c.set_defaults(func=_validate)

@@ -8,6 +8,8 @@ A submitted notebook goes through these stages, each once, as one record (record
         remote / runner    the student's cells in a sandboxed runner (minicnn.sandbox.isolation);
                            each case called there, compared here (minicnn.course.checks.run_part)
     outputs                gradebook.db, grades/<assignment>.csv, the report, feedback, autograded notebooks
+    similarity             copies caught (fingerprint.py: winnowed fingerprints of each graded function):
+                           grades/<assignment>-similarity.csv and a flag line per flagged student
 
 Also: `nbg` drives the real nbgrader (release, autograde, feedback); `nbgrader_ext` is the
 Execute preprocessor autograder/nbgrader_config.py installs; `verify` is the instructor's

@@ -33,7 +33,7 @@ from pathlib import Path
 from ..course.notebook import read_notebook
 from ..progress import Progress
 from ..sandbox import isolation
-from . import grading, outputs, seeds
+from . import grading, outputs, seeds, similarity
 from .locate import source_notebook
 from .plan import test_specs
 from .record import Grade
@@ -207,6 +207,7 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
     seconds = time.perf_counter() - t0
     tampered = _check_gradebook(gradebook, before)  # a batch-wide finding: which student did it is unknown
     records.sort(key=lambda r: r.student)
+    similar = similarity.flag_batch(course, assignment, source_nb, submitted, records)  # flags only, no score
     _write_each(records, "gradebook entry", lambda recs: outputs.write_gradebook(course, assignment, source_nb, recs))
     _write_each(records, "autograded notebook",
                 lambda recs: outputs.write_autograded(course, assignment, source_nb, recs, submitted))
@@ -215,7 +216,7 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
     report = {"assignment": assignment, "isolation": mode, "isolation_note": sentence, "hidden_seeds": seed_note,
               "seconds": seconds,
               "workers": jobs, "per_minute": len(records) / (seconds / 60) if seconds > 0 else 0.0,
-              "gradebook_tampering": tampered, "records": [r.to_dict() for r in records]}
+              "gradebook_tampering": tampered, "similarity": similar, "records": [r.to_dict() for r in records]}
     rep_path = course / "grades" / f"{assignment}-report.json"
     rep_path.write_text(json.dumps(report, indent=1), encoding="utf-8")
     report["csv"], report["report"] = str(csv_path), str(rep_path)

@@ -19,7 +19,7 @@ import ast
 import builtins
 import copy
 import csv
-import keyword
+import json
 import random
 import time
 from pathlib import Path
@@ -27,8 +27,11 @@ from pathlib import Path
 import pytest
 
 from course_helpers import REPO
+from minicnn import cli
 from minicnn.course.notebook import cells_of, nbgrader_meta, read_notebook
+from minicnn.grader import fingerprint as fp
 from minicnn.grader import similarity as sim
+from minicnn.grader.record import Grade, PartGrade
 
 A1, A2 = "a1_convolution", "a2_volumes_pooling"
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
@@ -292,7 +295,7 @@ def test_independent_a2_solutions_not_flagged():
 
 
 def _loops_function(name: str) -> str:
-    path = Path(sim.PACKAGE_DIR) / "kernels" / "loops.py"
+    path = Path(fp.PACKAGE_DIR) / "kernels" / "loops.py"
     text = path.read_text(encoding="utf-8")
     for node in ast.parse(text).body:
         if isinstance(node, ast.FunctionDef) and node.name == name:
@@ -337,8 +340,8 @@ def conv2d(x, w, b, stride, padding, dilation):
 def test_normalise_ignores_names_comments_docstrings_layout():
     one = "def f(a, b):\n    '''doc'''\n    # note\n    return a * (b + 1)\n"
     two = "def g(x,\n      y):\n    return x*(y+\n             7)  # other\n\n\n"
-    assert [s for s, _ in sim.normalise(one)] == [s for s, _ in sim.normalise(two)]
-    assert [s for s, _ in sim.normalise("x = 'a'\n")] == ["V", "=", "S"]
+    assert [s for s, _ in fp.normalise(one)] == [s for s, _ in fp.normalise(two)]
+    assert [s for s, _ in fp.normalise("x = 'a'\n")] == ["V", "=", "S"]
 
 
 def test_csv_written(tmp_path, a1_class):
@@ -392,3 +395,63 @@ def test_two_thousand_students_in_seconds(capsys):
         print(f"\nsimilarity of 2000 students (a1, one part with code each): {seconds:.1f} s, "
               f"{len(res.matches)} match(es)")
     assert any({m.a, m.b} == {"s0000", "s0001"} for m in res.matches)
+
+
+# ----------------------------------------------------------------------------- the command and the batch
+
+def _course(tmp_path, notebooks: dict) -> Path:
+    """A course directory with solutions/ (for the source) and submitted/<student>/a1/..."""
+    course = tmp_path / "course"
+    (course / "solutions" / A1).mkdir(parents=True)
+    (course / "solutions" / A1 / f"{A1}.ipynb").write_text(json.dumps(source(A1)), encoding="utf-8")
+    for student, nb in notebooks.items():
+        folder = course / "submitted" / student / A1
+        folder.mkdir(parents=True)
+        if nb is not None:
+            (folder / f"{A1}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    return course
+
+
+def test_command_on_a_submitted_class(tmp_path, capsys):
+    correct = read_notebook(SUBMISSIONS / "correct.ipynb")
+    renamed = {g: disguise(c, keep=sim.graded_functions(source(A1))) for g, c in answer_cells(correct).items()}
+    course = _course(tmp_path, {"ann": correct, "bob": filled(A1, renamed), "cay": filled(A1, A1_OTHER)})
+    # a student whose notebook is a link to another's: never read (it would be a perfect copy)
+    (course / "submitted" / "mal" / A1).mkdir(parents=True)
+    (course / "submitted" / "mal" / A1 / f"{A1}.ipynb").symlink_to(course / "submitted" / "ann" / A1 / f"{A1}.ipynb")
+    assert cli.main(["course", "similarity", A1, "--course", str(course)]) == 0
+    out = capsys.readouterr().out
+    rows = list(csv.DictReader((course / "grades" / f"{A1}-similarity.csv").open(encoding="utf-8")))
+    pairs = {(r["student_a"], r["student_b"], r["part"]) for r in rows}
+    assert ("ann", "bob", "a1.correlate2d") in pairs and ("bob", "solution", "a1.convolve2d") in pairs, rows
+    assert not any("cay" in (r["student_a"], r["student_b"]) or "mal" in (r["student_a"], r["student_b"])
+                   for r in rows), rows
+    assert "ann ~ bob" in out and "4 submission(s)" in out
+    # a threshold above every score: nothing
+    assert cli.main(["course", "similarity", A1, "--course", str(course), "--threshold", "1.01"]) == 0
+    assert len((course / "grades" / f"{A1}-similarity.csv").read_text(encoding="utf-8").splitlines()) == 1
+
+
+def test_command_defaults_are_the_measured_ones():
+    args = cli.build_parser().parse_args(["course", "similarity", A1])
+    assert (args.threshold, args.min_shared) == (sim.THRESHOLD, sim.MIN_SHARED)
+
+
+def test_batch_flags_the_records_and_changes_no_score(tmp_path):
+    correct = read_notebook(SUBMISSIONS / "correct.ipynb")
+    records = [Grade("ann", A1, parts=[PartGrade("test_correlate2d", "a1.correlate2d", "", 4.0, 4.0, [])]),
+               Grade("cay", A1, parts=[PartGrade("test_correlate2d", "a1.correlate2d", "", 3.0, 4.0, [])]),
+               Grade("zed", A1)]
+    submitted = {"ann": correct, "cay": filled(A1, A1_OTHER), "zed": None}   # zed's notebook was unreadable
+    entry = sim.flag_batch(tmp_path, A1, source(A1), submitted, records)
+    assert Path(entry["csv"]).is_file() and entry["matches"]
+    ann, cay, zed = records
+    assert any("matches the instructor's solution" in f for f in ann.flags), ann.flags
+    assert not cay.flags and not zed.flags
+    assert (ann.total, cay.total) == (4.0, 3.0)
+    # the side-by-side excerpt travels in the report
+    assert all(m["excerpt_a"] and m["excerpt_b"] for m in entry["matches"])
+    # a failure inside similarity is reported, and nobody's record is touched
+    before = [list(r.flags) for r in records]
+    broken = sim.flag_batch(tmp_path, A1, {"cells": "not a list"}, submitted, records)
+    assert "not computed" in broken["error"] and [r.flags for r in records] == before
