@@ -36,6 +36,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 REFERENCE_GLOBS = ("kernels/*.py", "kernels/fast/*.py", "layers/*.py", "cuda/kernels.py", "cuda/ops.py",
                    "conv.py", "pool.py", "dense.py", "activations.py", "losses.py", "geometry.py", "optim.py",
                    "models.py")
+MAGIC = re.compile(r"^[ \t]*[%!]|\?[ \t]*$", re.M)   # a line IPython would turn into Python
+MAX_CANONICAL = 100_000   # characters: a longer piece (pasted data) is tokenized as written, up to MAX_TOKENS
 SOLUTION_BLOCK = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?^[ \t]*### END SOLUTION[^\n]*", re.S | re.M)
 SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENCODING, tokenize.ENDMARKER}
@@ -177,14 +179,16 @@ def _parse(source: str):
     the same copies over and over (the trees are only read)."""
     try:
         return source, ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):   # deep nesting: the parser's own limits
         pass
+    if not MAGIC.search(source):
+        return None
     from IPython.core.inputtransformer2 import TransformerManager   # a magic (%time, !ls) in the cell
 
     try:
         text = TransformerManager().transform_cell(source)
         return text, ast.parse(text)
-    except (SyntaxError, ValueError, TypeError):
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
         return None
 
 
@@ -232,9 +236,22 @@ def part_segments(trees: list, func: str, defs: dict | None = None) -> list[tupl
 
 @functools.lru_cache(maxsize=65536)
 def _names(node) -> frozenset:
-    """Every name a syntax tree mentions (cached: the trees themselves are cached by _parse)."""
-    return frozenset(getattr(n, "id", None) or getattr(n, "name", None) for n in ast.walk(node)
-                     if isinstance(n, (ast.Name, ast.FunctionDef, ast.ClassDef)))
+    """Every name a syntax tree mentions (cached: the trees themselves are cached by _parse).
+    Constants are leaves and never visited: a list of 240,000 pasted numbers costs one pass."""
+    out, stack = set(), [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Name):
+            out.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(n.name)
+        for field_name in n._fields:
+            value = getattr(n, field_name, None)
+            if isinstance(value, list):
+                stack.extend(v for v in value if isinstance(v, ast.AST) and type(v) is not ast.Constant)
+            elif isinstance(value, ast.AST) and type(value) is not ast.Constant:
+                stack.append(value)
+    return frozenset(out)
 
 
 def canonical(text: str, tree=None) -> str:
@@ -244,7 +261,7 @@ def canonical(text: str, tree=None) -> str:
     kept as it is."""
     try:
         return ast.unparse(tree if tree is not None else ast.parse(text)) + "\n"
-    except (SyntaxError, ValueError, RecursionError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return text
 
 
@@ -277,6 +294,8 @@ def _fast_tokens(canon: str) -> list[tuple[str, int]]:
             pending = (sym, line)
         elif len(out) < MAX_TOKENS:
             out.append((sym, line))
+        else:
+            break
         start = False
         line += text.count("\n") if kind == "str" else 0
     return out
@@ -292,7 +311,7 @@ def _canonical_tokens(text: str, tree=None):
     if got is None:
         if len(_SEEN) > 50000:
             _SEEN.clear()
-        canon = canonical(text, tree)
+        canon = canonical(text, tree) if len(text) <= MAX_CANONICAL else text
         got = _SEEN[text] = (canon, tuple(_fast_tokens(canon) if canon is not text else normalise(canon)))
     return got
 

@@ -232,15 +232,17 @@ def class_similarity(assignment: str, source_nb: dict, notebooks: dict, release_
     unread = []
     for student in sorted(notebooks):
         nb = notebooks[student]
-        try:
+        try:   # one odd notebook costs its own comparison, never the class's
             cells, _ = program(source_nb, nb)
-        except (ValueError, TypeError, AttributeError, KeyError):
+            trees = parse_cells([c for c in cells if not c.get("trusted")])
+            defs = top_level_defs(trees)
+            made = [make_doc(student, part, part_segments(trees, func, defs), s.k, s.w, base)
+                    for func, part in funcs.items()]
+        except Exception:  # noqa: BLE001 - a malformed or pathological submission
             unread.append(student)
             continue
-        trees = parse_cells([c for c in cells if not c.get("trusted")])
-        defs = top_level_defs(trees)
-        for func, part in funcs.items():
-            docs[part].append(make_doc(student, part, part_segments(trees, func, defs), s.k, s.w, base))
+        for doc in made:
+            docs[doc.part].append(doc)
     sol_trees = parse_cells(solution_cells(source_nb))
     solutions = {part: make_doc("solution", part, part_segments(sol_trees, func), s.k, s.w, base)
                  for func, part in funcs.items()}

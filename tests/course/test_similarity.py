@@ -455,3 +455,33 @@ def test_batch_flags_the_records_and_changes_no_score(tmp_path):
     before = [list(r.flags) for r in records]
     broken = sim.flag_batch(tmp_path, A1, {"cells": "not a list"}, submitted, records)
     assert "not computed" in broken["error"] and [r.flags for r in records] == before
+
+
+def test_hostile_and_careless_notebooks_cost_only_their_own_comparison(capsys):
+    """Pathological code (the parser's own limits), 1.2 MB of pasted data behind a graded function,
+    magics, malformed cells and metadata, an unreadable notebook: the class is still compared."""
+    correct = read_notebook(SUBMISSIONS / "correct.ipynb")
+
+    def plus(*sources):
+        nb = copy.deepcopy(correct)
+        nb["cells"] += [{"cell_type": "code", "metadata": {}, "outputs": [], "source": s} for s in sources]
+        return nb
+    data = "TABLE = [" + "0.5, " * 240_000 + "]\n"
+    notebooks = {
+        "ann": correct, "bob": copy.deepcopy(correct),
+        "deep": plus("x = " + "-" * 100_000 + "1\n", "y = " + "1+" * 200_000 + "1\n"),
+        "big": plus(data, "def correlate2d(image, kernel, stride, padding):\n    return TABLE\n"),
+        "magic": plus("%time z = 1\n", "!ls /\n"),
+        "odd": {"cells": [{"cell_type": "code", "source": ["x = 1", 3], "metadata": {"nbgrader": {"grade_id": ["a"]}}},
+                          "not a cell", {"cell_type": "code", "source": None, "metadata": []}]},
+        "gone": None,
+    }
+    t0 = time.perf_counter()
+    res = sim.class_similarity(A1, source(A1), notebooks, release(A1))
+    with capsys.disabled():
+        print(f"\nhostile class of {len(notebooks)}: {time.perf_counter() - t0:.1f} s")
+    pairs = {(m.a, m.b, m.part) for m in res.matches}
+    assert ("ann", "bob", "a1.correlate2d") in pairs, pairs
+    assert ("deep", "solution", "a1.correlate2d") in pairs and ("magic", "solution", "a1.correlate2d") in pairs
+    assert "gone" in res.unread
+    assert not any(m.part == "a1.correlate2d" and "big" in (m.a, m.b) for m in res.matches)
