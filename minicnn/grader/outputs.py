@@ -106,7 +106,7 @@ def write_csv(course: Path, assignment: str, records: list) -> Path:
             scores = rec.scores()
             reason = rec.reason or ("; ".join(rec.cell_errors[:3]) or "graded")
             w.writerow([rec.student, rec.status] + [f"{scores[g]:g}" if g in scores else "" for g in parts]
-                       + [f"{rec.total:g}", f"{rec.most:g}", reason, " | ".join(rec.flags)])
+                       + [f"{rec.total:g}", f"{rec.most:g}", reason, " | ".join(rec.flags + rec.similar)])
     return out
 
 
@@ -148,9 +148,9 @@ def summary_table(report: dict) -> str:
     width = max([len(r.student) for r in recs] + [7])
     lines = [f"{'student'.ljust(width)}  {'points':>11}  {'status':<12} reason / flags"]
     for r in recs:
-        why = r.reason
-        if r.flags:
-            why = (why + "; " if why else "") + f"{len(r.flags)} flag(s): " + "; ".join(r.flags[:2])
+        why, flags = r.reason, r.flags + r.similar
+        if flags:
+            why = (why + "; " if why else "") + f"{len(flags)} flag(s): " + "; ".join(flags[:2])
         lines.append(f"{r.student.ljust(width)}  {r.total:>5g} / {r.most:<4g}  {r.status:<12} {why[:110]}")
     lines.append(f"\n{len(recs)} submission(s) in {report['seconds']:.1f} s with {report['workers']} worker(s): "
                  f"{report['per_minute']:.1f} per minute")

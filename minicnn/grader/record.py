@@ -34,6 +34,7 @@ class Grade:
     parts: list = field(default_factory=list)         # [PartGrade]
     cell_errors: list = field(default_factory=list)   # "cell ID: Error: text" for cells that raised
     flags: list = field(default_factory=list)         # signs of tampering, for the instructor
+    similar: list = field(default_factory=list)       # copies caught (similarity.py), for the instructor
     notes: list = field(default_factory=list)         # edited or deleted cells, inputs changed in place
     output: str = ""                  # what the student's code printed (an excerpt)
     seconds: float = 0.0

@@ -351,9 +351,10 @@ def summary(result: Result, path: Path | None = None) -> str:
 def flag_batch(course: Path, assignment: str, source_nb: dict, submitted: dict, records: list,
                settings: Settings = Settings()) -> dict:
     """The end of `minicnn course grade`: compare the class (the notebooks as staged, before any
-    student code ran), write COURSE/grades/<assignment>-similarity.csv, add a flag line to each
-    flagged student's record (never a score) and return the report's "similarity" entry.  A
-    failure here is reported there and costs nobody a grade."""
+    student code ran), write COURSE/grades/<assignment>-similarity.csv, put a flag line in each
+    flagged student's record (its `similar` list, shown in the CSV's flags column beside the signs
+    of tampering; never a score) and return the report's "similarity" entry.  A failure here is
+    reported there and costs nobody a grade."""
     try:
         result = class_similarity(assignment, source_nb, submitted, release_of(assignment, course), settings)
         path = write_csv(csv_path(course, assignment), result)
@@ -361,6 +362,6 @@ def flag_batch(course: Path, assignment: str, source_nb: dict, submitted: dict, 
         return {"error": f"similarity was not computed: {type(exc).__name__}: {exc}"}
     lines = flags(result)
     for rec in records:
-        rec.flags.extend(lines.get(rec.student, []))
+        rec.similar.extend(lines.get(rec.student, []))
     return {"csv": str(path), "threshold": settings.threshold, "min_shared": settings.min_shared,
             "matches": [m.to_dict() for m in result.matches]}

@@ -30,6 +30,7 @@ from course_helpers import REPO
 from minicnn import cli
 from minicnn.course.notebook import cells_of, nbgrader_meta, read_notebook
 from minicnn.grader import fingerprint as fp
+from minicnn.grader import outputs
 from minicnn.grader import similarity as sim
 from minicnn.grader.record import Grade, PartGrade
 
@@ -446,15 +447,20 @@ def test_batch_flags_the_records_and_changes_no_score(tmp_path):
     entry = sim.flag_batch(tmp_path, A1, source(A1), submitted, records)
     assert Path(entry["csv"]).is_file() and entry["matches"]
     ann, cay, zed = records
-    assert any("matches the instructor's solution" in f for f in ann.flags), ann.flags
-    assert not cay.flags and not zed.flags
+    assert any("matches the instructor's solution" in f for f in ann.similar), ann.similar
+    assert not cay.similar and not zed.similar
+    assert not ann.flags, "the signs of tampering stay apart"
     assert (ann.total, cay.total) == (4.0, 3.0)
+    # the CSV's flags column and the summary carry the line
+    rows = {r["student"]: r for r in csv.DictReader(outputs.write_csv(tmp_path, A1, records).open(encoding="utf-8"))}
+    assert "matches the instructor's solution" in rows["ann"]["flags"] and rows["cay"]["flags"] == ""
+    assert Grade.from_dict(ann.to_dict()).similar == ann.similar
     # the side-by-side excerpt travels in the report
     assert all(m["excerpt_a"] and m["excerpt_b"] for m in entry["matches"])
     # a failure inside similarity is reported, and nobody's record is touched
-    before = [list(r.flags) for r in records]
+    before = [list(r.similar) for r in records]
     broken = sim.flag_batch(tmp_path, A1, {"cells": "not a list"}, submitted, records)
-    assert "not computed" in broken["error"] and [r.flags for r in records] == before
+    assert "not computed" in broken["error"] and [r.similar for r in records] == before
 
 
 def test_hostile_and_careless_notebooks_cost_only_their_own_comparison(capsys):
