@@ -7,9 +7,11 @@ filled in, then compared.  Submissions here:
   spacing changes): flagged against each other and against the solution;
 - minicnn's teaching loops (kernels/loops.py) for max pooling and convolution, renamed the same
   way, pasted into an a2 notebook behind the graded functions: flagged as minicnn's code;
-- two independently written correct a1/a2 solutions in a clearly different style (slices,
-  whole-window reductions, while loops, helpers) from the instructor's: not flagged, with each
-  other or with the solution;
+- two independently written a1/a2 solutions in a clearly different style (slices, whole-window
+  reductions, while loops, helpers) from the instructor's: not flagged, with each other or with
+  the solution.  They are meant to be correct but are not graded here (a batch grade of the a1
+  one on a loaded machine gave output_size and param_count full marks; its @njit parts' process
+  died, not investigated);
 - two untouched templates: not flagged;
 - 2000 synthetic students: timed and printed.
 """
