@@ -269,21 +269,58 @@ def _table_hint(case, got, m):
     return "a dense layer's output is (units,)"
 
 
-def _random_network(rng):
-    c, h = int(rng.integers(1, 4)), int(rng.integers(12, 40))
-    layers = []
-    for _ in range(int(rng.integers(1, 3))):
-        k = int(rng.choice([1, 3, 5]))
-        pad = "same" if rng.random() < 0.3 else int(rng.integers(0, 2))
-        layers.append({"type": "conv", "filters": int(rng.integers(2, 17)), "kernel_size": k,
-                       "stride": 1, "padding": pad})
-        pl = {"type": str(rng.choice(["max_pool", "avg_pool"])), "kernel_size": 2}
-        if rng.random() < 0.5:
-            pl["stride"] = 2
-        layers.append(pl)
-    layers.append({"type": "dense", "units": int(rng.integers(5, 50))})
-    layers.append({"type": "dense", "units": int(rng.integers(1, 11))})
-    return (c, h, h + int(rng.integers(0, 5))), layers
+# the kinds of random network every seed has (a wrong table that ignores a convolution's stride,
+# or assumes every pooling halves H and W, fails some of them)
+NET_CONV_STRIDE_2 = "a convolution with stride 2 and padding"
+NET_CONV_STRIDE_3 = "a convolution with stride 3"
+NET_POOL_3 = "3x3 pooling with stride 3"
+NET_POOL_2_STRIDE_1 = "2x2 pooling with stride 1"
+NET_RANDOM = "random network"
+NET_KINDS = (NET_CONV_STRIDE_2, NET_CONV_STRIDE_3, NET_POOL_3, NET_POOL_2_STRIDE_1, NET_RANDOM)
+
+
+def _random_conv(rng, kind):
+    k = int(rng.choice([1, 3, 5]))
+    layer = {"type": "conv", "filters": int(rng.integers(2, 17)), "kernel_size": k, "stride": 1,
+             "padding": "same" if rng.random() < 0.3 else int(rng.integers(0, 2))}
+    if kind == NET_CONV_STRIDE_2:
+        layer.update(kernel_size=int(rng.choice([3, 5])), stride=2, padding=int(rng.integers(1, 3)))
+    elif kind == NET_CONV_STRIDE_3:
+        layer.update(stride=3, padding=int(rng.integers(0, 2)))
+    return layer
+
+
+def _random_pool(rng, kind):
+    layer = {"type": str(rng.choice(["max_pool", "avg_pool"])), "kernel_size": 2}
+    if kind == NET_POOL_3:
+        layer.update(kernel_size=3, stride=3)
+    elif kind == NET_POOL_2_STRIDE_1:
+        layer["stride"] = 1
+    elif rng.random() < 0.5:
+        layer["stride"] = 2
+    return layer
+
+
+def _random_network(rng, kind=NET_RANDOM):
+    """((C, H, W), layers): one or two conv + pool blocks, then two dense layers.  The first
+    block is of `kind` (a strided convolution, a 3x3/3 or 2x2/1 pooling); H and W are large
+    enough for every layer to have an output."""
+    while True:   # drawn again (rarely) when a layer would have no output left
+        c, h = int(rng.integers(1, 4)), int(rng.integers(24, 48))
+        layers = []
+        for block in range(int(rng.integers(1, 3))):
+            this = kind if block == 0 else NET_RANDOM
+            layers.append(_random_conv(rng, this))
+            layers.append(_random_pool(rng, this))
+        layers.append({"type": "dense", "units": int(rng.integers(5, 50))})
+        layers.append({"type": "dense", "units": int(rng.integers(1, 11))})
+        chw = (c, h, h + int(rng.integers(0, 5)))
+        try:
+            rows = shapes.layer_table(chw, layers)
+        except ValueError:
+            continue
+        if all(v >= 1 for r in rows for v in r["shape"]):
+            return chw, layers
 
 
 def _table_cases(rng, hidden):
@@ -303,9 +340,10 @@ def _table_cases(rng, hidden):
     cases.append(Case(cite(ex), ((c, h, w), ex.params["layers"]), _table_reference((c, h, w), ex.params["layers"]),
                       "input (3, 32, 32), conv 'same' then pool", worked=True, example_id=ex.id,
                       show_inputs=False))
-    for i in range(8 if hidden else 3):
-        chw, layers = _random_network(rng)
-        cases.append(Case(case_label(i, "random network", hidden), (chw, layers), _table_reference(chw, layers),
+    kinds = list(NET_KINDS) * 2 if hidden else list(NET_KINDS)
+    for i, kind in enumerate(kinds):
+        chw, layers = _random_network(rng, kind)
+        cases.append(Case(case_label(i, kind, hidden), (chw, layers), _table_reference(chw, layers),
                           f"input {chw}, {len(layers)} layers", hidden=hidden, show_inputs=False))
     return cases
 

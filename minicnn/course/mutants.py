@@ -94,6 +94,13 @@ MUTANTS = [
       ("for size in shape:", "for size in shape[:1]:")),
     M(A2, "table-pool-stride-one", "layer_table", ["test_layer_table"], "pooling stride defaults to 1",
       ('s = layer.get("stride", k)', 's = layer.get("stride", 1)')),
+    M(A2, "table-conv-stride-ignored", "layer_table", ["test_layer_table"],
+      "a convolution's output size ignores its stride",
+      ("shape = (f, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1)",
+       "shape = (f, h + 2 * p - k + 1, w + 2 * p - k + 1)")),
+    M(A2, "table-pool-always-halves", "layer_table", ["test_layer_table"],
+      "every pooling layer halves H and W, whatever its kernel and stride",
+      ("shape = (c, (h - k) // s + 1, (w - k) // s + 1)", "shape = (c, h // 2, w // 2)")),
     # ---------------------------------------------------------------- assignment 3
     M(A3, "grad-weight-no-batch-sum", "conv2d_backward", ["test_grad_weight"],
       "grad_weight restarts for every image (misses the batch sum)",
