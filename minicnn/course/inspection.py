@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import builtins
 import dis
+import functools
+import os
+import sysconfig
 import types
 
 from ..sandbox.calls import BLOCKED_IMPORTS, is_numba_dispatcher
+from . import fingerprints
 
 LIBRARIES = ("minicnn",) + BLOCKED_IMPORTS
 
@@ -124,6 +128,9 @@ def forbidden_uses(fn, forbidden=LIBRARIES, allowed_modules=(), numpy_functions=
     _seen.add(id(pyfn))
     reasons = []
     home = pyfn.__module__
+    own = _reference_use(pyfn, f"`{pyfn.__name__}` is", allowed_modules)
+    if own is not None:
+        return [own] if own else []
     glb = pyfn.__globals__
     loads, attrs, imports = _global_names(pyfn.__code__)
 
@@ -139,6 +146,9 @@ def forbidden_uses(fn, forbidden=LIBRARIES, allowed_modules=(), numpy_functions=
     for name in sorted(imports):
         if is_forbidden(name):
             note(f"`{pyfn.__name__}` imports {name}")
+    for copy in fingerprints.copies_in(pyfn.__code__):
+        if fingerprints.module_of_reference(copy) not in allowed_modules:
+            note(f"`{pyfn.__name__}` holds a copy of minicnn's own {copy}")
     referenced = []
     for name in sorted(loads):
         if name in glb:
@@ -150,8 +160,13 @@ def forbidden_uses(fn, forbidden=LIBRARIES, allowed_modules=(), numpy_functions=
             referenced.append(("(closure)", cell.cell_contents))
         except ValueError:  # an empty cell
             pass
+    # what the function holds without naming it: default arguments, and what its compiled
+    # versions call (Numba resolved those globals when it compiled; they may be rebound since)
+    referenced += [("(a default argument)", v) for v in pyfn.__defaults__ or ()]
+    referenced += [(f"(the default of {k})", v) for k, v in (pyfn.__kwdefaults__ or {}).items()]
+    referenced += [("(called by its compiled code)", d) for d in _compiled_callees(fn)]
     numpy_used = False
-    for name, obj in referenced:
+    for name, obj in _expanded(referenced, attrs):
         mod = _module_of(obj)
         if isinstance(obj, types.ModuleType):
             if is_forbidden(mod):
@@ -168,6 +183,12 @@ def forbidden_uses(fn, forbidden=LIBRARIES, allowed_modules=(), numpy_functions=
             if is_forbidden(mod):
                 note(f"`{pyfn.__name__}` uses {mod}.{obj.__name__} (as `{name}`)")
             continue
+        inner = python_function(obj)
+        own = _reference_use(inner, f"`{pyfn.__name__}` uses", allowed_modules, f" (as `{name}`)")
+        if own is not None:
+            if own:
+                note(own)
+            continue
         if is_forbidden(mod):
             label = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
             note(f"`{pyfn.__name__}` calls {mod}.{label} (as `{name}`)")
@@ -175,15 +196,98 @@ def forbidden_uses(fn, forbidden=LIBRARIES, allowed_modules=(), numpy_functions=
         if getattr(obj, "__module__", None) == "numpy" and getattr(obj, "__name__", None) in numpy_functions:
             note(f"`{pyfn.__name__}` calls numpy.{obj.__name__}, which does this exercise's work in one call")
             continue
-        # the student's own helpers (defined in the notebook): follow them
-        inner = python_function(obj)
-        if inner is not None and inner.__module__ == home:
-            for r in forbidden_uses(inner, forbidden, allowed_modules, numpy_functions, forbidden_attrs, _seen):
+        # the student's own helpers (defined in the notebook, or anywhere outside an installed
+        # library, whatever their __module__ says): follow them
+        if inner is not None and (inner.__module__ == home or not _library_code(inner)):
+            for r in forbidden_uses(obj, forbidden, allowed_modules, numpy_functions, forbidden_attrs, _seen):
                 note(r)
     if numpy_used:
         for attr in sorted(attrs & set(numpy_functions)):
             note(f"`{pyfn.__name__}` calls numpy.{attr}, which does this exercise's work in one call")
     return reasons
+
+
+def _reference_use(pyfn, what: str, allowed_modules, how: str = ""):
+    """None when `pyfn` is not minicnn's own code; '' when it is, from an allowed module; else
+    the reason (found by its code: a renamed module, a fresh load, a pasted copy are all found)."""
+    if pyfn is None:
+        return None
+    ref = fingerprints.reference_name(pyfn)
+    if ref is None:
+        return None
+    if fingerprints.module_of_reference(ref) in allowed_modules:
+        return ""
+    said = getattr(pyfn, "__module__", None)
+    alias = "" if said and ref.startswith(said + ".") else f"; its __module__ says {said!r}"
+    return f"{what} minicnn's own {ref}{how} (recognised by its code, not its name{alias})"
+
+
+LIBRARY_DIRS = tuple(os.path.realpath(p) + os.sep for p in {
+    sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def _library_code(fn) -> bool:
+    """Is `fn` defined in a file of the Python installation or an installed package (not minicnn)?"""
+    path = os.path.realpath(fn.__code__.co_filename)
+    return path.startswith(LIBRARY_DIRS) and not path.startswith(fingerprints.PACKAGE_DIR + os.sep)
+
+
+def _compiled_callees(fn) -> list:
+    """The Numba dispatchers that `fn`'s compiled versions call (from their type annotations)."""
+    out = []
+    overloads = getattr(fn, "overloads", None)
+    if not isinstance(overloads, dict):
+        return out
+    for cres in list(overloads.values()):
+        typemap = getattr(getattr(cres, "type_annotation", None), "typemap", None) or {}
+        for t in list(typemap.values()):
+            if type(t).__name__ == "Dispatcher":
+                callee = getattr(t, "dispatcher", None)
+                if callee is not None and callee is not fn:
+                    out.append(callee)
+    return out
+
+
+def _expanded(referenced, attrs, depth: int = 2):
+    """`referenced` and, inside it: the items of tuples, lists, sets and dicts, a partial's
+    function and arguments, a bound method's function, and a module's attributes that the
+    code reads (for a module of any name: a fresh load of minicnn's file is named anything)."""
+    out, seen = [], set()
+
+    def visit(name, obj, level):
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        out.append((name, obj))
+        if level >= depth:
+            return
+        if isinstance(obj, (tuple, list, set, frozenset)) and len(obj) <= 1000:
+            for item in list(obj):
+                visit(name, item, level + 1)
+        elif isinstance(obj, dict) and len(obj) <= 1000:
+            for item in list(obj.values()):
+                visit(name, item, level + 1)
+        elif isinstance(obj, functools.partial):
+            for item in (obj.func, *obj.args, *obj.keywords.values()):
+                visit(name, item, level + 1)
+        elif isinstance(obj, types.MethodType):
+            visit(name, obj.__func__, level + 1)
+        elif isinstance(obj, types.ModuleType):
+            for attr in sorted(attrs):
+                try:
+                    item = _stored_attr(obj, attr)
+                except Exception:  # noqa: BLE001 - a module's __getattr__ may raise anything
+                    continue
+                if item is not None:
+                    visit(f"{name}.{attr}", item, level + 1)
+    for name, obj in referenced:
+        visit(name, obj, 0)
+    return out
+
+
+def _stored_attr(mod, attr):
+    """A module's attribute as stored (no module-level __getattr__ run)."""
+    return vars(mod).get(attr)
 
 
 def is_cuda_kernel(fn) -> bool:

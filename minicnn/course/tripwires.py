@@ -2,7 +2,11 @@
 
 A part's `tripwires` says which of minicnn's own building blocks its exercise asks the
 student to write: "kernels" (True) replaces every compiled kernel in minicnn's op table (so
-every public op, minicnn.conv2d and the rest, raises ForbiddenCall); "layers" replaces the
+every public op, minicnn.conv2d and the rest, raises ForbiddenCall), and makes every function
+of minicnn.kernels and minicnn.shapes unusable however it is reached: the module attribute is
+replaced (a lookup by name at call time), and each Numba dispatcher object itself is emptied of
+its compiled versions and refuses to run or compile (one held under another name, as a default
+argument, in a closure, or found with gc); "layers" replaces the
 ready-made layers, models and optimisers (the functional kernels stay usable, as assignment 5
 builds on them).  `arm(mode)` is what the sandbox runs before the call (minicnn.sandbox.calls
 knows nothing of minicnn: it is handed `arming(part)`).
@@ -10,17 +14,25 @@ knows nothing of minicnn: it is handed `arming(part)`).
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import sys
+import types
 
 from .. import kernels
-from ..sandbox.calls import ForbiddenCall
+from ..sandbox.calls import ForbiddenCall, is_numba_dispatcher
+from . import fingerprints
 
 OWN_WORK_MODULES = ("minicnn.layers", "minicnn.models", "minicnn.optim", "minicnn.training")
 
 
-def _tripwire(what):
+def _tripwire(what, module=None, name=None):
+    """A function raising ForbiddenCall(what); named as what it replaces when given (so the
+    static inspection names it too)."""
     def tripwire(*a, **k):
         raise ForbiddenCall(what)
+    if module is not None:
+        tripwire.__module__, tripwire.__name__, tripwire.__qualname__ = module, name, name
     return tripwire
 
 
@@ -29,6 +41,44 @@ def _disable_kernels():
         for op in list(table):
             table[op] = _tripwire(f"the graded function called minicnn's own kernel {op!r} "
                                   "(through minicnn's public API)")
+
+
+REFERENCE_MODULES = ("minicnn.kernels", "minicnn.shapes")
+
+
+def _neuter(dispatcher, what: str) -> None:
+    """Make this dispatcher object refuse every call from Python and every compilation (a
+    caller being compiled asks it to compile itself for the caller's types)."""
+    trip = _tripwire(f"the graded code called minicnn's own kernel {what}")
+    try:
+        dispatcher._clear()          # its compiled versions, and the C-level table of them
+    except Exception:  # noqa: BLE001 - best effort on a Numba version with other internals
+        pass
+    for attr in ("_compile_for_args", "compile"):    # what a call or a caller's typing falls back to
+        try:
+            setattr(dispatcher, attr, trip)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _defined_in(obj, mod) -> bool:
+    code = getattr(obj, "__code__", None)
+    where = getattr(mod, "__file__", None)
+    return code is not None and where is not None and \
+        os.path.realpath(code.co_filename) == os.path.realpath(where)
+
+
+def _disable_reference_functions():
+    for name, mod in list(sys.modules.items()):
+        if mod is None or not any(name == m or name.startswith(m + ".") for m in REFERENCE_MODULES):
+            continue
+        for attr, obj in list(vars(mod).items()):
+            what = f"{name}.{attr}"
+            if is_numba_dispatcher(obj) and _defined_in(getattr(obj, "py_func", None), mod):
+                _neuter(obj, what)
+            elif not (isinstance(obj, types.FunctionType) and _defined_in(obj, mod)):
+                continue
+            setattr(mod, attr, _tripwire(f"the graded code called minicnn's own {what}", name, attr))
 
 
 METHODS = ("forward", "backward", "_forward", "_backward", "step", "__call__")
@@ -71,10 +121,16 @@ def _disable_layers():
 
 
 def arm(mode) -> None:
-    """Make minicnn's kernels (mode True or "kernels") or its layers ("layers") unusable here."""
+    """Make minicnn's kernels (mode True or "kernels") or its layers ("layers") unusable here,
+    and (any mode) refuse to run minicnn's library code again (fingerprints.guard_reference_code)."""
+    try:
+        fingerprints.guard_reference_code()
+    except Exception:  # noqa: BLE001 - best effort, as below
+        pass
     try:
         if mode is True or mode == "kernels":
             _disable_kernels()
+            _disable_reference_functions()
         elif mode == "layers":
             _disable_layers()
     except Exception:  # noqa: BLE001 - best effort: the static inspection comes first

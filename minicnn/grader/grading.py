@@ -148,6 +148,8 @@ class _Scorer:
                               f"the grader launches `{spec.func}` as a kernel"])
         if spec.kind == "check":
             res = checks.run_part(part, fn, spec.seed, spec.points, student=self.remote)
+            if res.forbidden:
+                self.remote.flag(f"{spec.grade_id}: not the student's own code: " + "; ".join(res.forbidden)[:400])
             score, lines = res.score, [checks.headline(part, res, "hidden cases")] + res.lines
         else:
             name = spec.kernel or spec.func
@@ -174,6 +176,9 @@ def _finish(record: Grade, remote: Remote) -> None:
     if remote.fatal:
         record.reason = remote.fatal
     record.cell_errors = remote.cell_errors
+    for error in remote.cell_errors:
+        if "ReferenceCode" in error:   # fingerprints.guard_reference_code refused to run it
+            record.flags.append(f"tried to run minicnn's own code again: {error}")
     record.flags += remote.flags
     if remote.inputs_mutated:
         record.notes.append("a graded function changed its input arrays in place (no points are lost for it, "

@@ -26,7 +26,7 @@ import pickle
 import sys
 import time
 
-from ..course import checks, inspection, tripwires
+from ..course import checks, fingerprints, inspection, tripwires
 from ..sandbox import wire
 
 
@@ -108,6 +108,10 @@ def main(argv=None) -> int:
     # to the reference it is checked against.  (The blocked libraries are refused only inside
     # each call's child: Numba's compiler imports scipy.)
     tripwires.arm(job.get("tripwires", "kernels"))
+    # nor reach it another way: from here on, minicnn's library code already loaded never runs
+    # again (a fresh load of its file, a reload) and a copy of a reference function is refused
+    # (an audit hook: the student's code cannot remove it; fingerprints.py)
+    fingerprints.guard_reference_code()
     _run_cells(shell, job["cells"], reply_fd)
     _reply(reply_fd, {"event": "ready"})
     _serve(shell, request_fd, reply_fd)

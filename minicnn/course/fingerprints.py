@@ -1,0 +1,202 @@
+"""minicnn's own functions recognised by what they are, not by what they are called.
+
+A submission can reach minicnn's reference kernels under another name: by changing a
+function's `__module__`, by holding it as a default argument, or by loading minicnn's source
+file afresh as a module of another name (`importlib.util.spec_from_file_location`).  Names
+lie; code does not.  Every function of minicnn's library has a *fingerprint*: a hash of its
+code object with everything a copy could change for free left out (the file name, the line
+numbers, the function's own name), keeping its bytecode, constants, the names it uses and
+its variable names.  A fresh load of the same source file, a reload, or the source text
+pasted into a cell gives functions with the same fingerprints as the originals.
+
+    index = reference_index()          # {fingerprint: 'minicnn.kernels.loops.conv2d_forward'}
+    reference_name(fn)                 # that dotted name when fn is (a copy of) one, else None
+    copies_in(code)                    # the reference functions among a code object's own
+
+`reference_index()` compiles minicnn's library source files (everything but the course, the
+grader, the sandbox and the command line: those are not a reference) once, without importing
+any of them.  Functions with less than MIN_CODE_BYTES of bytecode are left out: a two-line
+helper could honestly be written the same way.
+
+`guard_reference_code()` installs an audit hook (which nothing in the process can remove) that
+refuses to execute minicnn's code a second time: a module of minicnn's library already loaded
+is never executed again (a fresh load from its file, a reload), and code holding a copy of a
+reference function is refused wherever it comes from (`exec` of source text read from a file).
+The grader's runner installs it before any of the student's code runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import types
+
+from ..sandbox.calls import ForbiddenCall
+
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # .../minicnn
+NOT_REFERENCE = ("course", "grader", "sandbox", "commands", "cli.py", "__main__.py")
+MIN_CODE_BYTES = 60
+
+
+class ReferenceCode(ForbiddenCall):
+    """Raised by the audit hook when code would run minicnn's reference again."""
+
+
+def _digest(code: types.CodeType) -> str:
+    h = hashlib.sha256()
+    for piece in (code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode(),
+                  repr(code.co_freevars).encode(),
+                  repr((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount)).encode()):
+        h.update(piece)
+        h.update(b"\0")
+    for const in code.co_consts:
+        h.update(_digest(const).encode() if isinstance(const, types.CodeType) else repr(const).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def fingerprint(code: types.CodeType) -> str | None:
+    """The code object's fingerprint, or None when it is too short to tell a copy from a coincidence."""
+    if not isinstance(code, types.CodeType) or len(code.co_code) < MIN_CODE_BYTES:
+        return None
+    return _digest(code)
+
+
+def _nested(code):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _nested(const)
+
+
+def library_files() -> list[str]:
+    """minicnn's library source files (absolute paths), the course/grader/sandbox/commands left out."""
+    out = []
+    for folder, dirs, files in os.walk(PACKAGE_DIR):
+        rel = os.path.relpath(folder, PACKAGE_DIR)
+        top = rel.split(os.sep)[0]
+        if top in NOT_REFERENCE or "__pycache__" in rel.split(os.sep):
+            dirs[:] = []
+            continue
+        for name in sorted(files):
+            if name.endswith(".py") and not (rel == "." and name in NOT_REFERENCE):
+                out.append(os.path.join(folder, name))
+    return sorted(out)
+
+
+def _module_name(path: str) -> str:
+    rel = os.path.relpath(path, os.path.dirname(PACKAGE_DIR))[:-3]
+    parts = rel.split(os.sep)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+_INDEX: dict = {}
+_GUARDED: list = []
+
+
+def reference_index() -> dict:
+    """{fingerprint: dotted name} of every function (and class body) of minicnn's library."""
+    if not _INDEX:
+        index = {}
+        for path in library_files():
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    tree = compile(fh.read(), path, "exec", dont_inherit=True)
+            except (OSError, SyntaxError, ValueError):
+                continue
+            mod = _module_name(path)
+            for co in _nested(tree):
+                if co is tree:
+                    continue
+                fp = fingerprint(co)
+                if fp is not None:
+                    index.setdefault(fp, f"{mod}.{getattr(co, 'co_qualname', co.co_name)}")
+        _INDEX.update(index)
+    return _INDEX
+
+
+def plain_function(fn):
+    """The Python function behind a Numba dispatcher or a functools wrapper (else None)."""
+    for _ in range(8):
+        if isinstance(fn, types.FunctionType):
+            return fn
+        inner = getattr(fn, "py_func", None) or getattr(fn, "__wrapped__", None) or getattr(fn, "__func__", None)
+        if inner is None or inner is fn:
+            return None
+        fn = inner
+    return None
+
+
+def copies_in(code: types.CodeType, index=None) -> list[str]:
+    """The reference functions (dotted names) whose copies are among `code`'s own code objects."""
+    index = reference_index() if index is None else index
+    found = []
+    for co in _nested(code):
+        fp = fingerprint(co)
+        if fp is not None and fp in index and index[fp] not in found:
+            found.append(index[fp])
+    return found
+
+
+def reference_name(fn) -> str | None:
+    """'minicnn.kernels.loops.conv2d_forward' when `fn` is that reference function (or a copy of
+    its code), whatever its name, module or holder; else None."""
+    pyfn = plain_function(fn)
+    if pyfn is None:
+        return None
+    fp = fingerprint(getattr(pyfn, "__code__", None))
+    return reference_index().get(fp) if fp is not None else None
+
+
+def module_of_reference(name: str) -> str:
+    """The module part of a reference's dotted name ('minicnn.kernels.loops')."""
+    files = {_module_name(p) for p in library_files()}
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        if ".".join(parts[:i]) in files:
+            return ".".join(parts[:i])
+    return parts[0]
+
+
+def _is_library_file(path: str) -> bool:
+    if not path.endswith(".py"):
+        return False
+    path = os.path.realpath(path)
+    if not path.startswith(PACKAGE_DIR + os.sep):
+        return False
+    rel = os.path.relpath(path, PACKAGE_DIR).split(os.sep)
+    return rel[0] not in NOT_REFERENCE
+
+
+def guard_reference_code() -> None:
+    """Refuse, from now on in this process, to execute minicnn's library code again (see the
+    module's docstring).  What the hook decides with is immutable (frozensets).  Installed once
+    per process (a forked child inherits its parent's hook)."""
+    if _GUARDED:
+        return
+    _GUARDED.append(True)
+    index = reference_index()
+    prints = frozenset(index)
+    names = tuple(sorted(index.items()))     # for the message only
+    loaded = frozenset(os.path.realpath(m.__file__) for name, m in list(sys.modules.items())
+                       if (name == "minicnn" or name.startswith("minicnn.")) and getattr(m, "__file__", None)
+                       and _is_library_file(m.__file__))
+
+    def hook(event, args):
+        if event != "exec" or not args or not isinstance(args[0], types.CodeType):
+            return
+        code = args[0]
+        if _is_library_file(code.co_filename):
+            if os.path.realpath(code.co_filename) in loaded:
+                raise ReferenceCode(f"minicnn's {os.path.relpath(code.co_filename, PACKAGE_DIR)} is already loaded; "
+                                    "running it again (a fresh load from its file, a reload) is not allowed here")
+            return          # the first, ordinary import of a module of minicnn not loaded yet
+        for co in _nested(code):
+            fp = fingerprint(co)
+            if fp is not None and fp in prints:
+                what = next((n for f, n in names if f == fp), "reference function")
+                raise ReferenceCode(f"this code holds a copy of minicnn's own {what}, which may not run here")
+
+    sys.addaudithook(hook)
