@@ -183,15 +183,15 @@ def forbidden_uses(fn, forbidden=LIBRARIES, allowed_modules=(), numpy_functions=
             if is_forbidden(mod):
                 note(f"`{pyfn.__name__}` uses {mod}.{obj.__name__} (as `{name}`)")
             continue
-        inner = python_function(obj)
-        own = _reference_use(inner, f"`{pyfn.__name__}` uses", allowed_modules, f" (as `{name}`)")
-        if own is not None:
-            if own:
-                note(own)
-            continue
         if is_forbidden(mod):
             label = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
             note(f"`{pyfn.__name__}` calls {mod}.{label} (as `{name}`)")
+            continue
+        inner = python_function(obj)
+        own = _reference_use(inner, f"`{pyfn.__name__}` uses", allowed_modules, f" (as `{name}`)")
+        if own is not None:   # its name hides it, its code does not
+            if own:
+                note(own)
             continue
         if getattr(obj, "__module__", None) == "numpy" and getattr(obj, "__name__", None) in numpy_functions:
             note(f"`{pyfn.__name__}` calls numpy.{obj.__name__}, which does this exercise's work in one call")

@@ -141,4 +141,5 @@ def arming(mode):
     """The function the sandbox's child runs before a call of a part with this `tripwires` mode."""
     if not mode:
         return None
+    fingerprints.reference_index()   # built once here, not in every forked child
     return lambda: arm(mode)
