@@ -1,13 +1,15 @@
-"""Throughput of `minicnn course grade`: submissions per minute, cold and warm Numba cache.
+"""Throughput of `minicnn course grade` on Dask: submissions per minute for three set-ups.
 
-    python benchmarks/grading_bench.py                       # a1, 16 submissions, 2 workers, both caches
-    python benchmarks/grading_bench.py --assignment a3_backprop --students 8 --isolation rlimits
+    python benchmarks/grading_bench.py                       # a1, 8 submissions, the three set-ups, warm
+    python benchmarks/grading_bench.py --assignment a3_backprop --students 8 --isolation rlimits --cold
 
 A class of N submissions is made from the instructor's solution notebook (every one
-correct, so every case runs) and graded with `minicnn course grade`'s own code.  "cold"
-first deletes the Numba cache files of minicnn's kernels (the grader's reference answers
-then compile from scratch in every worker); "warm" grades the same class again with the
-cache filled.  The students' own functions are compiled afresh in every submission in
+correct, so every case runs) and graded with `minicnn course grade`'s own code, on
+  local-1     an embedded LocalCluster of 1 worker process
+  local-2     an embedded LocalCluster of 2 worker processes
+  sched-2     a separate `dask scheduler` and 2 separate `dask worker` processes on 127.0.0.1
+With --cold the Numba cache files of minicnn's kernels are deleted first (the grader's
+reference answers then compile from scratch).  The students' own functions are compiled afresh in every submission in
 both cases: nothing of one student's run is reused for another.  Writes JSON to
 benchmarks/results/grading.json.
 """
@@ -15,7 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,34 +50,79 @@ def make_class(course: Path, assignment: str, students: int):
         shutil.copyfile(source, folder / f"{assignment}.ipynb")
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_scheduler_and_workers(n: int):
+    """A `dask scheduler` and n `dask worker` processes (1 thread each) on 127.0.0.1: (address, processes)."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--no-dashboard"], **quiet)]
+    for _ in range(n):
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads",
+                                       "1", "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "0"], **quiet))
+    from distributed import Client
+    end = time.time() + 120
+    while True:
+        try:
+            with Client(address, timeout="5s") as c:
+                c.wait_for_workers(n, timeout=120)
+            return address, procs
+        except OSError:
+            if time.time() > end:
+                raise
+
+
+def stop(procs):
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--assignment", default="a1_convolution")
-    ap.add_argument("--students", type=int, default=16)
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--students", type=int, default=8)
+    ap.add_argument("--setups", default="local-1,local-2,sched-2")
     ap.add_argument("--isolation", default="auto", choices=("auto", "bwrap", "rlimits"))
+    ap.add_argument("--cold", action="store_true", help="delete the Numba cache of minicnn's kernels first")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "grading.json"))
     args = ap.parse_args(argv)
     mode, sentence = isolation.choose(args.isolation)
     print(sentence)
-    results = {"assignment": args.assignment, "students": args.students, "jobs": args.jobs, "isolation": mode,
-               "runs": {}}
-    for label in ("cold", "warm"):
-        if label == "cold":
-            print(f"cold: removed {clear_numba_cache()} cached kernel files")
-        with tempfile.TemporaryDirectory(prefix="minicnn-grading-bench-") as tmp:
-            course = Path(tmp)
-            make_class(course, args.assignment, args.students)
-            t0 = time.perf_counter()
-            report = batch.grade_batch(args.assignment, course, jobs=args.jobs, isolation_mode=mode,
-                                       progress=False, log=lambda *a: None)
-            seconds = time.perf_counter() - t0
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} on {os.cpu_count()} cores")
+    results = {"assignment": args.assignment, "students": args.students, "isolation": mode, "runs": {}}
+    if args.cold:
+        print(f"cold: removed {clear_numba_cache()} cached kernel files")
+    for label in args.setups.split(","):
+        procs, scheduler, jobs = [], None, int(label.split("-")[1])
+        if label.startswith("sched"):
+            scheduler, procs = start_scheduler_and_workers(jobs)
+        try:
+            with tempfile.TemporaryDirectory(prefix="minicnn-grading-bench-") as tmp:
+                course = Path(tmp)
+                make_class(course, args.assignment, args.students)
+                t0 = time.perf_counter()
+                report = batch.grade_batch(args.assignment, course, jobs=jobs, isolation_mode=mode,
+                                           scheduler=scheduler, progress=False, log=lambda *a: None)
+                seconds = time.perf_counter() - t0
+        finally:
+            stop(procs)
         full = sum(1 for r in report["records"] if all(p["score"] == p["max"] for p in r["parts"]))
         per_sub = sorted(r["seconds"] for r in report["records"])
-        results["runs"][label] = {"seconds": seconds, "per_minute": args.students / seconds * 60,
+        rate = args.students / seconds * 60
+        results["runs"][label] = {"seconds": seconds, "per_minute": rate, "per_minute_per_worker": rate / jobs,
                                   "full_marks": full, "median_seconds_per_submission": per_sub[len(per_sub) // 2]}
-        print(f"{label}: {args.students} submissions in {seconds:.1f} s = {args.students / seconds * 60:.1f} per "
-              f"minute with {args.jobs} workers (median {per_sub[len(per_sub) // 2]:.1f} s per submission, "
+        print(f"{label}: {args.students} submissions in {seconds:.1f} s = {rate:.1f} per minute "
+              f"({rate / jobs:.1f} per worker; median {per_sub[len(per_sub) // 2]:.1f} s per submission, "
               f"{full} of {args.students} at full marks)")
         if full != args.students:
             print("WARNING: a correct submission lost points", file=sys.stderr)

@@ -110,11 +110,21 @@ def _grade(args) -> int:
     if target.suffix == ".ipynb" or target.is_file():
         return _grade_one(args, target.resolve(), limits)
     course = Path(args.course).resolve()
+    security = None
+    if args.tls_ca_file or args.tls_cert or args.tls_key:
+        if not (args.tls_ca_file and args.tls_cert and args.tls_key):
+            print("minicnn course grade: --tls-ca-file, --tls-cert and --tls-key go together", file=sys.stderr)
+            return 2
+        from distributed import Security
+        security = Security(tls_ca_file=args.tls_ca_file, tls_client_cert=args.tls_cert,
+                            tls_client_key=args.tls_key, require_encryption=True)
     try:
         report = batch.grade_batch(args.target, course, jobs=args.jobs, isolation_mode=args.isolation, limits=limits,
                                    only=set(args.student) if args.student else None, progress=not args.no_progress,
-                                   case_timeout=args.case_timeout, secret=args.secret)
-    except (FileNotFoundError, RuntimeError, ValueError) as exc:
+                                   case_timeout=args.case_timeout, secret=args.secret, scheduler=args.scheduler,
+                                   allow_plain=args.allow_plain_tcp, security=security, force=args.force,
+                                   dashboard=args.dashboard)
+    except (FileNotFoundError, RuntimeError, ValueError, OSError) as exc:
         print(f"minicnn course grade: {exc}", file=sys.stderr)
         return 2
     print(outputs.summary_table(report))
@@ -290,6 +300,16 @@ def add_parser(sub):
     g.add_argument("--memory", type=int, default=2048, help="MB of memory per process (at least 1024; default 2048)")
     g.add_argument("--case-timeout", type=float, default=None, help="cap on the seconds per call of a function")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--force", action="store_true", help="regrade every student, also those with a current record")
+    g.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="grade on the Dask cluster at ADDRESS, e.g. tls://grader:8786 (default: "
+                        "$DASK_SCHEDULER_ADDRESS, else a local cluster of --jobs processes)")
+    g.add_argument("--allow-plain-tcp", action="store_true",
+                   help="allow an unauthenticated tcp:// scheduler on another host (a private network only)")
+    g.add_argument("--tls-ca-file", metavar="PEM", help="TLS: the cluster's certificate authority")
+    g.add_argument("--tls-cert", metavar="PEM", help="TLS: this client's certificate")
+    g.add_argument("--tls-key", metavar="PEM", help="TLS: this client's private key")
+    g.add_argument("--dashboard", action="store_true", help="with a local cluster: start Dask's dashboard")
     g.add_argument("--feedback", metavar="HTML", help="with a notebook: where to write its feedback")
     g.add_argument("--details", action="store_true", help="with a notebook: print the failing checks' feedback")
     g.set_defaults(func=_grade)

@@ -2,7 +2,10 @@
 
 A submitted notebook goes through these stages, each once, as one record (record.Grade):
 
-    batch.grade_batch      stage every submission, start worker processes, collect the records
+    batch.grade_batch      read every submission, skip those with a current record (the journal),
+                           collect the records as they arrive
+      cluster              the Dask engine: a LocalCluster or an existing cluster, TLS, isolation checks
+        task               one Dask task: the single-threaded worker program as a child, per submission
       grading.grade        one submission: plan -> read -> run -> finish
         plan               the instructor's test cells (read as text) and the student's cells to run
         remote / runner    the student's cells in a sandboxed runner (minicnn.sandbox.isolation);

@@ -9,20 +9,23 @@ The course directory follows nbgrader's layout:
 and grading writes the gradebook, a CSV, a report, feedback pages and autograded notebooks
 (outputs.py).
 
-Worker processes (`python -m minicnn.grader.batch worker`) grade one submission at a time
-each (grading.py) and send back a JSON record; only this parent process writes files, and
-only after every student process has ended.  Before any student code runs, each
-submission folder is copied to a private staging area and the gradebook is read into
-memory; if it changed by the end (only possible without bubblewrap), the change is
-reported, set aside and undone before the grades are written.
+The engine is Dask distributed (cluster.py): one task per submission, on an embedded
+LocalCluster or an existing cluster; each task runs the single-threaded worker program
+(`python -m minicnn.grader.batch worker`, below) as a child, which grades the submission
+(grading.py) in the sandbox and sends back a JSON record.  Only this client process writes
+files.  Before any student code runs, every submission folder is read into memory (the tasks
+get the files, not a path) and the gradebook is read too; if it changed by the end (only
+possible without bubblewrap), the change is reported, set aside and undone before the grades
+are written.  Each record is journaled as it arrives, so a rerun after a crash grades only the
+students without a current record (`force=True` regrades everyone).
 """
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import json
 import os
-import selectors
-import shutil
-import subprocess
+import signal
 import sys
 import tempfile
 import time
@@ -33,7 +36,7 @@ from pathlib import Path
 from ..course.notebook import read_notebook
 from ..progress import Progress
 from ..sandbox import isolation
-from . import grading, outputs, seeds, similarity
+from . import cluster, grading, outputs, seeds, similarity
 from .locate import source_notebook
 from .plan import test_specs
 from .record import Grade
@@ -41,11 +44,27 @@ from .record import Grade
 
 # ----------------------------------------------------------------------------- the worker process
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this process when the (Dask) thread that started it goes, e.g. its worker is killed;
+    the sandbox below dies with us (bubblewrap's --die-with-parent)."""
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent went before the prctl took effect
+        os._exit(1)
+
+
 def worker_main(argv) -> int:
     """Read jobs (JSON lines) on stdin, write one JSON record per job on the real stdout."""
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nothing else may write into the result stream
     isolation.become_subreaper()
+    _die_with_parent()
     setup = json.loads(sys.stdin.readline())
     settings = grading.Settings(setup["mode"], isolation.Limits(**setup["limits"]), Path(setup["scratch"]),
                                 setup.get("cells_timeout"), setup.get("case_timeout"))
@@ -62,32 +81,6 @@ def worker_main(argv) -> int:
         out.write(json.dumps(rec.to_dict()) + "\n")
         out.flush()
     return 0
-
-
-class Worker:
-    def __init__(self, setup: dict, index: int):
-        self.proc = subprocess.Popen([sys.executable, "-m", "minicnn.grader.batch", "worker"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-        self.proc.stdin.write(json.dumps(setup) + "\n")
-        self.proc.stdin.flush()
-        self.job = None
-        self.index = index
-
-    def give(self, job):
-        self.job = job
-        self.proc.stdin.write(json.dumps(job) + "\n")
-        self.proc.stdin.flush()
-
-    def close(self):
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def _show(bar: Progress, done: int, total: int, rec: Grade, running: int, t0: float) -> None:
@@ -118,29 +111,31 @@ def student_name(folder_name: str) -> str:
     return os.fsencode(folder_name).decode("utf-8", "backslashreplace")
 
 
-def _copy_plain(src: Path, dest: Path, where: str, skipped: list) -> None:
-    """Copy the folder `src` to `dest` with regular files and folders only: a symlink is never
-    followed and a FIFO, socket or device is never opened (either could block the grader or
-    reach another student's work); each one left out is named in `skipped`."""
-    dest.mkdir()
+def _read_plain(src: Path, rel: str, where: str, files: dict, skipped: list) -> None:
+    """Read the folder `src` into `files` ({relative posix path: bytes, or None for a folder}) with
+    regular files and folders only: a symlink is never followed and a FIFO, socket or device is
+    never opened (either could block the grader or reach another student's work); each one left
+    out is named in `skipped`."""
     with os.scandir(src) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
-        name = f"{where}/{student_name(entry.name)}"
+        name, key = f"{where}/{student_name(entry.name)}", f"{rel}{entry.name}"
         if entry.is_symlink():
             skipped.append(f"symlink {name} -> {student_name(os.readlink(entry.path))} not followed")
         elif entry.is_dir(follow_symlinks=False):
-            _copy_plain(Path(entry.path), dest / entry.name, name, skipped)
+            files[key] = None
+            _read_plain(Path(entry.path), key + "/", name, files, skipped)
         elif entry.is_file(follow_symlinks=False):
-            shutil.copyfile(entry.path, dest / entry.name, follow_symlinks=False)
+            with open(entry.path, "rb", opener=lambda p, fl: os.open(p, fl | os.O_NOFOLLOW | os.O_NONBLOCK)) as fh:
+                files[key] = fh.read()
         else:
             skipped.append(f"special file {name} (FIFO, socket or device) not opened")
 
 
-def _stage(subs, staging: Path, assignment: str):
-    """Copy every submission folder (regular files only, see _copy_plain) before any student
-    code runs.  Returns (jobs, flags by student, grader-error records for the submissions that
-    could not be staged: each for its student alone)."""
+def _stage(subs, assignment: str):
+    """Read every submission folder into memory (regular files only, see _read_plain) before any
+    student code runs: the Dask tasks get the files, not a path.  Returns (jobs, flags by student,
+    grader-error records for the submissions that could not be read: each for its student alone)."""
     jobs, flags, failed = [], {}, []
     for student, folder in subs:
         name = student_name(student)
@@ -149,29 +144,71 @@ def _stage(subs, staging: Path, assignment: str):
                                        "rename it (every output is named after the student)",
                                        flags=["folder name is not valid UTF-8"]))
             continue
-        dest, skipped = staging / student, []
+        files, skipped = {}, []
         try:
-            _copy_plain(folder, dest, assignment, skipped)
+            _read_plain(folder, "", assignment, files, skipped)
         except OSError as exc:
-            shutil.rmtree(dest, ignore_errors=True)
             failed.append(Grade.failed(student, assignment, f"the submission folder could not be copied: "
                                        f"{type(exc).__name__}: {exc}", flags=["submission folder unreadable"]))
             continue
         flags[student] = [f"{s} (the grader never reads it)" for s in skipped]
-        jobs.append({"student": student, "dir": str(dest)})
+        jobs.append({"student": student, "files": files})
     return jobs, flags, failed
+
+
+def _digest(files: dict, flags: list) -> str:
+    """What a record is current for: every file's path and contents, every folder, and what was left out."""
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        data = files[rel]
+        h.update(os.fsencode(rel) + (b"/\0" if data is None else b"\0" + hashlib.sha256(data).digest()))
+    for flag in flags:
+        h.update(b"flag\0" + flag.encode("utf-8", "backslashreplace"))
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- the journal (resuming)
+#
+# Every record is appended to grades/<assignment>-journal.jsonl (and flushed to disk) the moment
+# it arrives, with the digest of the submission it grades.  A rerun reads the journal first and
+# grades only the students without a current record (none yet, a changed submission, or a
+# grader error); the gradebook and the other outputs are then written from every record.
+
+def journal_path(course: Path, assignment: str) -> Path:
+    return course / "grades" / f"{assignment}-journal.jsonl"
+
+
+def read_journal(path: Path) -> dict:
+    """{student: (digest, Grade)}: the last complete line per student (a torn last line is ignored)."""
+    out = {}
+    if not path.exists():
+        return out
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+            out[entry["student"]] = (entry["digest"], Grade.from_dict(entry["record"]))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return out
+
+
+def _current(entry, digest: str) -> bool:
+    return entry is not None and entry[0] == digest and entry[1].status != "grader-error"
 
 
 def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolation_mode: str = "auto",
                 limits: isolation.Limits | None = None, only=None, progress: bool = True,
                 cells_timeout: float | None = None, case_timeout: float | None = None, log=print,
-                secret=None, secret_course=None) -> dict:
-    """Grade every submission of `assignment` in `course`; write the outputs; return a summary
-    (the report: its "records" are the grades in their JSON form).
+                scheduler: str | None = None, allow_plain: bool = False, security=None, force: bool = False,
+                dashboard: bool = False, secret=None, secret_course=None) -> dict:
+    """Grade every submission of `assignment` in `course` on Dask (cluster.py: an embedded
+    LocalCluster of `jobs` processes, or the cluster at `scheduler`); write the outputs; return a
+    summary (the report: its "records" are the grades in their JSON form).  Students with a
+    current record in the journal are not graded again unless `force`.
 
     secret, secret_course: where the course secret is (seeds.find_secret: an explicit file, else
     $MINICNN_COURSE_SECRET_FILE, else `secret_course` or `course`'s .minicnn/secret); the hidden
-    seeds are derived from it here, in this process, and each worker gets its student's alone."""
+    seeds are derived from it here, in this process, and each task gets its student's alone."""
     course = Path(course).resolve()
     limits = limits or isolation.Limits()
     source_nb = read_notebook(source_notebook(assignment, course))
@@ -182,29 +219,64 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
         print(f"WARNING: {seed_note}", file=sys.stderr)
     mode, sentence = isolation.choose(isolation_mode)
     log(sentence)
+    if scheduler:
+        cluster.check_address(scheduler, allow_plain)  # before any work
     gradebook = course / "gradebook.db"
     before = gradebook.read_bytes() if gradebook.exists() else None
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(subs) or 1))
+    journal = journal_path(course, assignment)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    done = {} if force else read_journal(journal)
     t0 = time.perf_counter()
+    # every submission is read (copied into memory) before any student code runs
+    staged, staged_flags, unstaged = _stage(subs, assignment)
+    files = {job["student"]: job["files"] for job in staged}
+    digests = {s: _digest(files[s], staged_flags[s]) for s in files}
+    kept = {s: done[s][1] for s in files if _current(done.get(s), digests[s])}
+    queue = [job for job in staged if job["student"] not in kept]
+    submitted = {}
     with tempfile.TemporaryDirectory(prefix="minicnn-grade-") as private:
         os.chmod(private, 0o700)
-        staging, scratch = Path(private) / "staging", Path(private) / "work"
-        staging.mkdir()
-        scratch.mkdir()
-        queue, staged_flags, unstaged = _stage(subs, staging, assignment)
-        specs = test_specs(source_nb)
-        for job in queue:
-            job["seeds"] = seeds.for_student(key, assignment, job["student"], specs)
-        submitted = {job["student"]: outputs.read_submitted(Path(job["dir"]) / f"{assignment}.ipynb")
-                     for job in queue}
-        log(f"grading {len(queue)} submission(s) of {assignment} with {jobs} worker process(es)")
-        setup = {"assignment": assignment, "source": source_nb, "mode": mode, "scratch": str(scratch),
-                 "limits": asdict(limits), "cells_timeout": cells_timeout, "case_timeout": case_timeout}
+        name = f"{assignment}.ipynb"
+        for student, fs in files.items():
+            path = Path(private) / student / name
+            path.parent.mkdir(parents=True)
+            if isinstance(fs.get(name), bytes):
+                path.write_bytes(fs[name])
+            submitted[student] = outputs.read_submitted(path)
+    specs = test_specs(source_nb)
+    for job in queue:
+        job["seeds"] = seeds.for_student(key, assignment, job["student"], specs)
+    log(f"grading {len(queue)} submission(s) of {assignment}"
+        + (f" ({len(kept)} already graded, kept; --force regrades them)" if kept else "")
+        + (f" on the Dask cluster at {scheduler}" if scheduler else f" with {jobs} local worker process(es)"))
+    setup = {"assignment": assignment, "source": source_nb, "isolation": isolation_mode if scheduler else mode,
+             "limits": asdict(limits), "cells_timeout": cells_timeout, "case_timeout": case_timeout}
+    records = list(kept.values())
+    if queue:
         bar = Progress(sys.stderr, width=30, every=None) if progress else None
-        records = _run_workers(setup, queue, jobs, bar) + unstaged
-    for rec in records:
-        rec.flags = staged_flags.get(rec.student, []) + rec.flags
+        with open(journal, "a", encoding="utf-8") as jfh, \
+                cluster.connect(jobs, scheduler, allow_plain, security, dashboard) as client:
+            # a local cluster shares this machine: the same isolation as chosen here; a remote
+            # worker must have bubblewrap unless resource limits only were asked for
+            accept = {mode} if client.minicnn_local else ({"bwrap", "rlimits"} if isolation_mode == "rlimits"
+                                                          else {"bwrap"})
+            fresh = []
+
+            def on_record(rec, info):
+                rec.flags = staged_flags.get(rec.student, []) + rec.flags
+                fresh.append(rec)
+                jfh.write(json.dumps({"student": rec.student, "digest": digests[rec.student],
+                                      "record": rec.to_dict()}) + "\n")
+                jfh.flush()
+                os.fsync(jfh.fileno())
+                if bar is not None:
+                    _show(bar, len(fresh), len(queue), rec, len(queue) - len(fresh), t0)
+            cluster.run(client, setup, queue, accept, on_record)
+        records += fresh
+    records += unstaged  # never journaled: a grader error is graded again on the next run
     seconds = time.perf_counter() - t0
+    graded_now = len(records) - len(kept) - len(unstaged)
     tampered = _check_gradebook(gradebook, before)  # a batch-wide finding: which student did it is unknown
     records.sort(key=lambda r: r.student)
     similar = similarity.flag_batch(course, assignment, source_nb, submitted, records)  # flags only, no score
@@ -215,7 +287,8 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
     csv_path = outputs.write_csv(course, assignment, records)
     report = {"assignment": assignment, "isolation": mode, "isolation_note": sentence, "hidden_seeds": seed_note,
               "seconds": seconds,
-              "workers": jobs, "per_minute": len(records) / (seconds / 60) if seconds > 0 else 0.0,
+              "workers": jobs, "scheduler": scheduler or "", "graded_now": graded_now, "kept": sorted(kept),
+              "per_minute": graded_now / (seconds / 60) if seconds > 0 and graded_now else 0.0,
               "gradebook_tampering": tampered, "similarity": similar, "records": [r.to_dict() for r in records]}
     rep_path = course / "grades" / f"{assignment}-report.json"
     rep_path.write_text(json.dumps(report, indent=1), encoding="utf-8")
@@ -237,56 +310,6 @@ def _write_each(records, what: str, write) -> None:
             write([rec])
         except Exception as exc:  # noqa: BLE001
             rec.flags.append(f"the {what} could not be written: {type(exc).__name__}: {str(exc)[:200]}")
-
-
-def _run_workers(setup, queue, jobs, bar) -> list[Grade]:
-    sel = selectors.DefaultSelector()
-    workers, records, pending = [], [], list(queue)
-    t0 = time.perf_counter()
-
-    def launch(i):
-        w = Worker(setup, i)
-        sel.register(w.proc.stdout, selectors.EVENT_READ, w)
-        return w
-
-    def feed(w):
-        if pending:
-            w.give(pending.pop(0))
-        else:
-            w.job = None
-    for i in range(jobs):
-        w = launch(i)
-        workers.append(w)
-        feed(w)
-    while any(w.job is not None for w in workers):
-        for key, _ in sel.select(timeout=1.0):
-            w = key.data
-            line = w.proc.stdout.readline()
-            if line:
-                try:
-                    rec = Grade.from_dict(json.loads(line))
-                except (json.JSONDecodeError, TypeError):
-                    continue
-                records.append(rec)
-            else:  # the worker died (killed from outside, or a grader crash): record it and replace it
-                sel.unregister(w.proc.stdout)
-                w.proc.wait()
-                if w.job is not None:
-                    records.append(Grade.failed(w.job["student"], setup["assignment"],
-                                                f"the grading process died (exit {w.proc.returncode}) while "
-                                                "grading this submission", flags=["grading process died"]))
-                isolation.kill_descendants()
-                nw = launch(w.index)
-                workers[workers.index(w)] = nw
-                w = nw
-            running = sum(1 for x in workers if x.job is not None) - 1
-            if bar is not None:
-                _show(bar, len(records), len(queue), records[-1], max(running, 0), t0)
-            feed(w)
-    for w in workers:
-        sel.unregister(w.proc.stdout)
-        w.close()
-    return records
 
 
 def _check_gradebook(path: Path, before) -> str:
