@@ -114,14 +114,23 @@ class _Child:
 _mine = threading.local()   # this thread's _Child: a Dask worker's threads never share one
 
 
-def _close_children() -> None:
+def close_children() -> None:
+    """Stop every worker child of this process (at exit; a Dask worker killed outright takes
+    its children along through PR_SET_PDEATHSIG)."""
     for child in list(_ALL):
         child.close()
     _ALL.clear()
+    _mine.child = None
+
+
+def worker_child_pid() -> int | None:
+    """The process id of this thread's kept worker child, if any."""
+    child = getattr(_mine, "child", None)
+    return child.proc.pid if child is not None else None
 
 
 _ALL: list = []
-atexit.register(_close_children)
+atexit.register(close_children)
 
 
 def _drop(child: _Child) -> None:
