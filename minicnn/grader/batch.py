@@ -36,7 +36,7 @@ from pathlib import Path
 from ..course.notebook import read_notebook
 from ..progress import Progress
 from ..sandbox import isolation
-from . import cluster, grading, outputs, seeds, similarity
+from . import cluster, grading, late, outputs, roster, seeds, similarity
 from .locate import source_notebook
 from .plan import test_specs
 from .record import Grade
@@ -234,7 +234,7 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
     digests = {s: _digest(files[s], staged_flags[s]) for s in files}
     kept = {s: done[s][1] for s in files if _current(done.get(s), digests[s])}
     queue = [job for job in staged if job["student"] not in kept]
-    submitted = {}
+    submitted, stamps = {}, {}
     with tempfile.TemporaryDirectory(prefix="minicnn-grade-") as private:
         os.chmod(private, 0o700)
         name = f"{assignment}.ipynb"
@@ -244,6 +244,9 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
             if isinstance(fs.get(name), bytes):
                 path.write_bytes(fs[name])
             submitted[student] = outputs.read_submitted(path)
+            if isinstance(fs.get(late.TIMESTAMP), bytes):  # read as it was handed in, no link followed
+                (path.parent / late.TIMESTAMP).write_bytes(fs[late.TIMESTAMP])
+            stamps[student] = late.read_timestamp(path.parent)
     specs = test_specs(source_nb)
     for job in queue:
         job["seeds"] = seeds.for_student(key, assignment, job["student"], specs)
@@ -281,6 +284,8 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
     records.sort(key=lambda r: r.student)
     similar = similarity.flag_batch(course, assignment, source_nb, submitted, records)  # flags only, no score
     _write_each(records, "gradebook entry", lambda recs: outputs.write_gradebook(course, assignment, source_nb, recs))
+    late.record(course, assignment, records, stamps, log)
+    roster.flag_unlisted(course, records)
     _write_each(records, "autograded notebook",
                 lambda recs: outputs.write_autograded(course, assignment, source_nb, recs, submitted))
     _write_each(records, "feedback page", lambda recs: outputs.write_feedback(course, assignment, recs))

@@ -2,7 +2,8 @@
 has ended:
 
     COURSE/gradebook.db                       one auto score per graded cell, per student (nbgrader's tables)
-    COURSE/grades/<assignment>.csv            one row per student, one column per graded part, a reason
+    COURSE/grades/<assignment>.csv            one row per student, one column per graded part, a reason,
+                                              the submission time and late penalty (late.py)
     COURSE/grades/<assignment>-report.json    everything: feedback lines, flags, output excerpts
     COURSE/feedback/<student>/<assignment>/<assignment>.html   feedback without any test source
     COURSE/autograded/<student>/<assignment>/<assignment>.ipynb  for nbgrader's formgrader (hand grading)
@@ -17,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from ..course.notebook import cells_of, grade_id, is_test_cell, read_notebook
-from . import nbg
+from . import late, nbg
 from .record import Grade
 
 
@@ -101,12 +102,15 @@ def write_csv(course: Path, assignment: str, records: list) -> Path:
                 parts.append(p.grade_id)
     with out.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["student", "status"] + parts + ["total", "max", "reason", "flags"])
+        w.writerow(["student", "status"] + parts + ["total", "max", "reason", "flags",
+                                                   "submitted_at", "seconds_late", "late_penalty", "final", "late_note"])
         for rec in records:
             scores = rec.scores()
             reason = rec.reason or ("; ".join(rec.cell_errors[:3]) or "graded")
             w.writerow([rec.student, rec.status] + [f"{scores[g]:g}" if g in scores else "" for g in parts]
-                       + [f"{rec.total:g}", f"{rec.most:g}", reason, " | ".join(rec.flags + rec.similar)])
+                       + [f"{rec.total:g}", f"{rec.most:g}", reason, " | ".join(rec.flags + rec.similar),
+                          rec.submitted_at, f"{rec.seconds_late:g}", f"{rec.late_penalty:g}", f"{rec.final:g}",
+                          rec.late_note])
     return out
 
 
@@ -122,6 +126,9 @@ def feedback_html(rec: Grade) -> str:
            f"<p>Student: {e(rec.student)}. Parts graded by hand are not included here.</p>"]
     if rec.reason:
         out.append(f"<p><b>Note:</b> {e(rec.reason)}</p>")
+    late_line = late.feedback_line(rec)
+    if late_line:
+        out.append(f"<p class='late'><b>Deadline:</b> {e(late_line)}</p>")
     if rec.cell_errors:
         out.append("<h2>Cells that raised an error while your notebook ran</h2><pre>"
                    + e("\n".join(rec.cell_errors)) + "</pre>")
@@ -149,6 +156,8 @@ def summary_table(report: dict) -> str:
     lines = [f"{'student'.ljust(width)}  {'points':>11}  {'status':<12} reason / flags"]
     for r in recs:
         why, flags = r.reason, r.flags + r.similar
+        if r.late_penalty:
+            why = f"late penalty {r.late_penalty:g}" + ("; " + why if why else "")
         if flags:
             why = (why + "; " if why else "") + f"{len(flags)} flag(s): " + "; ".join(flags[:2])
         lines.append(f"{r.student.ljust(width)}  {r.total:>5g} / {r.most:<4g}  {r.status:<12} {why[:110]}")

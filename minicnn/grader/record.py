@@ -40,6 +40,10 @@ class Grade:
     seconds: float = 0.0
     killed: int = 0                   # processes killed at the end of the run
     starts: int = 0                   # times the student's process was started
+    submitted_at: str = ""            # nbgrader's timestamp.txt, as the gradebook holds it (UTC); late.py
+    seconds_late: float = 0.0         # after the assignment's due date (0: on time, or no due date)
+    late_penalty: float = 0.0         # points taken off by the course's late-submission plugin
+    late_note: str = ""               # why the submission time is unknown, when it is
 
     @property
     def total(self) -> float:
@@ -48,6 +52,11 @@ class Grade:
     @property
     def most(self) -> float:
         return sum(p.max for p in self.parts)
+
+    @property
+    def final(self) -> float:
+        """The autograded total less the late penalty (as nbgrader's export: never below 0)."""
+        return max(self.total - self.late_penalty, 0.0)
 
     def scores(self) -> dict:
         """{grade_id: score}"""
