@@ -7,6 +7,8 @@
     minicnn course grade ASSIGNMENT       # instructor: grade COURSE/submitted/*/ASSIGNMENT in parallel, sandboxed
     minicnn course grade NOTEBOOK         # one filled-in notebook, graded the same way; per-part table
     minicnn course similarity ASSIGNMENT  # instructor: copies in a submitted class (also run by grade)
+    minicnn course roster import FILE     # instructor: the class list into the gradebook (names for formgrader)
+    minicnn course export --format canvas|moodle -o FILE   # instructor: the gradebook for the LMS's import
 
 Needs the `course` extra (nbgrader): pip install -e '.[course]'.
 """
@@ -254,6 +256,39 @@ def _validate(args) -> int:
     return 0
 
 
+def _roster(args) -> int:
+    if not _need_nbgrader():
+        return 2
+    from ..grader import roster
+
+    course = Path(args.course).resolve()
+    path = Path(args.file) if args.file else course / roster.ROSTER
+    try:
+        students = roster.import_roster(course, path)
+    except (OSError, roster.RosterError) as exc:
+        print(f"minicnn course roster import: {exc}", file=sys.stderr)
+        return 1
+    print(f"imported {len(students)} student(s) from {path} into {course / 'gradebook.db'}")
+    return 0
+
+
+def _export(args) -> int:
+    if not _need_nbgrader():
+        return 2
+    from ..grader import lms
+
+    course = Path(args.course).resolve()
+    try:
+        warnings = lms.write(course, args.format, Path(args.output), args.assignment or None, args.parts)
+    except (OSError, ValueError) as exc:
+        print(f"minicnn course export: {exc}", file=sys.stderr)
+        return 2
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    print(f"wrote {args.output} ({args.format})")
+    return 0
+
+
 COURSE_HELP = ("the course directory holding solutions/, exercises/ and autograder/ (default: $MINICNN_COURSE_DIR, "
                "else the current directory if it is one, else the clone minicnn is installed from)")
 
@@ -321,6 +356,22 @@ def add_parser(sub):
                                                                   "smaller side's) or above (default 0.75)")
     s.add_argument("--min-shared", type=int, default=12, help="and at least this many fingerprints (default 12)")
     s.set_defaults(func=_similarity)
+    ro = csub.add_parser("roster", help="the class list: import a roster CSV into the gradebook")
+    rsub = ro.add_subparsers(dest="roster_command", metavar="ACTION")
+    ri = rsub.add_parser("import", help="check a roster CSV (student_id,first_name,last_name,email,lms_id) and put "
+                                        "its students into the gradebook; nothing is imported when a row is wrong")
+    ri.add_argument("file", metavar="FILE", nargs="?", default=None,
+                    help="the roster CSV (default: COURSE/.minicnn/roster.csv)")
+    ri.add_argument("--course", default=".", help="the course directory holding gradebook.db (default: here)")
+    ri.set_defaults(func=_roster)
+    ro.set_defaults(func=lambda args: (ro.print_help(), 2)[1])
+    e = csub.add_parser("export", help="the gradebook (late penalties applied) as a Canvas or Moodle grade import CSV")
+    e.add_argument("--format", choices=("canvas", "moodle"), required=True)
+    e.add_argument("--assignment", action="append", help="only this assignment (repeatable; default: all)")
+    e.add_argument("--parts", action="store_true", help="a column per graded part too")
+    e.add_argument("-o", "--output", required=True, metavar="FILE", help="the CSV to write")
+    e.add_argument("--course", default=".", help="the course directory holding gradebook.db (default: here)")
+    e.set_defaults(func=_export)
     c = csub.add_parser("validate", help="run a notebook's checks with nbgrader validate; exit 1 when any fails")
     c.add_argument("notebook")
     c.set_defaults(func=_validate)
