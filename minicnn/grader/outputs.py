@@ -109,7 +109,7 @@ def write_csv(course: Path, assignment: str, records: list) -> Path:
             reason = rec.reason or ("; ".join(rec.cell_errors[:3]) or "graded")
             w.writerow([rec.student, rec.status] + [f"{scores[g]:g}" if g in scores else "" for g in parts]
                        + [f"{rec.total:g}", f"{rec.most:g}", reason, " | ".join(rec.flags + rec.similar),
-                          rec.submitted_at, f"{rec.seconds_late:g}", f"{rec.late_penalty:g}", f"{rec.final:g}",
+                          rec.submitted_at, f"{rec.seconds_late:.0f}", f"{rec.late_penalty:g}", f"{rec.final:g}",
                           rec.late_note])
     return out
 
