@@ -76,7 +76,7 @@ def course_config(course: Path):
     files = [p for p in (Path(course) / CONFIG, Path(course) / "nbgrader_config.py") if p.is_file()]
     if not files:
         with contextlib.suppress(FileNotFoundError):
-            files = [course_root() / CONFIG]
+            files = [p for p in [course_root() / CONFIG] if p.is_file()]
     cfg = Config()
     saved = dict(os.environ)
     try:
