@@ -29,6 +29,9 @@ except ImportError:  # the chromium_exe fixture skips these tests (fails them wh
 ASSIGNMENT = "a1_convolution"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 BIN = Path(sys.executable).parent
+ROSTER = "student_id,first_name,last_name,email,lms_id\nann,Ann,Lovelace,ann@example.org,al\nben,Ben,Turing,,bt\n"
+DUE = "2026-11-20 17:00:00 UTC"
+STAMPS = {"ann": "2026-11-21 17:00:00 UTC", "ben": "2026-11-20 16:00:00 UTC"}  # as formgrader shows them
 
 
 def commands_env():
@@ -67,12 +70,15 @@ def graded_class(tmp_path, chromium_exe):
 
     write_nb(filled_in(ASSIGNMENT), course / "submitted" / "ann" / ASSIGNMENT / NOTEBOOK)
     write_nb(read_nb(release), course / "submitted" / "ben" / ASSIGNMENT / NOTEBOOK)
-    # ------------------------------------------------------------------------------------------
-    # ROSTER AND LATE PENALTIES: not built yet (issue 14, separate work).  When they land, this is
-    # the place to add a roster (names for ann and ben) and nbgrader timestamp.txt files (one
-    # before, one after the deadline), and the test below gains the checks marked "ROSTER" and
-    # "LATE PENALTY".
-    # ------------------------------------------------------------------------------------------
+    # The roster (names for ann and ben), a due date in the gradebook, nbgrader's timestamp.txt in
+    # each submission (ann's a day late, ben's on time) and the "zero" late penalty.
+    (course / "roster.csv").write_text(ROSTER, encoding="utf-8")
+    run(minicnn_cmd() + ["course", "roster", "import", "roster.csv"], cwd=course, env=env)
+    run([sys.executable, "-m", "nbgrader", "db", "assignment", "add", ASSIGNMENT, "--duedate", DUE], cwd=course, env=env)
+    with open(course / "nbgrader_config.py", "a", encoding="utf-8") as fh:
+        fh.write('c.LateSubmissionPlugin.penalty_method = "zero"\n')
+    for student, stamp in STAMPS.items():
+        (course / "submitted" / student / ASSIGNMENT / "timestamp.txt").write_text(stamp + "\n")
     proc = run(minicnn_cmd() + ["course", "grade", ASSIGNMENT, "--course", str(course), "--jobs", "2",
                                 "--no-progress"], cwd=course, env=env)
     assert (course / "gradebook.db").is_file(), proc.stdout
@@ -109,8 +115,16 @@ def test_formgrader_shows_the_graded_class_and_takes_a_manual_grade(graded_class
     page.get_by_role("link", name="Manage Students").click()
     expect(row_of(page, "ann")).to_contain_text(f"{auto:g} / {total:g}", timeout=PAGE_MS)
     expect(row_of(page, "ben")).to_contain_text(f"0 / {total:g}")
-    # ROSTER: the Name column shows each student's name from the roster (today "None, None").
+    # the Name column shows each student's name from the roster
+    expect(row_of(page, "ann")).to_contain_text("Lovelace, Ann")
+    expect(row_of(page, "ben")).to_contain_text("Turing, Ben")
     shots(page, "formgrader_students")
+
+    # 2b. The submissions' times, from their timestamp.txt.
+    page.goto(server.url(f"formgrader/manage_submissions/{ASSIGNMENT}"))
+    expect(row_of(page, "ann").locator("td.timestamp")).to_have_text(STAMPS["ann"], timeout=PAGE_MS)
+    expect(row_of(page, "ben").locator("td.timestamp")).to_have_text(STAMPS["ben"])
+    shots(page, "formgrader_submission_times")
 
     # 3. Manual grading: the submissions list flags both as needing a manual grade.
     page.goto(server.url(f"formgrader/gradebook/{ASSIGNMENT}/{ASSIGNMENT}"))
@@ -160,8 +174,10 @@ def test_formgrader_shows_the_graded_class_and_takes_a_manual_grade(graded_class
     with open(course / "grades.csv", newline="") as fh:
         rows = {r["student_id"]: r for r in csv.DictReader(fh) if r["assignment"] == ASSIGNMENT}
     assert set(rows) == {"ann", "ben"}
-    assert float(rows["ann"]["score"]) == total and float(rows["ann"]["max_score"]) == total
+    assert float(rows["ann"]["raw_score"]) == total and float(rows["ann"]["max_score"]) == total
     assert float(rows["ben"]["score"]) == 0
-    # LATE PENALTY: rows[...]["late_submission_penalty"] and the formgrader's scores show the
-    # configured penalty for the submission timestamped after the deadline.
-    # ROSTER: rows[...]["first_name"] / ["last_name"] come from the roster.
+    # ann was a day late: "zero" took the score she had when graded (the autograded parts)
+    assert float(rows["ann"]["late_submission_penalty"]) == auto and float(rows["ann"]["score"]) == total - auto
+    assert float(rows["ben"]["late_submission_penalty"]) == 0
+    assert (rows["ann"]["first_name"], rows["ann"]["last_name"]) == ("Ann", "Lovelace")
+    assert (rows["ben"]["first_name"], rows["ben"]["last_name"]) == ("Ben", "Turing")
