@@ -132,7 +132,7 @@ def test_formgrader_shows_the_graded_class_and_takes_a_manual_grade(graded_class
     expect(submissions.locator("td.name a.name-hidden")).to_have_count(2, timeout=PAGE_MS)
     expect(submissions.locator("td.needs-manual-grade .glyphicon-ok")).to_have_count(2)
     page.get_by_role("button", name="Show All Names").click()
-    ann_link = page.locator("td.name a.name-shown", has_text=re.compile(r"^ann$"))
+    ann_link = page.locator("td.name a.name-shown", has_text=re.compile(r"^Lovelace, Ann$"))  # the roster's name
     expect(ann_link).to_be_visible()
     ann_row = submissions.filter(has=ann_link)
     expect(ann_row.locator("td.score")).to_have_text(f"{auto:g} / {total:g}")
