@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,10 @@ def _need(mode):
         pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
 
 
-def _survivors() -> list[str]:
-    found = []
+def _matching(pattern=r"98765[34]|minicnn\.grader\.runner|minicnn\.grader\.batch worker") -> dict:
+    """pid -> command line of every process whose command line matches: the hostile submissions'
+    markers (98765x), the grader's sandboxed runner and its worker program."""
+    found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -49,9 +52,21 @@ def _survivors() -> list[str]:
             cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
         except OSError:
             continue
-        if re.search(r"98765[34]|minicnn\.course\.runner", cmd):
-            found.append(f"{entry}: {cmd[:120]}")
+        if re.search(pattern, cmd):
+            found[entry] = cmd[:120]
     return found
+
+
+def _survivors(before: dict) -> list[str]:
+    """Processes of those kinds that appeared during the batch (not in `before`, so another
+    grader running on the same machine is not counted) and are still alive after it; a few
+    seconds' grace for the Dask workers' kept children, which die with their worker."""
+    deadline = time.monotonic() + 10
+    while True:
+        left = {pid: cmd for pid, cmd in _matching().items() if pid not in before}
+        if not left or time.monotonic() > deadline:
+            return [f"{pid}: {cmd}" for pid, cmd in sorted(left.items())]
+        time.sleep(0.5)
 
 
 def _clean_fill_files():
@@ -72,6 +87,7 @@ def graded(request, tmp_path_factory):
         folder.mkdir(parents=True)
         shutil.copyfile(nb, folder / f"{ASSIGNMENT}.ipynb")
     limits = isolation.Limits(**LIMITS)
+    before = _matching()   # processes of these kinds that are not this test's
     # a first, small batch: the gradebook exists (for the hostile ones to find) and `correct` has a grade
     first = batch.grade_batch(ASSIGNMENT, course, jobs=1, isolation_mode=mode, limits=limits, only={"correct"},
                               progress=False, case_timeout=CASE_TIMEOUT, cells_timeout=CELLS_TIMEOUT,
@@ -83,7 +99,7 @@ def graded(request, tmp_path_factory):
         report = batch.grade_batch(ASSIGNMENT, course, jobs=2, isolation_mode=mode, limits=limits, progress=False,
                                    case_timeout=CASE_TIMEOUT, cells_timeout=CELLS_TIMEOUT, log=lines.append,
                                    force=True)
-        survivors = _survivors()
+        survivors = _survivors(before)
     finally:
         _clean_fill_files()
     recs = {r["student"]: r for r in report["records"]}
