@@ -181,7 +181,7 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
         return Result(part.key, 0, 1, 0.0, points, lines, reasons, False)
     if cases is None:
         cases = part.cases(case_rng(part.key, seed), hidden)
-    passed, not_impl, skipped_after_timeout, hidden_failed = 0, 0, False, False
+    passed, not_impl, skipped_after_timeout, hidden_failed, hidden_passed = 0, 0, False, False, 0
     warnings_seen, errors_seen = [], {}
     for i, case in enumerate(cases):
         if case.hidden:   # which kind of case, never its shapes or settings (see _hidden_label)
@@ -237,6 +237,7 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
         mismatch = cmp(case.expected, got)
         if mismatch is None:
             passed += 1
+            hidden_passed += bool(case.hidden)
             if case.worked:
                 lines.append(f"  ok   {head}")
             continue
@@ -266,7 +267,8 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
     if all_not_impl:
         lines = [f"  `{part.func}` is not implemented yet (it raises NotImplementedError)."]
     score = float(points) if passed == total else _floor2(points * passed / max(total, 1))
-    return Result(part.key, passed, total, score, float(points), lines, [], all_not_impl)
+    return Result(part.key, passed, total, score, float(points), lines, [], all_not_impl,
+                  hidden_passed, sum(bool(c.hidden) for c in cases))
 
 
 def check(part: str, fn, points: float = 1, seed: int = PUBLIC_SEED, quiet: bool = False) -> float:
@@ -296,14 +298,20 @@ def headline(part: Part, res: Result, kind: str) -> str:
 
 
 def compiled_point(public: Result) -> tuple[bool, str]:
-    """Does a compiled function whose public checks gave `public` earn the compiled point? (ok, why not)"""
+    """Does a compiled function whose checks gave `public` earn the compiled point? (ok, why not)
+
+    `public`: the part's public run (a notebook's check_compiled) or its test cell's run with the
+    hidden cases (the batch grader): then half of the hidden cases must pass too."""
     if public.forbidden:
         return False, "it is compiled, but it is not your own code (see the part's feedback)"
     if public.all_not_implemented:
         return False, "it is compiled, but it is not implemented yet"
     if public.passed * 2 < public.total:
         return False, (f"it is compiled, but it passes only {public.passed} of {public.total} of the part's "
-                       "public checks; this point needs a compiled function that works")
+                       "checks; this point needs a compiled function that works")
+    if public.hidden_passed * 2 < public.hidden_total:   # memorised public answers compile too
+        return False, (f"it is compiled, but it passes only {public.hidden_passed} of {public.hidden_total} of the "
+                       "part's hidden checks; this point needs a compiled function that works")
     return True, ""
 
 

@@ -168,6 +168,8 @@ class Result:
     lines: list
     forbidden: list
     all_not_implemented: bool
+    hidden_passed: int = 0   # of the hidden cases (a hidden seed's run): how many passed, of how many
+    hidden_total: int = 0
 
     @property
     def ok(self) -> bool:

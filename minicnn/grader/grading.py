@@ -133,6 +133,7 @@ class _Scorer:
     def __init__(self, remote: Remote, jitted: dict, case_timeout: float | None):
         self.remote, self.jitted, self.case_timeout = remote, jitted, case_timeout
         self.public: dict = {}   # part key -> its public checks' Result (for the compiled points)
+        self.checked: dict = {}  # part key -> the Result of its test cell, hidden cases included
 
     def score(self, spec: TestSpec) -> PartGrade:
         part = checks.get_part(spec.part)
@@ -148,6 +149,7 @@ class _Scorer:
                               f"the grader launches `{spec.func}` as a kernel"])
         if spec.kind == "check":
             res = checks.run_part(part, fn, spec.seed, spec.points, student=self.remote)
+            self.checked[spec.part] = res
             if res.forbidden:
                 self.remote.flag(f"{spec.grade_id}: not the student's own code: " + "; ".join(res.forbidden)[:400])
             score, lines = res.score, [checks.headline(part, res, "hidden cases")] + res.lines
@@ -163,9 +165,15 @@ class _Scorer:
                 ok, why = False, ("its definition in the notebook does not carry numba's jit decorator (imported "
                                   "from numba, never redefined, no forceobj/nopython=False/device=True)")
             if ok:
-                if spec.part not in self.public:
-                    self.public[spec.part] = checks.run_part(part, fn, checks.PUBLIC_SEED, 1.0, student=self.remote)
-                ok, why = checks.compiled_point(self.public[spec.part])
+                # judged on the part's own test cell when it ran (its hidden cases included, so an @njit
+                # table of memorised public answers earns nothing here), else on the public cases
+                basis = self.checked.get(spec.part)
+                if basis is None:
+                    if spec.part not in self.public:
+                        self.public[spec.part] = checks.run_part(part, fn, checks.PUBLIC_SEED, 1.0,
+                                                                 student=self.remote)
+                    basis = self.public[spec.part]
+                ok, why = checks.compiled_point(basis)
             score = spec.points if ok else 0.0
             lines = checks.compiled_feedback(part, name, ok, why, spec.points)
         return PartGrade(spec.grade_id, spec.part, part.title, float(score), float(spec.points), lines[:60])

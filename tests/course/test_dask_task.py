@@ -78,7 +78,7 @@ def test_the_worker_child_is_kept_and_replaced_when_it_died(tmp_path):
         assert second["record"]["student"] == "ben" and second["record"]["status"] == "missing"
         assert task.worker_child_pid() == pid, "the same batch's next submission reuses the child"
         os.kill(pid, signal.SIGKILL)
-        end = time.time() + 10
+        end = time.time() + 120   # a loaded machine can take seconds to let the killed child exit
         while time.time() < end and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
             time.sleep(0.05)
         third = task.grade_submission(setup, {"student": "cal", "files": {}})

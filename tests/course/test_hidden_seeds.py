@@ -296,6 +296,12 @@ def test_each_student_gets_their_own_hidden_cases_reproducible_from_the_secret(g
     assert cal["score"] == cal["max"] == 4, cal["lines"][:12]
     # mal's table holds the notebook seed's hidden cases and bob's: none is mal's
     assert mal["score"] < mal["max"]
+    # the compiled point is judged on the part's own cell, hidden cases included: a table of
+    # memorised answers compiles, but earns it only where it also answers the student's own cases
+    compiled = "test_correlate2d_compiled"
+    assert _part(recs["cal"], compiled)["score"] == 1
+    assert _part(recs["mal"], compiled)["score"] == 0, _part(recs["mal"], compiled)["lines"]
+    assert _part(recs["ann"], compiled)["score"] == 1
 
 
 def test_a_memoriser_earns_no_hidden_case_points(graded):
