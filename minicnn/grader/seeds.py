@@ -1,6 +1,6 @@
 """Hidden seeds that stay hidden: derived from the course secret, per student and per part.
 
-The instructor's notebooks carry a hidden seed in each test cell (`seed = 4127` between
+The instructor's notebooks carry a hidden seed in each test cell (such as `seed = 1234`, an example, between
 `### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS`).  Used as it is, that seed is the same
 for every student and small enough to find by replaying every value against one feedback
 page.  With a course secret (`minicnn course init` writes `<course>/.minicnn/secret`: 32
