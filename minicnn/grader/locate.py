@@ -40,17 +40,36 @@ def course_root(explicit=None) -> Path:
         "a clone of minicnn, pass --course DIR, or set MINICNN_COURSE_DIR")
 
 
-def source_notebook(assignment: str, course=None) -> Path:
-    """solutions/<assignment>/<assignment>.ipynb: in `course` when it has one (an nbgrader course
-    directory may carry its own source), else in the course directory found by course_root()."""
+def _roots(course=None) -> list:
+    """Where an assignment's notebooks are looked for: `course` first when given, then the course
+    directory course_root() finds (when there is one)."""
     roots = [Path(course)] if course is not None else []
     try:
         roots.append(course_root())
     except FileNotFoundError:
         pass
+    return roots
+
+
+def _first_notebook(kind: str, assignment: str, roots) -> Path | None:
     for root in roots:
-        path = root / SOURCE_DIR / assignment / f"{assignment}.ipynb"
+        path = root / kind / assignment / f"{assignment}.ipynb"
         if path.is_file():
             return path
+    return None
+
+
+def source_notebook(assignment: str, course=None) -> Path:
+    """solutions/<assignment>/<assignment>.ipynb: in `course` when it has one (an nbgrader course
+    directory may carry its own source), else in the course directory found by course_root()."""
+    roots = _roots(course)
+    path = _first_notebook(SOURCE_DIR, assignment, roots)
+    if path is not None:
+        return path
     where = " or ".join(str(r) for r in roots) if roots else "any course directory"
     raise FileNotFoundError(f"no source notebook {SOURCE_DIR}/{assignment}/{assignment}.ipynb in {where}")
+
+
+def release_notebook(assignment: str, course=None) -> Path | None:
+    """exercises/<assignment>/<assignment>.ipynb, looked for as source_notebook looks; None if absent."""
+    return _first_notebook(RELEASE_DIR, assignment, _roots(course))

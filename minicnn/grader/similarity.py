@@ -319,21 +319,15 @@ def read_class(course: Path, assignment: str) -> dict:
 
 def release_of(assignment: str, course: Path | None = None):
     """The released notebook (exercises/<a>/<a>.ipynb) in `course` or the course directory, or None."""
-    from .locate import RELEASE_DIR, course_root
+    from .locate import release_notebook
 
-    roots = [Path(course)] if course is not None else []
+    path = release_notebook(assignment, course)
+    if path is None:
+        return None
     try:
-        roots.append(course_root())
-    except FileNotFoundError:
-        pass
-    for root in roots:
-        path = root / RELEASE_DIR / assignment / f"{assignment}.ipynb"
-        if path.is_file():
-            try:
-                return read_notebook(path)
-            except (OSError, ValueError):
-                return None
-    return None
+        return read_notebook(path)
+    except (OSError, ValueError):
+        return None
 
 
 def summary(result: Result, path: Path | None = None) -> str:
