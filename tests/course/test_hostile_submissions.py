@@ -57,13 +57,38 @@ def _matching(pattern=r"98765[34]|minicnn\.grader\.runner|minicnn\.grader\.batch
     return found
 
 
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _another_workers(pid: int) -> bool:
+    """True when pid descends from another process of this test run (a pytest-xdist sibling
+    worker: a child of our own parent that is not us), so its graders are not ours to count.
+    Our own survivors are our descendants, or orphans handed to init or a subreaper."""
+    me, parent = os.getpid(), os.getppid()
+    seen = set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        if pid == me:
+            return False
+        up = _ppid(pid)
+        if up == parent and parent > 1:
+            return True
+        pid = up
+    return False
+
+
 def _survivors(before: dict) -> list[str]:
     """Processes of those kinds that appeared during the batch (not in `before`, so another
     grader running on the same machine is not counted) and are still alive after it; a few
     seconds' grace for the Dask workers' kept children, which die with their worker."""
     deadline = time.monotonic() + 10
     while True:
-        left = {pid: cmd for pid, cmd in _matching().items() if pid not in before}
+        left = {pid: cmd for pid, cmd in _matching().items()
+                if pid not in before and not _another_workers(int(pid))}
         if not left or time.monotonic() > deadline:
             return [f"{pid}: {cmd}" for pid, cmd in sorted(left.items())]
         time.sleep(0.5)
