@@ -4,8 +4,9 @@ A slip *reproduces* a printed cell when computing the question with that slip gi
 printed value (and the right computation does not).  The diagnosis tries every slip of the op and
 keeps those that reproduce the cell; it never reads a catalogue note.
 
-Where a slip is one of the course's known-wrong implementations (minicnn.course.mutants: the
-instructor's solution cell with one mistake put in), it names that mutant in `mutants`, and
+Where a slip is one of the course's known-wrong implementations (solutions/mutants.py in the
+course directory: the instructor's solution cell with one mistake put in), it names that mutant
+in `mutants` (plain strings: the mutants are not shipped with the package), and
 tests/answers/test_slips_are_mutants.py runs the mutated solution cell and this slip on random
 inputs and requires the same numbers.  The slips without a mutant are those the course's
 notebooks have no cell for (one axis's stride, floor vs ceil, ...); they say so.
@@ -18,7 +19,6 @@ from typing import Callable
 
 import numpy as np
 
-from ..course.mutants import MUTANTS
 from .formula import counts
 from .ops import output_size, transposed_size
 from .tables import table_cells
@@ -31,7 +31,7 @@ class Slip:
     says: str                      # what the slip does, in one sentence
     ops: tuple
     run: Callable                  # inputs -> {cell: value} computed with the slip
-    mutants: tuple = ()            # names in minicnn.course.mutants.MUTANTS that make this same slip
+    mutants: tuple = ()            # names of the course's mutants (solutions/mutants.py) making this slip
 
 
 # --------------------------------------------------------------------------- convolution with a slip
@@ -385,18 +385,6 @@ OTHER_SLIPS = [
 
 SLIPS = CONV_SLIPS + POOL_SLIPS + SIZE_SLIPS + TRANSPOSED_SLIPS + PARAM_SLIPS + CONV_LAYER_SLIPS + \
     NETWORK_SLIPS + FORMULA_SLIPS + RF_SLIPS + OTHER_SLIPS
-
-_KNOWN = {m.name: m for m in MUTANTS}
-for _slip in SLIPS:
-    for _name in _slip.mutants:
-        if _name not in _KNOWN:
-            raise ImportError(f"slip {_slip.id!r} names mutant {_name!r}, which minicnn.course.mutants no longer has")
-
-
-def mutant(name):
-    """The course's mutant of that name (its description says the slip in the course's words)."""
-    return _KNOWN[name]
-
 
 def for_op(op: str) -> list:
     return [s for s in SLIPS if op in s.ops]

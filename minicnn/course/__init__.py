@@ -12,7 +12,8 @@
                  inside the sandbox's child.
 - `inspection`   static checks: is the function @njit, does it call minicnn/torch/scipy.
 - `notebook`     reading a notebook's cells (nbgrader metadata, hidden-test blocks).
-- `mutants`      known-wrong implementations used by `minicnn course verify`.
+- `mutation`     how the known-wrong implementations of `minicnn course verify` are applied
+                 (the mutants themselves quote the solutions: solutions/mutants.py, not shipped).
 
 Grading a class (sandboxed runs, gradebook, reports, nbgrader) is minicnn.grader's; the course
 never imports it.  Running untrusted calls is minicnn.sandbox's.

@@ -16,6 +16,7 @@ from pathlib import Path
 
 SOURCE_DIR = "solutions"
 RELEASE_DIR = "exercises"
+MUTANTS_FILE = Path(SOURCE_DIR) / "mutants.py"   # the known-wrong implementations (instructor's, like solutions/)
 CONFIG = Path("autograder") / "nbgrader_config.py"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent   # the minicnn package
 
@@ -73,3 +74,15 @@ def source_notebook(assignment: str, course=None) -> Path:
 def release_notebook(assignment: str, course=None) -> Path | None:
     """exercises/<assignment>/<assignment>.ipynb, looked for as source_notebook looks; None if absent."""
     return _first_notebook(RELEASE_DIR, assignment, _roots(course))
+
+
+def mutants_file(course=None) -> Path:
+    """solutions/mutants.py, the known-wrong implementations `course verify` grades: in `course`
+    when it has one, else in the course directory found by course_root().  The mutants quote the
+    solutions, so they live with them and never in the package."""
+    roots = _roots(course)
+    for root in roots:
+        if (root / MUTANTS_FILE).is_file():
+            return root / MUTANTS_FILE
+    where = " or ".join(str(r) for r in roots) if roots else "any course directory"
+    raise FileNotFoundError(f"no {MUTANTS_FILE} in {where}")

@@ -4,7 +4,7 @@ For every assignment, in a scratch nbgrader course directory:
 
 (a) the instructor's solution notebook, submitted as is, autogrades to full marks;
 (b) the released notebook (exercises/, untouched) autogrades to zero;
-(d) every known-wrong implementation (mutants.py) loses points on each part it breaks,
+(d) every known-wrong implementation (solutions/mutants.py) loses points on each part it breaks,
     so a check that cannot fail is caught;
 
 and once for the course:
@@ -13,7 +13,7 @@ and once for the course:
 (e) exercises/ is exactly what `nbgrader generate_assignment` makes from solutions/ now.
 
 Mutants that cannot disturb each other's verdicts share one submitted notebook (see
-mutants.batches), which keeps the number of notebook executions small.
+mutation.batches), which keeps the number of notebook executions small.
 
 With a course secret (seeds.py) the hidden cases are the ones `minicnn course grade` derives
 for the student id "verify" (nbgrader runs one set of test cells for every notebook it grades,
@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import examples
-from ..course import mutants
+from ..course import mutation
 from ..course.notebook import read_notebook
 from . import nbg, seeds
-from .locate import course_root, source_notebook
+from .locate import course_root, mutants_file, source_notebook
 from .plan import test_specs, with_hidden_seeds
 
 VERIFY_STUDENT = "verify"   # the student id verify's hidden seeds are derived for
@@ -113,10 +113,11 @@ def verify_assignment(root: Path, assignment: str, work: Path, with_mutants: boo
     groups = []
     if with_mutants:
         try:
-            groups = mutants.batches(source, mutants.for_assignment(assignment))
+            known = mutation.for_assignment(assignment, mutation.load(mutants_file(root)))
+            groups = mutation.batches(source, known)
             for i, group in enumerate(groups):
-                course.submit(assignment, f"mutants-{i + 1}", mutants.mutate_notebook(source, group))
-        except mutants.StaleMutant as exc:
+                course.submit(assignment, f"mutants-{i + 1}", mutation.mutate_notebook(source, group))
+        except (mutation.StaleMutant, FileNotFoundError) as exc:
             rows.append(Row("(d) known-wrong code loses points", assignment, False, str(exc)))
             groups = []
     t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Every slip that names one of the course's mutants computes what that mutant computes.
 
 The mutant is run for real: the instructor's solution cell from solutions/, with the mutant's edit
-applied by minicnn.course.mutants.apply, executed as plain Python (njit replaced by the identity,
+applied by minicnn.course.mutation.apply, executed as plain Python (njit replaced by the identity,
 so no compilation), and compared with the slip on random inputs."""
 import json
 from pathlib import Path
@@ -11,9 +11,10 @@ import pytest
 
 from minicnn.answers import slips as S
 from minicnn.answers.formula import CONV_SAMPLES
-from minicnn.course import mutants as M
+from minicnn.course import mutation as M
 
 SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions"
+MUTANTS = M.load(SOLUTIONS / "mutants.py")
 A1 = SOLUTIONS / "a1_convolution" / "a1_convolution.ipynb"
 A2 = SOLUTIONS / "a2_volumes_pooling" / "a2_volumes_pooling.ipynb"
 BY_ID = {s.id: s for s in S.SLIPS}
@@ -42,7 +43,7 @@ def run_cells(path, names, mutant=None):
 
 
 def mutant(name):
-    return {m.name: m for m in M.MUTANTS}[name]
+    return {m.name: m for m in MUTANTS}[name]
 
 
 def slip_for(name):
@@ -189,3 +190,10 @@ def test_every_named_mutant_is_compared():
                                   "table-one-bias-per-layer", "table-dense-not-flattened", "table-pool-stride-one"}
     named = {m for s in S.SLIPS for m in s.mutants}
     assert named == tested
+
+
+def test_every_mutant_a_slip_names_is_one_of_the_course():
+    """The slips name mutants as plain strings (the package does not ship the mutants): each name
+    must still be one of solutions/mutants.py."""
+    known = {m.name for m in MUTANTS}
+    assert [(s.id, name) for s in S.SLIPS for name in s.mutants if name not in known] == []

@@ -65,3 +65,22 @@ def test_init_refuses_a_directory_in_use_or_inside_the_course(course, tmp_path):
         init.init_course(tmp_path, source=course, release=False)
     with pytest.raises(ValueError, match="inside the course"):
         init.init_course(course / "sub", source=course, release=False)
+
+
+def test_the_mutants_come_with_the_course_and_fit_its_solutions(course, monkeypatch):
+    """verify's known-wrong implementations quote the solutions, so they are course material
+    (solutions/mutants.py, not the package): init copies them, and inside the new course they are
+    found and still apply to its notebooks."""
+    from minicnn.course import mutation
+    from minicnn.course.notebook import read_notebook
+
+    monkeypatch.delenv("MINICNN_COURSE_DIR", raising=False)
+    monkeypatch.chdir(course)
+    path = locate.mutants_file()
+    assert path == course / "solutions" / "mutants.py"
+    known = mutation.load(path)
+    assert [m.name for m in known] == [m.name for m in mutation.load(REPO / "solutions" / "mutants.py")]
+    for a in sorted({m.assignment for m in known}):
+        source = read_notebook(locate.source_notebook(a, course))
+        for group in mutation.batches(source, mutation.for_assignment(a, known)):
+            mutation.mutate_notebook(source, group)      # StaleMutant if an edit no longer fits

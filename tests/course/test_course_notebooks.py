@@ -8,11 +8,13 @@ import pytest
 
 from course_helpers import REPO, graded_cells, notebook_code, run_graded
 from minicnn import examples
-from minicnn.course import checks, mutants
+from minicnn.course import checks
+from minicnn.course import mutation as mutants
 from minicnn.course.notebook import read_notebook, solution_cell_sources
 from minicnn.grader import nbg
 
 ASSIGNMENTS = nbg.assignments(REPO)
+MUTANTS = mutants.load(REPO / "solutions" / "mutants.py")
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -35,7 +37,7 @@ def test_release_gets_zero(assignment):
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
 
 
-@pytest.mark.parametrize("mutant", [m for m in mutants.MUTANTS if m.assignment in ASSIGNMENTS],
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.assignment in ASSIGNMENTS],
                          ids=lambda m: m.name)
 def test_known_wrong_code_loses_points(mutant, course_notebooks):
     nb = course_notebooks[mutant.assignment]
@@ -86,7 +88,7 @@ def test_worked_examples_are_never_retyped_in_notebooks():
 def test_mutant_batches_never_mix_a_mutant_with_code_its_tests_run(course_notebooks):
     for a, nb in course_notebooks.items():
         deps = mutants.test_dependencies(nb)
-        for group in mutants.batches(nb, mutants.for_assignment(a)):
+        for group in mutants.batches(nb, mutants.for_assignment(a, MUTANTS)):
             cells = [m.cell for m in group]
             assert len(cells) == len(set(cells))
             for m in group:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from minicnn.course import checks, mutants
+from minicnn.course import checks
+from minicnn.course import mutation as mutants
 from minicnn.course.part import case_rng
 
-from reference_tricks import _solution_cell
+from reference_tricks import REPO, _solution_cell
 
 SEEDS = (checks.PUBLIC_SEED, 1, 77, 5167)
+MUTANTS = mutants.load(REPO / "solutions" / "mutants.py")
 
 
 def _solution(mutant=None):
@@ -64,6 +66,6 @@ def test_the_solution_gets_3_and_a_careless_table_less(seed):
 
 @pytest.mark.parametrize("name", ["table-conv-stride-ignored", "table-pool-always-halves"])
 def test_the_new_mutants_lose_points(name):
-    mutant = next(m for m in mutants.MUTANTS if m.name == name)
+    mutant = next(m for m in MUTANTS if m.name == name)
     for seed in SEEDS:
         assert checks.check("a2.layer_table", _solution(mutant), points=3, seed=seed, quiet=True) < 3.0

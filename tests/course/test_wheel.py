@@ -31,6 +31,16 @@ SOLUTIONS = REPO / "solutions"
 RELEASE = REPO / "exercises"
 A = "a1_convolution"
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+# Solution code: a line of a solution cell, whitespace collapsed, at least this long, is distinctive; a
+# file holding SOLUTION_LINES_MAX or more different ones holds solution code (a line or two can be
+# shared with minicnn's own kernels, which are public by design: `return x.reshape(x.shape[0], -1)`).
+SOLUTION_LINE_CHARS = 30
+SOLUTION_LINES_MAX = 3
+# Files that compute what an assignment's solution computes, by design: the grader's stand-in kernels
+# for assignment 4 (the host functions are graded with them; the same kernels as minicnn.cuda's).
+# Their own assignment's lines are allowed there, any other assignment's count.
+PUBLIC_BY_DESIGN = {"minicnn/course/a4_launch.py": "a4_gpu"}
 
 
 def _cells(path: Path):
@@ -61,9 +71,33 @@ def instructor_secrets():
     return bodies, seeds, answers
 
 
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def solution_lines() -> dict:
+    """{line: assignment} for the distinctive lines of the instructor's solution code: each line of a
+    solution cell's BEGIN/END SOLUTION block (the whole cell when it has none), whitespace collapsed,
+    long enough, not a comment, and not in the released notebook (the scaffolding students get)."""
+    lines = {}
+    for nb in sorted(SOLUTIONS.glob("*/*.ipynb")):
+        release = RELEASE / nb.parent.name / nb.name
+        public = {_flat(line) for cell in _cells(release) for line in _src(cell).splitlines()} if release.exists() else set()
+        for cell in _cells(nb):
+            if cell["cell_type"] != "code" or not _nbg(cell).get("solution"):
+                continue
+            text = _src(cell)
+            for body in SOLUTION.findall(text) or [text]:
+                for line in map(_flat, body.splitlines()):
+                    if len(line) >= SOLUTION_LINE_CHARS and not line.startswith("#") and line not in public:
+                        lines[line] = nb.parent.name
+    return lines
+
+
 def leaks(files: dict) -> list:
     """Every instructor-only thing found in `files` ({name: bytes}), as readable lines."""
     bodies, seeds, answers = instructor_secrets()
+    code = solution_lines()
     found = []
     for name, data in files.items():
         if name.endswith(".ipynb"):
@@ -79,6 +113,9 @@ def leaks(files: dict) -> list:
             if re.search(rf"\bseed\s*[=:]\s*{seed}\b", text) or (name.endswith(".py") and re.search(rf"\b{seed}\b", text)):
                 found.append(f"{name}: hidden seed {seed}")
         found += [f"{name}: model answer {a[:60]!r}..." for a in answers if a in flat]
+        quoted = sorted(line for line, a in code.items() if line in flat and PUBLIC_BY_DESIGN.get(name) != a)
+        if len(quoted) >= SOLUTION_LINES_MAX:
+            found.append(f"{name}: solution code, {len(quoted)} lines such as {quoted[0]!r}")
     return found
 
 
@@ -116,6 +153,22 @@ def test_the_leak_check_catches_what_it_looks_for():
     assert any("a.py: hidden" in f for f in found) and any("b.md: model answer" in f for f in found)
     assert any(f.startswith(f"minicnn/{A}.ipynb") for f in found)
     assert not leaks({"minicnn/ok.py": b"seed = 0  # the public cases\n"})
+
+
+def test_the_leak_check_catches_solution_code():
+    """The mutants quote the solutions: the wheel of before (which shipped them as
+    minicnn/course/mutants.py) fails the check; so does a solution cell pasted into a docstring."""
+    lines = solution_lines()
+    assert len(lines) > 50 and {"a1_convolution", "a3_backprop", "a5_lenet"} <= set(lines.values())
+    old_wheel = {"minicnn/course/mutants.py": (SOLUTIONS / "mutants.py").read_bytes()}
+    assert any("mutants.py: solution code" in f for f in leaks(old_wheel)), leaks(old_wheel)
+    cell = next(_src(c) for c in _cells(SOLUTIONS / A / f"{A}.ipynb")
+                if _nbg(c).get("grade_id") == "correlate2d")
+    pasted = {"minicnn/doc.py": ('"""An example:\n\n' + cell.replace("\n", "\n    ") + '\n"""\n').encode()}
+    assert any("doc.py: solution code" in f for f in leaks(pasted))
+    # a line or two in common with minicnn's own kernels is not solution code
+    one = sorted(lines)[0]
+    assert not leaks({"minicnn/kernel.py": f"# {one}\n".encode()})
 
 
 def test_the_wheel_holds_the_library_and_no_instructor_material(wheel):
