@@ -108,9 +108,17 @@ def _grade(args) -> int:
     except ValueError as exc:
         print(f"minicnn course grade: {exc}", file=sys.stderr)
         return 2
+    browser = None
+    if args.pdf:
+        from ..grader import pdf
+        try:
+            browser = pdf.require_browser()     # before any grading: a missing browser is said at once
+        except pdf.NoBrowser as exc:
+            print(f"minicnn course grade: {exc}", file=sys.stderr)
+            return 2
     target = Path(args.target)
     if target.suffix == ".ipynb" or target.is_file():
-        return _grade_one(args, target.resolve(), limits)
+        return _grade_one(args, target.resolve(), limits, browser)
     course = Path(args.course).resolve()
     security = None
     if args.tls_ca_file or args.tls_cert or args.tls_key:
@@ -125,7 +133,7 @@ def _grade(args) -> int:
                                    only=set(args.student) if args.student else None, progress=not args.no_progress,
                                    case_timeout=args.case_timeout, secret=args.secret, scheduler=args.scheduler,
                                    allow_plain=args.allow_plain_tcp, security=security, force=args.force,
-                                   dashboard=args.dashboard)
+                                   dashboard=args.dashboard, pdf_browser=browser)
     except (FileNotFoundError, RuntimeError, ValueError, OSError) as exc:
         print(f"minicnn course grade: {exc}", file=sys.stderr)
         return 2
@@ -137,7 +145,7 @@ def _grade(args) -> int:
     return 0
 
 
-def _grade_one(args, notebook: Path, limits) -> int:
+def _grade_one(args, notebook: Path, limits, browser=None) -> int:
     """One filled-in notebook, graded exactly as a class would be (in a scratch course directory)."""
     from ..grader import batch, locate
     from ..grader.record import Grade
@@ -167,6 +175,14 @@ def _grade_one(args, notebook: Path, limits) -> int:
         rec = Grade.from_dict(report["records"][0])
         out_html = Path(args.feedback or notebook.with_name(f"{notebook.stem}-feedback.html")).resolve()
         shutil.copyfile(course / "feedback" / student / assignment / f"{assignment}.html", out_html)
+    pdf_note = ""
+    if browser:
+        from ..grader import pdf
+        try:
+            pdf.html_to_pdf(out_html, out_html.with_suffix(".pdf"), browser)
+            pdf_note = f"\nPDF feedback: {out_html.with_suffix('.pdf')}"
+        except (OSError, RuntimeError) as exc:
+            pdf_note = f"\nPDF feedback not made: {exc}"
     width = max(len(p.grade_id) for p in rec.parts)
     print(f"\n{'part'.ljust(width)}  points")
     for p in rec.parts:
@@ -180,7 +196,7 @@ def _grade_one(args, notebook: Path, limits) -> int:
     for err in rec.cell_errors:
         print(f"cell error: {err}")
     print(f"\nautograded: {rec.total:g} of {rec.most:g} points (parts graded by hand are not included)")
-    print(f"feedback: {out_html}")
+    print(f"feedback: {out_html}{pdf_note}")
     return 0
 
 
@@ -346,6 +362,8 @@ def add_parser(sub):
     g.add_argument("--tls-key", metavar="PEM", help="TLS: this client's private key")
     g.add_argument("--dashboard", action="store_true", help="with a local cluster: start Dask's dashboard")
     g.add_argument("--feedback", metavar="HTML", help="with a notebook: where to write its feedback")
+    g.add_argument("--pdf", action="store_true", help="also print each feedback page to PDF beside its HTML "
+                   "(needs headless Chromium: apt-get install chromium)")
     g.add_argument("--details", action="store_true", help="with a notebook: print the failing checks' feedback")
     g.set_defaults(func=_grade)
     s = csub.add_parser("similarity", help="copies in a submitted class: students alike, minicnn's own code, the "

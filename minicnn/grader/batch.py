@@ -36,7 +36,7 @@ from pathlib import Path
 from ..course.notebook import read_notebook
 from ..progress import Progress
 from ..sandbox import isolation
-from . import cluster, grading, late, outputs, roster, seeds, similarity
+from . import cluster, grading, late, outputs, pdf, roster, seeds, similarity
 from .locate import source_notebook
 from .plan import test_specs
 from .record import Grade
@@ -200,7 +200,7 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
                 limits: isolation.Limits | None = None, only=None, progress: bool = True,
                 cells_timeout: float | None = None, case_timeout: float | None = None, log=print,
                 scheduler: str | None = None, allow_plain: bool = False, security=None, force: bool = False,
-                dashboard: bool = False, secret=None, secret_course=None) -> dict:
+                dashboard: bool = False, secret=None, secret_course=None, pdf_browser: str | None = None) -> dict:
     """Grade every submission of `assignment` in `course` on Dask (cluster.py: an embedded
     LocalCluster of `jobs` processes, or the cluster at `scheduler`); write the outputs; return a
     summary (the report: its "records" are the grades in their JSON form).  Students with a
@@ -208,7 +208,10 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
 
     secret, secret_course: where the course secret is (seeds.find_secret: an explicit file, else
     $MINICNN_COURSE_SECRET_FILE, else `secret_course` or `course`'s .minicnn/secret); the hidden
-    seeds are derived from it here, in this process, and each task gets its student's alone."""
+    seeds are derived from it here, in this process, and each task gets its student's alone.
+
+    pdf_browser: a Chromium executable (pdf.require_browser()) to print each feedback page to PDF
+    beside its HTML as well; a page it cannot print is a flag on that record."""
     course = Path(course).resolve()
     limits = limits or isolation.Limits()
     source_nb = read_notebook(source_notebook(assignment, course))
@@ -289,6 +292,8 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
     _write_each(records, "autograded notebook",
                 lambda recs: outputs.write_autograded(course, assignment, source_nb, recs, submitted))
     _write_each(records, "feedback page", lambda recs: outputs.write_feedback(course, assignment, recs))
+    if pdf_browser:
+        pdf.write_pdfs(course, assignment, records, pdf_browser, log=log)
     csv_path = outputs.write_csv(course, assignment, records)
     report = {"assignment": assignment, "isolation": mode, "isolation_note": sentence, "hidden_seeds": seed_note,
               "seconds": seconds,
