@@ -2,15 +2,17 @@
 
 Builds the wheel from this checkout, looks inside it for anything that only the instructor may
 hold (a solution notebook, the body of a hidden test, a hidden seed, the model answer of a written
-part), then installs it into a fresh virtual environment and runs `minicnn course validate` on a
-released notebook, untouched (fails, with the normal feedback) and filled with the solutions' code
-(passes).  Offline: the wheel is built without build isolation and installed with --no-deps; the
+part, solution code such as the mutants that quote it), then installs it into a fresh virtual
+environment and runs `minicnn course validate` on a released notebook, untouched (fails, with the
+normal feedback) and filled with the solutions' code (passes); and, as an instructor with only the
+wheel, `course init` -> `release` -> `grade` (a deadline and a late penalty) -> `export`.  Offline: the wheel is built without build isolation and installed with --no-deps; the
 new environment reaches the dependencies (numpy, numba, nbgrader) of the environment running the
 tests through a path file, as plain directories, so that environment's editable install of minicnn
 (a finder started by a .pth file) is not followed.
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -198,7 +200,9 @@ def _fresh_venv(tmp: Path) -> Path:
 
 def _run(py, *args, cwd):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MINICNN_COURSE_DIR", "VIRTUAL_ENV")}
-    env["PATH"] = str(Path(py).parent) + os.pathsep + env.get("PATH", "")
+    # the new environment's scripts first; then those of the dependencies (nbgrader runs `alembic`), which
+    # a real install would have put beside them and which here live with the environment running the tests
+    env["PATH"] = os.pathsep.join([str(Path(py).parent), sysconfig.get_paths()["scripts"], env.get("PATH", "")])
     return subprocess.run([str(py), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -216,17 +220,24 @@ def _filled(release: Path, solution: Path) -> dict:
     return nb
 
 
-def test_a_student_validates_a_released_notebook_with_only_the_wheel(wheel, tmp_path):
-    py = _fresh_venv(tmp_path)
-    proc = _run(py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel), cwd=tmp_path)
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """The python of a fresh virtual environment with the wheel installed (and no clone on its path)."""
+    tmp = tmp_path_factory.mktemp("installed")
+    py = _fresh_venv(tmp)
+    proc = _run(py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel), cwd=tmp)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    where = _run(py, "-c", "import minicnn; print(minicnn.__file__)", cwd=tmp)
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).is_relative_to(tmp / "venv"), where.stdout
+    assert not Path(where.stdout.strip()).is_relative_to(REPO)
+    return py
+
+
+def test_a_student_validates_a_released_notebook_with_only_the_wheel(installed, tmp_path):
+    py = installed
     work = tmp_path / "student"
     work.mkdir()
-    where = _run(py, "-c", "import minicnn; print(minicnn.__file__)", cwd=work)
-    assert where.returncode == 0, where.stderr
-    assert Path(where.stdout.strip()).is_relative_to(tmp_path / "venv"), where.stdout
-    assert not Path(where.stdout.strip()).is_relative_to(REPO)
-
     untouched = work / f"{A}.ipynb"
     shutil.copy(RELEASE / A / f"{A}.ipynb", untouched)
     proc = _run(py, "-m", "minicnn", "course", "validate", str(untouched), cwd=work)
@@ -240,3 +251,74 @@ def test_a_student_validates_a_released_notebook_with_only_the_wheel(wheel, tmp_
     proc = _run(py, "-m", "minicnn", "course", "validate", str(filled), cwd=filled_dir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "fall short" not in proc.stdout
+
+
+DUE = "2026-11-20 17:00:00 UTC"
+STAMPS = {"ontime": "2026-11-20 16:59:00.000000 UTC", "late": "2026-11-21 09:30:00.000000 UTC"}
+HALVE = """from nbgrader.plugins import LateSubmissionPlugin
+
+
+class Halve(LateSubmissionPlugin):
+    \"\"\"A late submission keeps half of its points.\"\"\"
+
+    def late_submission_penalty(self, student_id, score, total_seconds_late):
+        return score / 2
+"""
+
+
+def test_an_instructor_runs_a_course_from_the_wheel(installed, tmp_path):
+    """init -> release -> grade -> export with only the wheel installed (issue 14): a deadline with a
+    penalty plugin in the course's nbgrader_config.py, one submission before it and one after."""
+    from nbgrader.api import Gradebook
+
+    py, course = installed, tmp_path / "course"
+    proc = _run(py, "-m", "minicnn", "course", "init", str(course), "--from", str(REPO), "--no-release", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (course / "solutions" / "mutants.py").is_file()
+    proc = _run(py, "-m", "minicnn", "course", "release", "--assignment", A, cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (course / "exercises" / A / f"{A}.ipynb").is_file()
+
+    (course / "halve.py").write_text(HALVE)
+    (course / "nbgrader_config.py").write_text('c = get_config()\nc.AssignLatePenalties.plugin_class = "halve.Halve"\n')
+    proc = _run(py, "-m", "nbgrader", "db", "assignment", "add", A, "--duedate", DUE, cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (course / ".minicnn" / "roster.csv").write_text("student_id,first_name,last_name,email,lms_id\n"
+                                                    "ontime,Ada,Early,ada@example.org,ada1\n"
+                                                    "late,Bo,Later,bo@example.org,bo2\n")
+    proc = _run(py, "-m", "minicnn", "course", "roster", "import", cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for student, stamp in STAMPS.items():
+        folder = course / "submitted" / student / A
+        folder.mkdir(parents=True)
+        shutil.copy(course / "solutions" / A / f"{A}.ipynb", folder / f"{A}.ipynb")
+        (folder / "timestamp.txt").write_text(stamp + "\n")
+    proc = _run(py, "-m", "minicnn", "course", "grade", A, "--jobs", "1", "--no-progress", cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        subs = {s: gb.find_submission(A, s) for s in STAMPS}
+        got = {s: (float(sub.score), float(sub.late_submission_penalty or 0)) for s, sub in subs.items()}
+        names = {s: (sub.student.first_name, sub.student.last_name) for s, sub in subs.items()}
+    score = got["ontime"][0]
+    assert score > 0 and got["late"][0] == score, got            # the same notebook, the same points
+    assert got["ontime"][1] == 0 and got["late"][1] == score / 2, got
+    assert names["late"] == ("Bo", "Later")
+    with (course / "grades" / f"{A}.csv").open(newline="") as fh:
+        rows = {r["student"]: r for r in csv.DictReader(fh)}
+    assert float(rows["ontime"]["late_penalty"]) == 0 and float(rows["ontime"]["final"]) == score
+    assert float(rows["late"]["late_penalty"]) == score / 2 and float(rows["late"]["final"]) == score / 2
+    assert float(rows["late"]["seconds_late"]) == 16.5 * 3600
+    assert "late penalty" in (course / "feedback" / "late" / A / f"{A}.html").read_text().lower()
+
+    exported = {}
+    for fmt, key in (("canvas", "SIS User ID"), ("moodle", "ID number")):
+        out = tmp_path / f"{fmt}.csv"
+        proc = _run(py, "-m", "minicnn", "course", "export", "--format", fmt, "-o", str(out), cwd=course)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        with out.open(newline="") as fh:
+            exported[fmt] = {r[key]: r for r in csv.DictReader(fh) if r[key]}
+        assert float(exported[fmt]["ontime"][A]) == round(score, 2), exported[fmt]
+        assert float(exported[fmt]["late"][A]) == round(score / 2, 2), exported[fmt]
+    assert exported["canvas"]["late"]["Student"] == "Later, Bo"
+    assert exported["moodle"]["late"]["Email address"] == "bo@example.org"
