@@ -41,7 +41,9 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _kill(pids) -> int:
+def kill_pids(pids) -> int:
+    """SIGKILL each of `pids` (those already gone are skipped), then reap our dead children;
+    returns how many signals were sent."""
     killed = 0
     for pid in pids:
         try:
@@ -49,7 +51,19 @@ def _kill(pids) -> int:
             killed += 1
         except (ProcessLookupError, PermissionError):
             pass
+    reap()
     return killed
+
+
+def reap() -> None:
+    """Collect every dead child of this process (never waits for a live one)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 class Cgroup:
@@ -96,8 +110,7 @@ class Cgroup:
             pids = self.members()
             if not pids:
                 break
-            killed += _kill(pids)
-            _reap()
+            killed += kill_pids(pids)
             time.sleep(0.005)
         return killed
 
@@ -112,16 +125,6 @@ class Cgroup:
                     break
                 except OSError:
                     time.sleep(0.01)
-
-
-def _reap() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 # ----------------------------------------------------------------------------- v1

@@ -244,32 +244,9 @@ def kill_descendants(keep=()) -> int:
             time.sleep(0.01)
             continue
         quiet_rounds = 0
-        killed += _kill(kids)
-    _reap()
+        killed += cgroups.kill_pids(kids)
+    cgroups.reap()
     return killed
-
-
-def _kill(pids) -> int:
-    """SIGKILL each of `pids` (those already gone are skipped), then reap our dead children."""
-    killed = 0
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            killed += 1
-        except ProcessLookupError:
-            pass
-    _reap()
-    return killed
-
-
-def _reap():
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 # ----------------------------------------------------------------------------- the sandbox command line
