@@ -220,7 +220,7 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
     seed_note = seeds.WITH_SECRET if key is not None else seeds.NO_SECRET
     if key is None:
         print(f"WARNING: {seed_note}", file=sys.stderr)
-    mode, sentence = isolation.choose(isolation_mode)
+    mode, sentence = isolation.choose(isolation_mode, limits)
     log(sentence)
     if scheduler:
         cluster.check_address(scheduler, allow_plain)  # before any work

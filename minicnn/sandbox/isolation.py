@@ -17,10 +17,24 @@ rlimits     resource limits alone, for machines without bubblewrap.  The runner 
             not in what it can read or write.  State that to the instructor.
 
 Both: a wall-clock limit enforced from outside (SIGKILL: compiled loops ignore
-interrupts), RLIMIT_AS / CPU / FSIZE / NOFILE / NPROC / CORE, a new session, a pids
-(and memory) cgroup when the grader may create one (root on cgroup v1), and at the end
-every process of the run killed: the cgroup's members, or, without one, every
-descendant, found through the grader being their child subreaper.
+interrupts), RLIMIT_AS / CPU / FSIZE / NOFILE / NPROC / CORE, a new session, and at the
+end every process of the run killed: the cgroup's members, and every descendant, found
+through the grader being their child subreaper (the whole tree each round, so a fork bomb
+cannot outgrow the killing).
+
+What limits the number of processes (`process_limit()`, said in the first output line):
+
+- a pids cgroup (cgroups.py: v2 where the hierarchy passes pids down, as root or in a
+  delegated subtree, else v1 as root), with a memory limit beside it where available;
+- for a grader that is not root, a user namespace per run: RLIMIT_NPROC counts the
+  processes of one (user namespace, user) pair (Linux 5.14+), so a fork bomb in one
+  submission never takes process slots from another graded beside it.  bubblewrap makes
+  that namespace itself (unprivileged bubblewrap always does), and the limit is set
+  inside it, after it was made; with rlimits the child makes one (unshare) before exec.
+  The namespace's creator keeps the grader's own limit, so the user's total is capped
+  by the grader's RLIMIT_NPROC as before;
+- otherwise nothing per submission: root ignores RLIMIT_NPROC, and a non-root
+  RLIMIT_NPROC without a namespace counts all of the user's processes together.
 """
 from __future__ import annotations
 
@@ -35,9 +49,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import cgroups
 
 PR_SET_CHILD_SUBREAPER = 36
-CGROUP_ROOT = Path("/sys/fs/cgroup")
+CLONE_NEWUSER = 0x10000000
 HOME_SOURCE = "/home/.workdir"      # the working folder, read-only, inside the sandbox (copied into the home)
 
 
@@ -62,18 +77,31 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
+_BWRAP_USERNS: dict = {}   # bwrap path -> whether its sandbox gets a user namespace of its own
+
+
 def _probe_bwrap(path: str) -> str | None:
-    """None when bubblewrap can start a sandbox here; else why not."""
+    """None when bubblewrap can start a sandbox here; else why not.  Notes whether the sandbox
+    is in a user namespace of its own (_BWRAP_USERNS)."""
     try:
-        proc = subprocess.run([path, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
-                              capture_output=True, text=True, timeout=20)
+        proc = subprocess.run([path, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc",
+                               "readlink", "/proc/self/ns/user"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{type(exc).__name__}: {exc}"
-    return None if proc.returncode == 0 else (proc.stderr.strip() or f"exit {proc.returncode}")
+    if proc.returncode != 0:
+        return proc.stderr.strip() or f"exit {proc.returncode}"
+    _BWRAP_USERNS[path] = proc.stdout.strip() != os.readlink("/proc/self/ns/user")
+    return None
 
 
-def choose(requested: str = "auto") -> tuple[str, str]:
-    """("bwrap" | "rlimits", a sentence for the instructor)."""
+def choose(requested: str = "auto", limits: "Limits | None" = None) -> tuple[str, str]:
+    """("bwrap" | "rlimits", a sentence for the instructor: the isolation, then "; processes: "
+    and what limits the processes of one submission, see process_limit)."""
+    mode, sentence = _choose(requested)
+    return mode, f"{sentence}; processes: {process_limit(mode, limits or Limits())[1]}"
+
+
+def _choose(requested: str) -> tuple[str, str]:
     if requested not in ("auto", "bwrap", "rlimits"):
         raise ValueError(f"isolation={requested!r}: expected 'auto', 'bwrap' or 'rlimits'")
     path = bwrap_path()
@@ -96,6 +124,78 @@ def choose(requested: str = "auto") -> tuple[str, str]:
                      "no network, own process namespace, plus resource limits")
 
 
+# ----------------------------------------------------------------------------- what limits processes
+
+_USERNS_OK: list = []     # [bool] once probed: may this process give a child a user namespace?
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _enter_user_namespace(unshare) -> None:
+    """In the child before exec: a user namespace of its own, our uid and gid mapped to
+    themselves (files, permissions and /proc look the same), so that RLIMIT_NPROC counts this
+    run's processes apart from the user's others.  Raises OSError when it cannot."""
+    uid, gid = os.getuid(), os.getgid()
+    if unshare(CLONE_NEWUSER) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER) failed")
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as fh:
+            fh.write(text)
+
+
+def user_namespaces() -> bool:
+    """Whether a child of this process can have a user namespace of its own (probed once:
+    disabled, or restricted as by Ubuntu's AppArmor policy, the probe fails)."""
+    if not _USERNS_OK:
+        unshare = _libc().unshare
+
+        def enter():
+            _enter_user_namespace(unshare)
+        try:
+            ok = subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], preexec_fn=enter,
+                                capture_output=True, timeout=30).returncode == 0
+        except (OSError, subprocess.SubprocessError, AttributeError):
+            ok = False
+        _USERNS_OK.append(ok)
+    return _USERNS_OK[0]
+
+
+def _own_user_namespace(mode: str) -> bool:
+    """Whether a run in `mode` gets a user namespace of its own (never for root: root's
+    processes are not counted against RLIMIT_NPROC in any namespace)."""
+    if os.getuid() == 0:
+        return False
+    if mode == "bwrap":
+        path = bwrap_path()
+        if path not in _BWRAP_USERNS:
+            _probe_bwrap(path)
+        return _BWRAP_USERNS.get(path, False)
+    return user_namespaces()
+
+
+def process_limit(mode: str, limits: "Limits") -> tuple[str, str]:
+    """("cgroup" | "userns" | "none", what limits the processes of one run, in words).
+    Found out by making (and removing) a cgroup as a run would, and probing user namespaces."""
+    n = limits.processes
+    group = cgroups.make(f"minicnn-probe-{os.getpid()}", n, limits.memory_mb * 2 << 20)
+    userns = _own_user_namespace(mode)
+    if group is not None:
+        group.remove()
+        if "pids" in group.limits:
+            return "cgroup", group.describe(n) + (" and a user namespace each" if userns else "")
+    if userns:
+        return "userns", f"a user namespace per submission + RLIMIT_NPROC (max {n} each)"
+    if os.getuid() == 0:
+        return "none", ("none per submission: root ignores RLIMIT_NPROC and no pids cgroup could be made "
+                        "(cgroup v1 pids, or v2 with pids enabled); a fork bomb is stopped only by the "
+                        "wall-clock limit")
+    return "none", ("none per submission: no pids cgroup and no user namespaces here, so RLIMIT_NPROC counts "
+                    "all of your user's processes together and one submission's fork bomb can make another "
+                    "fail; grade as root, in a delegated cgroup v2 (MINICNN_CGROUP2), or enable user namespaces")
+
+
 # ----------------------------------------------------------------------------- process bookkeeping
 
 def become_subreaper() -> bool:
@@ -107,8 +207,10 @@ def become_subreaper() -> bool:
         return False
 
 
-def _children_of(pid: int) -> list[int]:
-    out = []
+def _descendants_of(pid: int, keep=()) -> list[int]:
+    """Every process below `pid` (children, their children, ...), those in `keep` and below
+    them left out; one pass over /proc."""
+    children: dict = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -117,19 +219,24 @@ def _children_of(pid: int) -> list[int]:
                 stat = fh.read().decode("ascii", "replace")
         except OSError:
             continue
-        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
-        if ppid == pid:
-            out.append(int(entry))
+        ppid = int(stat[stat.rfind(")") + 2:].split()[1])  # the name, in (...), may hold spaces
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for kid in children.get(todo.pop(), ()):
+            if kid not in keep:
+                out.append(kid)
+                todo.append(kid)
     return out
 
 
 def kill_descendants(keep=()) -> int:
-    """SIGKILL every child of this process (orphans included, as we are their subreaper), reap
-    them, repeat until none is left; returns how many were killed."""
+    """SIGKILL every descendant of this process (orphans included, as we are their subreaper),
+    the whole tree at once, reap them, repeat until none is left; returns how many were killed."""
     killed, quiet_rounds = 0, 0
     me = os.getpid()
     for _ in range(2000):
-        kids = [p for p in _children_of(me) if p not in keep]
+        kids = _descendants_of(me, keep)
         if not kids:
             quiet_rounds += 1
             if quiet_rounds >= 3:
@@ -137,91 +244,9 @@ def kill_descendants(keep=()) -> int:
             time.sleep(0.01)
             continue
         quiet_rounds = 0
-        killed += _kill(kids)
-    _reap()
+        killed += cgroups.kill_pids(kids)
+    cgroups.reap()
     return killed
-
-
-def _kill(pids) -> int:
-    """SIGKILL each of `pids` (those already gone are skipped), then reap our dead children."""
-    killed = 0
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            killed += 1
-        except ProcessLookupError:
-            pass
-    _reap()
-    return killed
-
-
-def _reap():
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
-class Cgroup:
-    """A pids (and memory) cgroup v1 for one run, when this process may create one."""
-
-    def __init__(self, name: str, limits: Limits):
-        self.dirs = []
-        for ctrl, settings in (("pids", {"pids.max": str(limits.processes)}),
-                               ("memory", {"memory.limit_in_bytes": str(limits.memory_mb * 2 << 20)})):
-            base = CGROUP_ROOT / ctrl
-            if not (base / "cgroup.procs").exists():
-                continue
-            d = base / name
-            try:
-                d.mkdir(exist_ok=True)
-                for key, value in settings.items():
-                    (d / key).write_text(value)
-            except OSError:
-                continue
-            self.dirs.append(d)
-
-    def join_self(self):
-        """In the child, before exec: move into the cgroup."""
-        for d in self.dirs:
-            try:
-                with open(d / "cgroup.procs", "w") as fh:
-                    fh.write("0")
-            except OSError:
-                pass
-
-    def members(self) -> list[int]:
-        out = set()
-        for d in self.dirs:
-            try:
-                out.update(int(p) for p in (d / "cgroup.procs").read_text().split())
-            except OSError:
-                pass
-        return sorted(out)
-
-    def kill_all(self) -> int:
-        killed = 0
-        for _ in range(2000):
-            pids = self.members()
-            if not pids:
-                break
-            killed += _kill(pids)
-            time.sleep(0.005)
-        return killed
-
-    def remove(self):
-        for d in self.dirs:
-            for _ in range(200):
-                try:
-                    d.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.01)
 
 
 # ----------------------------------------------------------------------------- the sandbox command line
@@ -287,8 +312,10 @@ def runner_env(workdir_inside: str, extra: dict | None = None) -> dict:
     return env
 
 
-def _limit_self(limits: Limits):
-    """In the child before exec: the resource limits (inherited by everything it starts)."""
+def _limit_self(limits: Limits, nproc: str):
+    """In the child before exec: the resource limits (inherited by everything it starts).
+    nproc: "user" (RLIMIT_NPROC over all of the user's tasks), "here" (this user namespace's
+    own count: set after entering it) or "" (not here: root, or set inside bubblewrap)."""
     def cap(which, value):
         try:
             resource.setrlimit(which, (value, value))
@@ -299,8 +326,16 @@ def _limit_self(limits: Limits):
     cap(resource.RLIMIT_FSIZE, limits.file_mb << 20)
     cap(resource.RLIMIT_NOFILE, limits.open_files)
     cap(resource.RLIMIT_CORE, 0)
-    if os.getuid() != 0:  # root ignores RLIMIT_NPROC; the pids cgroup does that job there
+    if nproc == "user":
         cap(resource.RLIMIT_NPROC, _user_tasks() + limits.processes)
+    elif nproc == "here":
+        cap(resource.RLIMIT_NPROC, limits.processes)
+
+
+# Run first inside bubblewrap's user namespace (made by bwrap, so the limit must be set after):
+# RLIMIT_NPROC for this namespace's count alone, then exec the real command.
+NPROC_THEN_EXEC = ("import os, resource, sys; n = int(sys.argv[1]); "
+                   "resource.setrlimit(resource.RLIMIT_NPROC, (n, n)); os.execv(sys.argv[2], sys.argv[2:])")
 
 
 def _user_tasks() -> int:
@@ -323,7 +358,7 @@ class Run:
     request_fd: int
     reply_fd: int
     output_fd: int
-    cgroup: Cgroup | None
+    cgroup: cgroups.Cgroup | None
     mode: str
     output: bytearray = field(default_factory=bytearray)
     output_bytes: int = 0
@@ -396,13 +431,19 @@ def start(mode: str, workdir: Path, limits: Limits, module: str, binds=(), extra
     rep_r, rep_w = os.pipe()
     out_r, out_w = os.pipe()
     _counter[0] += 1
-    cgroup = Cgroup(f"minicnn-grade-{os.getpid()}-{_counter[0]}", limits)
-    if not cgroup.dirs:
-        cgroup = None
+    cgroup = cgroups.make(f"minicnn-grade-{os.getpid()}-{_counter[0]}", limits.processes, limits.memory_mb * 2 << 20)
+    userns = _own_user_namespace(mode)
+    # RLIMIT_NPROC: root is not counted; in a user namespace of the run's own it counts this run
+    # alone (set inside bwrap's, or after making ours); else it counts all the user's tasks
+    nproc = "" if os.getuid() == 0 else "here" if userns else "user"
+    unshare = _libc().unshare if userns and mode != "bwrap" else None
     argv = [sys.executable, "-I", "-m", module, str(req_r), str(rep_w)]
     if mode == "bwrap":
         inside = "/home/student"
         env = runner_env(inside, extra_env)
+        if nproc == "here":
+            argv = [sys.executable, "-I", "-S", "-c", NPROC_THEN_EXEC, str(limits.processes)] + argv
+            nproc = ""
         cmd = bwrap_command(bwrap_path(), workdir, argv, env, limits, binds)
         popen_env, cwd = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, None
     else:
@@ -416,7 +457,9 @@ def start(mode: str, workdir: Path, limits: Limits, module: str, binds=(), extra
             os.setsid()
         if cgroup is not None:
             cgroup.join_self()
-        _limit_self(limits)
+        if unshare is not None:
+            _enter_user_namespace(unshare)
+        _limit_self(limits, nproc)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(req_r, rep_w),
