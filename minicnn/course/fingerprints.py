@@ -182,8 +182,8 @@ def guard_reference_code() -> None:
     code object.  Code holding a reference function's fingerprint is refused unless it is the
     first load of the very module that function belongs to; a library module already loaded is
     never executed again.  (Building functions from a compiled module's constants with
-    `types.FunctionType` runs no "exec": refusing the compilation is what stops it.)  It also
-    refuses to install another audit hook.
+    `types.FunctionType` runs no "exec": refusing the compilation is what stops it.)  A function's
+    `__code__` may not be replaced by a reference's code, and no other audit hook may be installed.
 
     What the hook decides with is its own: frozensets, and helpers bound when it is installed
     (never looked up in this module's globals or in builtins at the time of an event, so that
@@ -283,6 +283,9 @@ def hook_for(prints, owners, names, modules, loaded):
                 unmarshalling.clear()
             if isinstance_(code, code_type):
                 check(code, "be loaded", code.co_filename)
+        elif event == "object.__setattr__":     # fn.__code__ = a reference's code
+            if len_(args) >= 3 and args[1] == "__code__" and isinstance_(args[2], code_type):
+                check(args[2], "be installed", "")
         elif event == "sys.addaudithook":
             raise reference_error("another audit hook may not be installed here")
 
