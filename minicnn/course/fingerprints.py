@@ -43,17 +43,25 @@ class ReferenceCode(ForbiddenCall, ValueError):
     too: IPython reports one raised while it compiles a cell as that cell's error.)"""
 
 
-def _digest(code: types.CodeType) -> str:
-    h = hashlib.sha256()
-    for piece in (code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode(),
-                  repr(code.co_freevars).encode(),
-                  repr((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount)).encode()):
-        h.update(piece)
-        h.update(b"\0")
-    for const in code.co_consts:
-        h.update(_digest(const).encode() if isinstance(const, types.CodeType) else repr(const).encode())
-        h.update(b"\0")
-    return h.hexdigest()
+def digest_function(sha256=hashlib.sha256, repr_=repr, isinstance_=isinstance, code_type=types.CodeType):
+    """A function hashing a code object (bytecode, names, variable names, free variables, argument
+    counts, constants, nested code); its helpers are bound now, so that the audit hook's own copy
+    (guard_reference_code) keeps working whatever is later rebound in this module or in builtins."""
+    def digest(code) -> str:
+        h = sha256()
+        for piece in (code.co_code, repr_(code.co_names).encode(), repr_(code.co_varnames).encode(),
+                      repr_(code.co_freevars).encode(),
+                      repr_((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount)).encode()):
+            h.update(piece)
+            h.update(b"\0")
+        for const in code.co_consts:
+            h.update(digest(const).encode() if isinstance_(const, code_type) else repr_(const).encode())
+            h.update(b"\0")
+        return h.hexdigest()
+    return digest
+
+
+_digest = digest_function()
 
 
 def fingerprint(code: types.CodeType) -> str | None:
@@ -206,26 +214,16 @@ def hook_for(prints, owners, names, modules, loaded):
     """Install the audit hook (guard_reference_code); everything it uses is a local of this call."""
     import marshal
 
-    sha256, realpath, relpath, sep = hashlib.sha256, os.path.realpath, os.path.relpath, os.sep
+    realpath, relpath, sep = os.path.realpath, os.path.relpath, os.sep
     code_type, str_, bytes_, tuple_ = types.CodeType, str, bytes, tuple
-    isinstance_, repr_, len_, next_, compile_, loads = isinstance, repr, len, next, compile, marshal.loads
+    isinstance_, len_, next_, compile_, loads = isinstance, len, next, compile, marshal.loads
     reference_error, min_bytes, package = ReferenceCode, MIN_CODE_BYTES, PACKAGE_DIR
     not_reference = tuple_(NOT_REFERENCE)
     sentinel = "<minicnn-guard " + os.urandom(8).hex() + ">"   # marks the hook's own compilations
     top_level_await = 0x2000                                    # ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     unmarshalling = []                                          # the hook's own marshal.loads
 
-    def digest(code):
-        h = sha256()
-        for piece in (code.co_code, repr_(code.co_names).encode(), repr_(code.co_varnames).encode(),
-                      repr_(code.co_freevars).encode(),
-                      repr_((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount)).encode()):
-            h.update(piece)
-            h.update(b"\0")
-        for const in code.co_consts:
-            h.update(digest(const).encode() if isinstance_(const, code_type) else repr_(const).encode())
-            h.update(b"\0")
-        return h.hexdigest()
+    digest = digest_function()
 
     def nested(code, out=None):
         out = [] if out is None else out
