@@ -103,6 +103,7 @@ def _module_name(path: str) -> str:
 
 _INDEX: dict = {}
 _OWNERS: dict = {}     # fingerprint -> every module of the library holding it
+_CODES: set = set()    # the bytecode of every fingerprinted function (a quick first test)
 _GUARDED: list = []
 
 
@@ -124,6 +125,7 @@ def reference_index() -> dict:
                 if fp is not None:
                     index.setdefault(fp, f"{mod}.{getattr(co, 'co_qualname', co.co_name)}")
                     _OWNERS.setdefault(fp, set()).add(mod)
+                    _CODES.add(co.co_code)
         _INDEX.update(index)
     return _INDEX
 
@@ -207,17 +209,17 @@ def guard_reference_code() -> None:
     loaded = frozenset(os.path.realpath(m.__file__) for name, m in list(sys.modules.items())
                        if (name == "minicnn" or name.startswith("minicnn.")) and getattr(m, "__file__", None)
                        and _is_library_file(m.__file__))
-    hook_for(prints, owners, names, modules, loaded)
+    hook_for(prints, owners, names, modules, loaded, frozenset(_CODES))
 
 
-def hook_for(prints, owners, names, modules, loaded):
+def hook_for(prints, owners, names, modules, loaded, codes):
     """Install the audit hook (guard_reference_code); everything it uses is a local of this call."""
     import marshal
 
     realpath, relpath, sep = os.path.realpath, os.path.relpath, os.sep
     code_type, str_, bytes_, tuple_ = types.CodeType, str, bytes, tuple
     isinstance_, len_, next_, compile_, loads = isinstance, len, next, compile, marshal.loads
-    reference_error, min_bytes, package = ReferenceCode, MIN_CODE_BYTES, PACKAGE_DIR
+    reference_error, package = ReferenceCode, PACKAGE_DIR
     not_reference = tuple_(NOT_REFERENCE)
     sentinel = "<minicnn-guard " + os.urandom(8).hex() + ">"   # marks the hook's own compilations
     top_level_await = 0x2000                                    # ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -250,7 +252,7 @@ def hook_for(prints, owners, names, modules, loaded):
             raise reference_error(f"minicnn's {relpath(filename, package)} is already loaded; loading or running "
                                   "it again (a fresh load from its file, a reload) is not allowed here")
         for co in nested(code):
-            if len_(co.co_code) < min_bytes:
+            if co.co_code not in codes:   # no reference has this bytecode: no need to hash the rest
                 continue
             fp = digest(co)
             if fp in prints and module not in owners.get(fp, ()):   # a module's own first load is fine
