@@ -38,21 +38,30 @@ NOT_REFERENCE = ("course", "grader", "sandbox", "commands", "cli.py", "__main__.
 MIN_CODE_BYTES = 60
 
 
-class ReferenceCode(ForbiddenCall):
-    """Raised by the audit hook when code would run minicnn's reference again."""
+class ReferenceCode(ForbiddenCall, ValueError):
+    """Raised by the audit hook when code would run minicnn's reference again.  (A ValueError
+    too: IPython reports one raised while it compiles a cell as that cell's error.)"""
 
 
-def _digest(code: types.CodeType) -> str:
-    h = hashlib.sha256()
-    for piece in (code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode(),
-                  repr(code.co_freevars).encode(),
-                  repr((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount)).encode()):
-        h.update(piece)
-        h.update(b"\0")
-    for const in code.co_consts:
-        h.update(_digest(const).encode() if isinstance(const, types.CodeType) else repr(const).encode())
-        h.update(b"\0")
-    return h.hexdigest()
+def digest_function(sha256=hashlib.sha256, repr_=repr, isinstance_=isinstance, code_type=types.CodeType):
+    """A function hashing a code object (bytecode, names, variable names, free variables, argument
+    counts, constants, nested code); its helpers are bound now, so that the audit hook's own copy
+    (guard_reference_code) keeps working whatever is later rebound in this module or in builtins."""
+    def digest(code) -> str:
+        h = sha256()
+        for piece in (code.co_code, repr_(code.co_names).encode(), repr_(code.co_varnames).encode(),
+                      repr_(code.co_freevars).encode(),
+                      repr_((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount)).encode()):
+            h.update(piece)
+            h.update(b"\0")
+        for const in code.co_consts:
+            h.update(digest(const).encode() if isinstance_(const, code_type) else repr_(const).encode())
+            h.update(b"\0")
+        return h.hexdigest()
+    return digest
+
+
+_digest = digest_function()
 
 
 def fingerprint(code: types.CodeType) -> str | None:
@@ -93,6 +102,8 @@ def _module_name(path: str) -> str:
 
 
 _INDEX: dict = {}
+_OWNERS: dict = {}     # fingerprint -> every module of the library holding it
+_CODES: set = set()    # the bytecode of every fingerprinted function (a quick first test)
 _GUARDED: list = []
 
 
@@ -113,6 +124,8 @@ def reference_index() -> dict:
                 fp = fingerprint(co)
                 if fp is not None:
                     index.setdefault(fp, f"{mod}.{getattr(co, 'co_qualname', co.co_name)}")
+                    _OWNERS.setdefault(fp, set()).add(mod)
+                    _CODES.add(co.co_code)
         _INDEX.update(index)
     return _INDEX
 
@@ -172,31 +185,108 @@ def _is_library_file(path: str) -> bool:
 
 def guard_reference_code() -> None:
     """Refuse, from now on in this process, to execute minicnn's library code again (see the
-    module's docstring).  What the hook decides with is immutable (frozensets).  Installed once
-    per process (a forked child inherits its parent's hook)."""
+    module's docstring).  Installed once per process (a forked child inherits its parent's hook).
+
+    The hook sees every code object the process makes from text or bytes: `compile` (so also
+    `exec` of source text, and IPython's cells), `marshal.loads` (a .pyc), and every `exec` of a
+    code object.  Code holding a reference function's fingerprint is refused unless it is the
+    first load of the very module that function belongs to; a library module already loaded is
+    never executed again.  (Building functions from a compiled module's constants with
+    `types.FunctionType` runs no "exec": refusing the compilation is what stops it.)  A function's
+    `__code__` may not be replaced by a reference's code, and no other audit hook may be installed.
+
+    What the hook decides with is its own: frozensets, and helpers bound when it is installed
+    (never looked up in this module's globals or in builtins at the time of an event, so that
+    replacing `fingerprint` or `builtins.compile` here changes nothing)."""
     if _GUARDED:
         return
     _GUARDED.append(True)
     index = reference_index()
     prints = frozenset(index)
+    owners = {fp: frozenset(mods) for fp, mods in _OWNERS.items()}
     names = tuple(sorted(index.items()))     # for the message only
+    modules = {os.path.realpath(p): _module_name(p) for p in library_files()}
     loaded = frozenset(os.path.realpath(m.__file__) for name, m in list(sys.modules.items())
                        if (name == "minicnn" or name.startswith("minicnn.")) and getattr(m, "__file__", None)
                        and _is_library_file(m.__file__))
+    hook_for(prints, owners, names, modules, loaded, frozenset(_CODES))
+
+
+def hook_for(prints, owners, names, modules, loaded, codes):
+    """Install the audit hook (guard_reference_code); everything it uses is a local of this call."""
+    import marshal
+
+    realpath, relpath, sep = os.path.realpath, os.path.relpath, os.sep
+    code_type, str_, bytes_, tuple_ = types.CodeType, str, bytes, tuple
+    isinstance_, len_, next_, compile_, loads = isinstance, len, next, compile, marshal.loads
+    reference_error, package = ReferenceCode, PACKAGE_DIR
+    not_reference = tuple_(NOT_REFERENCE)
+    sentinel = "<minicnn-guard " + os.urandom(8).hex() + ">"   # marks the hook's own compilations
+    top_level_await = 0x2000                                    # ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    unmarshalling = []                                          # the hook's own marshal.loads
+
+    digest = digest_function()
+
+    def nested(code, out=None):
+        out = [] if out is None else out
+        out.append(code)
+        for c in code.co_consts:
+            if isinstance_(c, code_type):
+                nested(c, out)
+        return out
+
+    def library_module(path):
+        """(module name, loaded?) when `path` names a file of minicnn's library, else (None, False)."""
+        if not isinstance_(path, str_) or not path.endswith(".py"):
+            return None, False
+        real = realpath(path)
+        if not real.startswith(package + sep):
+            return None, False
+        if relpath(real, package).split(sep)[0] in not_reference:
+            return None, False
+        return modules.get(real, real), real in loaded
+
+    def check(code, verb, filename):
+        module, is_loaded = library_module(filename)
+        if module is not None and is_loaded:
+            raise reference_error(f"minicnn's {relpath(filename, package)} is already loaded; loading or running "
+                                  "it again (a fresh load from its file, a reload) is not allowed here")
+        for co in nested(code):
+            if co.co_code not in codes:   # no reference has this bytecode: no need to hash the rest
+                continue
+            fp = digest(co)
+            if fp in prints and module not in owners.get(fp, ()):   # a module's own first load is fine
+                what = next_((n for f, n in names if f == fp), "reference function")
+                raise reference_error(f"this code holds a copy of minicnn's own {what}, which may not {verb} here")
 
     def hook(event, args):
-        if event != "exec" or not args or not isinstance(args[0], types.CodeType):
-            return
-        code = args[0]
-        if _is_library_file(code.co_filename):
-            if os.path.realpath(code.co_filename) in loaded:
-                raise ReferenceCode(f"minicnn's {os.path.relpath(code.co_filename, PACKAGE_DIR)} is already loaded; "
-                                    "running it again (a fresh load from its file, a reload) is not allowed here")
-            return          # the first, ordinary import of a module of minicnn not loaded yet
-        for co in _nested(code):
-            fp = fingerprint(co)
-            if fp is not None and fp in prints:
-                what = next((n for f, n in names if f == fp), "reference function")
-                raise ReferenceCode(f"this code holds a copy of minicnn's own {what}, which may not run here")
+        if event == "exec":
+            if args and isinstance_(args[0], code_type):
+                check(args[0], "run", args[0].co_filename)
+        elif event == "compile":
+            if len_(args) < 2 or (isinstance_(args[1], str_) and args[1].startswith(sentinel)):
+                return       # the hook's own compilation, below
+            try:
+                code = compile_(args[0], sentinel + str_(args[1]), "exec", top_level_await, True)
+            except Exception:  # noqa: BLE001 - not compilable as a module: the real compile decides
+                return
+            check(code, "be compiled", args[1])
+        elif event == "marshal.loads":
+            if unmarshalling or not args or not isinstance_(args[0], (bytes_, bytearray)):
+                return
+            unmarshalling.append(True)
+            try:
+                code = loads(args[0])
+            except Exception:  # noqa: BLE001
+                return
+            finally:
+                unmarshalling.clear()
+            if isinstance_(code, code_type):
+                check(code, "be loaded", code.co_filename)
+        elif event == "object.__setattr__":     # fn.__code__ = a reference's code
+            if len_(args) >= 3 and args[1] == "__code__" and isinstance_(args[2], code_type):
+                check(args[2], "be installed", "")
+        elif event == "sys.addaudithook":
+            raise reference_error("another audit hook may not be installed here")
 
     sys.addaudithook(hook)
