@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -125,15 +126,38 @@ def test_the_inspection_finds_the_reference_however_it_is_held(student):
         assert any("minicnn's own minicnn.kernels.loops." in r for r in reasons), (student, reasons)
 
 
-def test_a_compiled_call_is_found_after_its_global_is_rebound():
-    """Numba resolved the global when it compiled: rebinding it afterwards hides nothing."""
-    before, _, _ = T.trick_cells()["fresh_load"]
-    ns = _namespace(T.SETUP + before + "@njit\ndef grad_bias(g):\n    return bwd_b(g)\n")
-    import numpy as np
+REBOUND_SCRIPT = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import reference_tricks as T
+from minicnn.course import inspection
 
-    assert ns["grad_bias"](np.ones((1, 2, 3, 3))).tolist() == [9.0, 9.0]
-    ns["bwd_b"] = _namespace(T.SETUP + "@njit\ndef f(g):\n    return g[0, :, 0, 0]\n")["f"]
-    reasons = inspection.forbidden_uses(ns["grad_bias"])
+def namespace(source):
+    ns = {"__name__": "__main__"}
+    exec(compile(source, "<cell>", "exec"), ns)
+    return ns
+
+before, _, _ = T.trick_cells()["fresh_load"]
+ns = namespace(T.SETUP + before + "@njit\ndef grad_bias(g):\n    return bwd_b(g)\n")
+assert ns["grad_bias"](np.ones((1, 2, 3, 3))).tolist() == [9.0, 9.0]
+ns["bwd_b"] = namespace(T.SETUP + "@njit\ndef f(g):\n    return g[0, :, 0, 0]\n")["f"]
+for reason in inspection.forbidden_uses(ns["grad_bias"]):
+    print(reason)
+"""
+
+
+def test_a_compiled_call_is_found_after_its_global_is_rebound(tmp_path):
+    """Numba resolved the global when it compiled: rebinding it afterwards hides nothing.
+
+    In a fresh process with a private Numba cache: compiling minicnn's loops loaded afresh under
+    another module name writes cache entries for that name beside the real module's, and the
+    checkout's own cache (read by every other test and by the graders) must not get them."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    proc = subprocess.run([sys.executable, "-c", REBOUND_SCRIPT, str(Path(__file__).resolve().parent)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reasons = proc.stdout.splitlines()
     assert any("minicnn.kernels.loops.bias_backward (as `(called by its compiled code)`" in r for r in reasons), \
         reasons
 
