@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import conv, examples, pool, shapes
 from .cases import (NON_SQUARE, REF, STRIDE_GT_KERNEL, case_kinds, case_label, cite, conv_desc, first_match, geometry,
-                    ints, out_size, pad_of)
+                    first_that_computes, ints, out_size, pad_of, window_error_hint)
 from .part import Case, Part
 
 PARTS: list[Part] = []   # this assignment's graded parts, in notebook order
@@ -30,7 +30,8 @@ def _conv_alternatives(x, w, b, s, p, d):
         alts["the stride is ignored: output (i, j) reads input row i*stride + ..."] = lambda: f(x, w, b, 1, p, d)
     if p > 0:
         alts["the padding is ignored"] = lambda: f(x, w, b, s, 0, d)
-        alts["padding off by one"] = lambda: first_match([f(x, w, b, s, p - 1, d), f(x, w, b, s, p + 1, d)])
+        alts["padding off by one"] = lambda: first_that_computes(lambda: f(x, w, b, s, p - 1, d),
+                                                                 lambda: f(x, w, b, s, p + 1, d))
     if d > 1:
         alts["the dilation is ignored: tap (u, v) of the kernel reads row i*stride + u*dilation"] = \
             lambda: f(x, w, b, s, p, 1)
@@ -170,6 +171,10 @@ def _pool_alternatives(x, k, s, fn):
     return alts
 
 
+SEVERAL_STRIDE_GT = "stride 3, kernel 2, several windows per row"
+SEVERAL_OVERLAPPING = "stride 2, kernel 3, several overlapping windows per row"
+
+
 def _pool_cases_factory(fn):
     def make(rng, hidden):
         cases = []
@@ -187,6 +192,8 @@ def _pool_cases_factory(fn):
                           alternatives=_pool_alternatives(x, k, k, fn)))
         kinds = ["overlapping windows (stride < kernel)", STRIDE_GT_KERNEL, "window as large as the input",
                  NON_SQUARE, "negative values only", "batch and channels"] * (2 if hidden else 1)
+        if not hidden:   # public cases whose windows start at i*stride != i*kernel_size, several per axis
+            kinds += [SEVERAL_STRIDE_GT, SEVERAL_OVERLAPPING]
         for i, kind in enumerate(kinds):
             r = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731
             n, c = (r(2, 3), r(2, 3)) if kind == "batch and channels" else (1, r(1, 2))
@@ -195,6 +202,9 @@ def _pool_cases_factory(fn):
             h, w = r(k, 8), r(k, 8)
             if kind == "window as large as the input":
                 h = w = k
+            elif kind in (SEVERAL_STRIDE_GT, SEVERAL_OVERLAPPING):
+                k, s = (2, 3) if kind == SEVERAL_STRIDE_GT else (3, 2)
+                h, w = 8, 9   # three or more windows along each axis
             elif kind == NON_SQUARE:
                 w = h + r(1, 3)
             x = ints(rng, (n, c, h, w), -9, 9)
@@ -218,9 +228,9 @@ def _pool_hint(case, got, m):
 
 
 PARTS.append(Part("a2.max_pool2d", "max_pool2d", "Max pooling", _pool_cases_factory(pool.max_pool2d), njit=True,
-                  hint=_pool_hint))
+                  hint=_pool_hint, error_hint=window_error_hint))
 PARTS.append(Part("a2.avg_pool2d", "avg_pool2d", "Average pooling", _pool_cases_factory(pool.avg_pool2d), njit=True,
-                  hint=_pool_hint))
+                  hint=_pool_hint, error_hint=window_error_hint))
 
 
 def _table_reference(input_chw, layers):

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import activations, conv, examples, pool
 from .cases import (NON_SQUARE, ORDINARY, REF, STRIDE_GT_KERNEL, case_kinds, case_label, cite, conv_desc, first_match,
-                    floats, geometry)
+                    floats, geometry, window_error_hint)
 from .part import AnyOf, Case, Part
 
 PARTS: list[Part] = []   # this assignment's graded parts, in notebook order
@@ -218,7 +218,7 @@ PARTS.append(Part("a3.max_pool2d_backward", "max_pool2d_backward", "Max pooling 
                   _pool_back_cases_factory(pool.max_pool2d_backward), njit=True,
                   hint=lambda c, g, m: "grad_x has x's shape; each window's grad goes to the position of its maximum"))
 PARTS.append(Part("a3.avg_pool2d_backward", "avg_pool2d_backward", "Average pooling backward",
-                  _pool_back_cases_factory(pool.avg_pool2d_backward), njit=True,
+                  _pool_back_cases_factory(pool.avg_pool2d_backward), njit=True, error_hint=window_error_hint,
                   hint=lambda c, g, m: "grad_x has x's shape; each window's grad is shared equally by its k*k cells"))
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from .. import activations, conv, examples, pool, shapes
 from ..dense import dense as dense_forward, dense_backward
 from .inspection import LIBRARIES
+from .a5_training import training_parts
 from .part import Case, Part, compare_arrays
 
 ALLOWED = ("minicnn", "minicnn.conv", "minicnn.pool", "minicnn.dense", "minicnn.activations", "minicnn.losses",
@@ -83,11 +84,23 @@ def compare_layer(expected, got):
 
 def _layer_hint(case, got, m):
     t = m.get("text", "")
+    if m.get("kind") == "init":
+        return ("draw the weights at random from rng, as the notebook asks: Glorot's uniform, "
+                "rng.uniform(-limit, limit, shape) with limit = sqrt(6 / (fan_in + fan_out)); the biases start at 0")
     if t.startswith("grads"):
         return ("backward must store dL/dparam for every parameter in self.grads (the sum over the batch), "
                 "computed with the forward's cached input")
     if t.startswith("backward"):
         return "backward gets dL/d(output) and returns dL/d(input); cache what you need in forward"
+    return None
+
+
+def _layer_error_hint(case, error):
+    """minicnn's backward kernels check grad_out against the forward they are told about: a backward
+    called with other settings than the forward's (a stride of 1, ...) fails there."""
+    if "grad_out has shape" in error:
+        return ("backward must call minicnn's backward with the settings the forward used (the kernel size, "
+                "self.stride, self.padding kept in __init__), and the input cached by forward")
     return None
 
 
@@ -178,7 +191,7 @@ for _key, _cls, _title, _cases in (("conv_layer", "Conv2D", "Convolution layer",
                                    ("pool_layer", "AvgPool2D", "Average pooling layer", _pool_layer_cases),
                                    ("tanh_layer", "Tanh", "tanh layer", _tanh_layer_cases)):
     PARTS.append(Part(f"a5.{_key}", _cls, _title, _cases, compare=compare_layer, hint=_layer_hint,
-                      adapter=layer_runner, **_common()))
+                      error_hint=_layer_error_hint, adapter=layer_runner, **_common()))
 
 
 # ------------------------------------------------------------------------------ LeNet-5
@@ -233,6 +246,11 @@ PARTS.append(Part("a5.lenet5", "lenet5", "LeNet-5 built from your layers", _lene
                   adapter=lenet_runner,
                   hint=lambda c, g, m: ("conv 6@5x5, tanh, avg pool 2, tanh, conv 16@5x5, tanh, avg pool 2, tanh, "
                                         "conv 120@5x5, tanh, flatten, dense 84, tanh, dense 10"), **_common()))
+
+
+# ------------------------------------------------------------------------------ sgd_step and train (a5_training)
+
+PARTS.extend(training_parts(**_common()))
 
 
 # ------------------------------------------------------------------------------ accuracy

@@ -94,3 +94,26 @@ def conv_desc(x, w, s, p, d=1):
     n, c, h, ww = x.shape
     text = f"x {n}x{c}x{h}x{ww}, weight {w.shape[0]}x{w.shape[1]}x{w.shape[2]}x{w.shape[3]}, stride {s}, padding {p}"
     return text + (f", dilation {d}" if d != 1 else "")
+
+
+WINDOW_START = ("an index ran off the input: the window of output (i, j) starts at row i*stride and column "
+                "j*stride (not i*kernel_size), and covers kernel_size rows and columns from there; with "
+                "H_out = floor((H - k)/stride) + 1 every window stays inside the input")
+
+
+def window_error_hint(case, error: str):
+    """The hint for a pooling call that raised IndexError (NUMBA_BOUNDSCHECK makes an index past
+    the input one): windows placed at i*kernel_size run off the input when stride < kernel_size."""
+    return WINDOW_START if error.startswith("IndexError") or "IndexError" in error.split(":", 1)[0] else None
+
+
+def first_that_computes(*thunks):
+    """Several results one mistake can produce, each from a thunk; a thunk that raises (the
+    mistake gives no valid result for this case, e.g. padding - 1 below zero) is left out."""
+    found = []
+    for thunk in thunks:
+        try:
+            found.append(thunk())
+        except Exception:  # noqa: BLE001 - that variant does not exist for this case
+            continue
+    return AnyOf(found)

@@ -117,6 +117,9 @@ HIDDEN_MISMATCH = {
     "none": "returned None (is there a `return` at the end?)",
     "type": "returned something of the wrong type",
     "launch": "the result is right, but not every output was computed by a thread of a launched kernel",
+    "unchanged": "no parameter changed",
+    "count": "the number of losses returned is wrong",
+    "first-loss": "the first loss returned is wrong",
     None: "the result is wrong",
 }
 HIDDEN_NOTE = ("(hidden cases show which kind of case failed and a hint, not their shapes, settings or values; "
@@ -140,6 +143,16 @@ def _error_kind(error: str) -> str:
 
 
 _UNTYPED_GLOBAL = re.compile(r"Untyped global name '(\w+)'(?:: Cannot determine Numba type of <class '(\w+)'>)?")
+
+
+def _part_error_hint(part: Part, case: Case, out) -> str | None:
+    """The part's own hint for a call that raised (e.g. pooling windows running off the input)."""
+    if part.error_hint is None or out.status == "timeout":
+        return None
+    try:
+        return part.error_hint(case, out.error)
+    except Exception:  # noqa: BLE001 - a hint that does not apply to this case
+        return None
 
 
 def _error_hint(part: Part, out) -> tuple[str, str | None]:
@@ -204,6 +217,8 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
                 not_impl += 1
             lines.append(f"  FAIL {head}")
             key, hint = _error_hint(part, out)
+            own = _part_error_hint(part, case, out)
+            hint = hint or own
             if case.hidden:
                 # the message is the student's code's own text, which could print the hidden inputs
                 hidden_failed = True
@@ -211,6 +226,8 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
                              "cases)")
                 if out.status == "timeout":
                     skipped_after_timeout = True
+                elif own:
+                    lines.append(f"       hint: {own}")   # the part's fixed text: safe to show
                 continue
             if key in errors_seen:
                 # the same error on every case (a function that does not compile, ...): shown once

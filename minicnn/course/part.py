@@ -55,6 +55,8 @@ class Part:
     tripwires: object = True            # True/"kernels" or "layers": what the call may not use (tripwires.py)
     compare: Callable | None = None     # (expected, got) -> None or mismatch text; default: arrays
     hint: Callable | None = None        # (case, got, mismatch) -> str or None
+    error_hint: Callable | None = None  # (case, error text) -> str or None: a hint for a call that raised
+    #                                     (fixed text only: it is shown for hidden cases too)
     timeout: float = CASE_TIMEOUT
     adapter: Callable | None = None     # turns what the student wrote (a class, a network) into a callable
     compiled_kind: str = "njit"         # what check_compiled asks for: "njit" or "cuda"

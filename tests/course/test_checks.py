@@ -413,3 +413,150 @@ def test_accuracy_at_chance_points_to_sgd_step_not_the_backward_passes():
     assert "ln 10" in hint and "sgd_step" in hint and "gradcheck" not in hint
     half = a5_lenet.compare_accuracy((0.9, labels), np.where(np.arange(100) < 50, labels, 0).astype(np.int64))
     assert "gradcheck" in a5_lenet._accuracy_hint(level_case, None, half)
+
+
+# ----------------------------------------------------------------------------- issue 16: feedback fixes
+
+def _notebook_cells(assignment, edits=(), cell=None):
+    """The solution's code cells (setup and solutions, not the test cells nor the try-it and training
+    runs), with `edits` applied to solution cell `cell`, exec'd into a fresh namespace."""
+    import contextlib
+    import io
+    import json
+    import pathlib
+    nb = json.loads((pathlib.Path(__file__).parents[2] / "solutions" / assignment / f"{assignment}.ipynb").read_text())
+    sources = []
+    for c in nb["cells"]:
+        meta = c.get("metadata", {}).get("nbgrader", {})
+        src = "".join(c["source"])
+        if c["cell_type"] != "code" or meta.get("grade") or src.startswith("if not AUTOGRADING"):
+            continue
+        if meta.get("grade_id") in ("run_training", "show_lenet"):
+            continue
+        if meta.get("grade_id") == cell:
+            for old, new in edits:
+                assert src.count(old) == 1, old
+                src = src.replace(old, new)
+        sources.append(src)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return exec_cells(sources)
+
+
+def test_max_pool_window_at_i_times_k_is_caught_by_public_cases_with_the_window_hint(capsys):
+    """The windows placed at i*kernel_size (max-pool-wrong-window) used to pass every public case:
+    now public cases with stride != kernel_size catch it, and the overlapping one's IndexError gets
+    the window-start hint instead of none."""
+    ns = _notebook_cells("a2_volumes_pooling", [("x[n, c, i * stride + u, j * stride + v]",
+                                                 "x[n, c, i * k + u, j * k + v]")], "max_pool2d")
+    score = check("a2.max_pool2d", ns["max_pool2d"], points=3)
+    out = capsys.readouterr().out
+    assert score < 3.0, out
+    assert "stride 3, kernel 2, several windows per row" in out.split("FAIL ", 1)[1], out
+    assert "IndexError" in out and "starts at row i*stride and column j*stride (not i*kernel_size)" in out, out
+    hidden = check("a2.max_pool2d", ns["max_pool2d"], points=3, seed=4242)
+    out = capsys.readouterr().out
+    assert hidden < 3.0
+    block = out.split("error: IndexError (the message is not shown for hidden cases)", 1)[1]
+    assert block.lstrip().startswith("hint: an index ran off the input"), out   # the fixed hint, hidden case too
+
+
+def test_avg_pool_backward_window_at_i_times_k_gets_the_window_hint_for_its_index_error(capsys):
+    ns = _notebook_cells("a3_backprop", [("grad_x[n, c, i * stride + u, j * stride + v] += share",
+                                          "grad_x[n, c, i * k + u, j * k + v] += share")], "avg_pool2d_backward")
+    score = check("a3.avg_pool2d_backward", ns["avg_pool2d_backward"], points=2)
+    out = capsys.readouterr().out
+    assert score < 2.0
+    assert "error: IndexError" in out and "hint: an index ran off the input" in out, out
+
+
+def test_conv_padding_off_by_one_is_recognised_where_padding_minus_one_is_no_convolution(capsys):
+    """padding + 1 is recognised on every case where it gives a result, even when padding - 1 would
+    be no valid convolution (it used to discard the whole recognised mistake there)."""
+    from minicnn.course import a2_volumes_pooling
+    ns = _notebook_cells("a2_volumes_pooling", [("p = padding\n", "p = padding + 1\n")], "conv2d")
+    rng = np.random.default_rng(3)
+    # a kernel as large as the padded input, padding 1: padding 0 would be no valid convolution
+    x, w, b = rng.integers(-3, 4, (1, 2, 3, 4)).astype(float), rng.integers(-2, 3, (2, 2, 5, 6)).astype(float), \
+        np.array([1.0, -1.0])
+    with pytest.raises(ValueError):
+        minicnn.conv2d(x, w, b, 1, 0)
+    case = a2_volumes_pooling._conv_case("the kernel as large as the padded input", x, w, b, 1, 1)
+    res = checks.run_part(checks.get_part("a2.conv2d"), ns["conv2d"], cases=[case])
+    assert res.passed == 0
+    assert "       hint: padding off by one" in res.lines, res.lines
+
+
+@pytest.mark.parametrize("cell,edits,part,hint", [
+    ("conv_layer", [('"w": rng.uniform(-limit, limit, shape).astype(np.float32)', '"w": np.zeros(shape, np.float32)')],
+     ("a5.conv_layer", "Conv2D"), "hint: draw the weights at random from rng"),
+    ("small_layers", [("minicnn.avg_pool2d_backward(grad_out, self.x, self.k, self.stride)",
+                       "minicnn.avg_pool2d_backward(grad_out, self.x, self.k, 1)")],
+     ("a5.pool_layer", "AvgPool2D"), "hint: backward must call minicnn's backward with the settings the forward used"),
+])
+def test_a5_layer_mistakes_that_had_no_hint_line_get_one(cell, edits, part, hint, capsys):
+    ns = _notebook_cells("a5_lenet", edits, cell)
+    score = check(part[0], ns[part[1]], points=1)
+    out = capsys.readouterr().out
+    assert score < 1.0 and hint in out, out
+
+
+# ----------------------------------------------------------------------------- assignment 5: sgd_step and train
+
+SGD_LINE = "            layer.params[name] -= lr * layer.grads[name]\n"
+
+
+@pytest.mark.parametrize("edits,hint", [
+    ([(SGD_LINE, "            p = layer.params[name]\n            p = p - lr * layer.grads[name]\n")],
+     "`p = p - lr * g` only rebinds the local name p"),
+    ([("-= lr *", "+= lr *")], "the sign is wrong: p += lr * grad climbs the loss"),
+    ([("-= lr * layer.grads", "-= layer.grads")], "multiply it by the learning rate"),
+    ([(SGD_LINE, SGD_LINE + "        return\n")], "some layers were updated and others not"),
+])
+def test_a_wrong_sgd_step_loses_its_points_with_its_hint_and_costs_train_nothing(edits, hint, capsys):
+    """sgd_step is checked on the grader's layers; while train is checked the grader's sgd_step
+    stands in for the student's, so the same mistake is charged once."""
+    ns = _notebook_cells("a5_lenet", edits, "training")
+    for seed in (0, 4242):
+        assert check("a5.sgd_step", ns["sgd_step"], points=1, seed=seed) < 1.0
+        out = capsys.readouterr().out
+        assert hint in out, out
+        assert check("a5.train", ns["train"], points=1, seed=seed) == 1.0, capsys.readouterr().out
+    assert ns["sgd_step"] is not None and "sgd_step" in ns   # the student's own is back after the train check
+
+
+def test_the_solutions_sgd_step_and_train_get_full_marks(capsys):
+    ns = _notebook_cells("a5_lenet")
+    for seed in (0, 4242):
+        assert check("a5.sgd_step", ns["sgd_step"], points=1, seed=seed) == 1.0, capsys.readouterr().out
+        assert check("a5.train", ns["train"], points=1, seed=seed) == 1.0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("edits,text,hint", [
+    ([("            net.backward(minicnn.softmax_cross_entropy_backward(logits, y[batch]))\n", "")],
+     "the parameters are all still zero (where they started): the loss stays at ln 10 = 2.30",
+     "nothing was learned: for every batch, train must run net.forward"),
+    ([("for start in range(0, len(x), batch_size)", "for start in range(0, batch_size, batch_size)")],
+     "expected one per batch: epochs * ceil(N / batch_size)", "append one loss (a float) per batch"),
+    ([("losses.append(float(minicnn.softmax_cross_entropy(logits, y[batch])))",
+       "losses.append(float(minicnn.softmax_cross_entropy(logits, y[batch])) * len(batch))")],
+     "with the classifier's zero weights it is ln 10", "the batch's mean loss, before the step"),
+])
+def test_a_wrong_train_loses_its_points_with_a_diagnostic(edits, text, hint, capsys):
+    ns = _notebook_cells("a5_lenet", edits, "training")
+    assert check("a5.train", ns["train"], points=1) == 0.0
+    out = capsys.readouterr().out
+    assert text in out and hint in out, out
+    assert check("a5.sgd_step", ns["sgd_step"], points=1) == 1.0
+
+
+def test_train_is_judged_by_the_loss_the_grader_computes_not_the_losses_it_reports(capsys):
+    """A train that reports a falling loss (the right count, ln 10 first) without training anything
+    earns nothing: the grader computes the trained classifier's loss itself."""
+    ns = exec_cells(["import math\n", textwrap.dedent("""\
+        def train(net, x, y, epochs, batch_size, lr, rng):
+            steps = epochs * -(-len(x) // batch_size)
+            return [math.log(10) * (1 - i / steps) for i in range(steps)]
+        """)])
+    assert check("a5.train", ns["train"], points=1) == 0.0
+    out = capsys.readouterr().out
+    assert "the loss stays at ln 10" in out, out
