@@ -31,14 +31,13 @@ import contextlib
 import io
 import os
 import pickle
-import select
 import signal
 import struct
 import sys
 import tempfile
 import time
 
-from . import calls
+from . import calls, wire
 from .calls import Outcome
 
 _HEADER = struct.Struct("<Q")   # a message: its length (8 bytes), then its pickle
@@ -53,31 +52,14 @@ def _send(fd: int, payload: bytes) -> None:
         view = view[n:]
 
 
-def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
-    """n bytes from fd; None when the other end closed first; TimeoutError after `deadline`."""
-    chunks, got = [], 0
-    while got < n:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
-        data = os.read(fd, min(n - got, 1 << 20))
-        if not data:
-            return None
-        chunks.append(data)
-        got += len(data)
-    return b"".join(chunks)
-
-
 def _receive(fd: int, deadline: float | None, limit: int) -> bytes | None:
-    """One message, or None when the other end closed (or announced more than `limit` bytes)."""
-    head = _read_exact(fd, _HEADER.size, deadline)
-    if head is None:
+    """One message, or None when the other end closed (or announced more than `limit` bytes);
+    TimeoutError after `deadline`."""
+    try:
+        (size,) = _HEADER.unpack(wire._read_exact(fd, _HEADER.size, deadline))
+        return wire._read_exact(fd, size, deadline) if size <= limit else None
+    except EOFError:
         return None
-    (size,) = _HEADER.unpack(head)
-    if size > limit:
-        return None
-    return _read_exact(fd, size, deadline)
 
 
 def _compiled_count(fn) -> int:
