@@ -119,11 +119,13 @@ def main(argv=None) -> int:
         full = sum(1 for r in report["records"] if all(p["score"] == p["max"] for p in r["parts"]))
         per_sub = sorted(r["seconds"] for r in report["records"])
         rate = args.students / seconds * 60
+        load = os.getloadavg()
         results["runs"][label] = {"seconds": seconds, "per_minute": rate, "per_minute_per_worker": rate / jobs,
-                                  "full_marks": full, "median_seconds_per_submission": per_sub[len(per_sub) // 2]}
+                                  "full_marks": full, "median_seconds_per_submission": per_sub[len(per_sub) // 2],
+                                  "load_after": list(load)}
         print(f"{label}: {args.students} submissions in {seconds:.1f} s = {rate:.1f} per minute "
               f"({rate / jobs:.1f} per worker; median {per_sub[len(per_sub) // 2]:.1f} s per submission, "
-              f"{full} of {args.students} at full marks)")
+              f"{full} of {args.students} at full marks; load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} after)")
         if full != args.students:
             print("WARNING: a correct submission lost points", file=sys.stderr)
     out = Path(args.out)

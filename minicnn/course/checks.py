@@ -36,13 +36,14 @@ import re
 import numpy as np
 
 from ..sandbox import calls
+from ..sandbox.kept import KeptChild
 from . import inspection, tripwires
 from .part import (CASE_TIMEOUT, PUBLIC_SEED, AnyOf, Case, Part, Result, case_rng, compare_arrays, compare_exact,
                    fmt_array, fmt_value, matches)
 from .registry import PARTS, get_part
 
 __all__ = ["check", "check_compiled", "show_example",                       # what the notebooks call
-           "run_part", "call_part", "compiled_point", "compiled_feedback", "headline", "InThisProcess",
+           "run_part", "call_part", "kept_child", "compiled_point", "compiled_feedback", "headline", "InThisProcess",
            "IN_THIS_PROCESS", "get_part", "PARTS",                                  # what the grader uses
            "Part", "Case", "AnyOf", "Result", "case_rng", "compare_arrays", "compare_exact", "matches",
            "PUBLIC_SEED", "CASE_TIMEOUT"]
@@ -52,14 +53,28 @@ HERE = os.path.dirname(os.path.abspath(__file__))  # frames of the course's own 
 
 # ----------------------------------------------------------------------------- calling the student's function
 
-def call_part(part: Part, fn, args, timeout: float | None = None) -> calls.Outcome:
+def call_part(part: Part, fn, args, timeout: float | None = None, kept=None) -> calls.Outcome:
     """One call of the student's `fn` for `part`, through the sandbox: the part's adapter applied
     (a layer class turned into forward/backward, ...), in a forked child unless the part says
-    otherwise, with the part's tripwires armed there."""
-    target = part.adapter(fn) if part.adapter is not None else fn
+    otherwise, with the part's tripwires armed there.
+
+    kept: a child from `kept_child(part)` (the batch grader's runner passes one per part): the
+    call then runs in that child, forked once for all of the part's calls, each with its own
+    time limit, instead of in a child forked for this call alone (see minicnn.sandbox.kept)."""
+    def target():
+        return part.adapter(fn) if part.adapter is not None else fn
+
+    limit = part.timeout if timeout is None else timeout
     fork = part.fork() if callable(part.fork) else part.fork
-    return calls.call(target, tuple(args), timeout=part.timeout if timeout is None else timeout,
-                      arm=tripwires.arming(part.tripwires), fork=fork, hide=(HERE,))
+    if kept is not None and fork and kept.usable(target()):
+        return kept.call(target, tuple(args), timeout=limit, of=fn)
+    return calls.call(target(), tuple(args), timeout=limit, arm=tripwires.arming(part.tripwires), fork=fork,
+                      hide=(HERE,))
+
+
+def kept_child(part: Part) -> KeptChild:
+    """A child for the calls of one part (see call_part): armed with the part's tripwires."""
+    return KeptChild(arm=tripwires.arming(part.tripwires), hide=(HERE,))
 
 
 class InThisProcess:

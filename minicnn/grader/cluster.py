@@ -66,6 +66,36 @@ def _set_allowed_failures(dask_scheduler=None, n=ALLOWED_FAILURES):
     return n
 
 
+def _stop_http(dask_scheduler=None, dask_worker=None):
+    """Close the node's HTTP server (Dask starts one on every scheduler and worker, dashboard or
+    not: health checks, metrics, the task graph's JSON); run in the node's own event loop."""
+    server = getattr(dask_scheduler or dask_worker, "http_server", None)
+    if server is not None:
+        server.stop()      # it stops listening
+    return server is not None
+
+
+def _no_http_plugin():
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class NoHttp(WorkerPlugin):
+        """On every worker of the embedded cluster, also one its nanny restarts: no HTTP port."""
+        name = "minicnn-no-http"
+
+        def setup(self, worker):
+            _stop_http(dask_worker=worker)
+
+    return NoHttp()
+
+
+def close_http_servers(client, dashboard: bool = False) -> None:
+    """No HTTP port stays open on the embedded cluster: the workers' servers close (now and
+    whenever a worker is restarted), and the scheduler's unless it serves the dashboard."""
+    client.register_plugin(_no_http_plugin())
+    if not dashboard:
+        client.run_on_scheduler(_stop_http)
+
+
 @contextlib.contextmanager
 def connect(jobs: int = 1, scheduler: str | None = None, allow_plain: bool = False, security=None,
             dashboard: bool = False):
@@ -85,39 +115,62 @@ def connect(jobs: int = 1, scheduler: str | None = None, allow_plain: bool = Fal
         with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
                           dashboard_address="127.0.0.1:0" if dashboard else None, memory_limit=0,
                           silence_logs=logging.ERROR) as cl, Client(cl) as client:
+            close_http_servers(client, dashboard)
             client.minicnn_local = True
             yield client
 
 
-def run(client, setup: dict, jobs: list[dict], accept: set[str], on_record) -> None:
+def in_flight(threads: int) -> int:
+    """How many submissions the client keeps submitted at once: two per worker thread (one
+    running, one waiting, so that no worker waits for the client), and at least 4."""
+    return max(4, 2 * threads)
+
+
+def run(client, setup: dict, jobs, accept: set[str], on_record) -> None:
     """Grade every job on the cluster; on_record(Grade, worker_info) for each, as they finish.
+    jobs: any iterable, read as workers free up: at most in_flight(worker threads) submissions
+    are with the cluster at once (a generator that reads each submission when asked for it
+    keeps the client's memory to that many too).
     accept: the isolation modes whose records are kept ({"bwrap"}, or also "rlimits" when asked)."""
     from distributed import as_completed
     from . import task
     assignment = setup["assignment"]
-    futures = {}
-    for job in jobs:
-        fut = client.submit(task.grade_submission, setup, job, pure=False,
-                            key=f"minicnn-grade-{assignment}-{job['student']}-{os.urandom(4).hex()}")
-        futures[fut] = job["student"]
-    for fut in as_completed(list(futures)):
-        student = futures[fut]
-        try:
-            out = fut.result()
-        except Exception as exc:  # noqa: BLE001 - KilledWorker and friends: this submission, not the batch
-            name = type(exc).__name__
-            if name == "KilledWorker":
-                why = ("the grading worker died while grading this submission, and again on the re-run elsewhere "
-                       f"(allowed-failures={ALLOWED_FAILURES})")
-            else:
-                why = f"the grading task failed: {name}: {exc}"
-            on_record(Grade.failed(student, assignment, why, flags=["grading process died"]), {})
-            continue
-        rec = Grade.from_dict(out["record"])
-        if out.get("isolation") not in accept:
-            rec = Grade.failed(student, assignment,
-                               f"refused: graded on worker {out.get('host')} with isolation {out.get('isolation')!r} "
-                               f"(accepted: {', '.join(sorted(accept))}); install bubblewrap there or ask for "
-                               "--isolation rlimits", flags=["weak isolation"])
-        on_record(rec, out)
+    threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+    jobs, students, pending = iter(jobs), {}, as_completed()
+
+    def submit_next() -> None:
+        job = next(jobs, None)
+        if job is not None:
+            fut = client.submit(task.grade_submission, setup, job, pure=False,
+                                key=f"minicnn-grade-{assignment}-{job['student']}-{os.urandom(4).hex()}")
+            students[fut.key] = job["student"]
+            pending.add(fut)
+
+    for _ in range(in_flight(max(threads, 1))):
+        submit_next()
+    for fut in pending:
+        student = students.pop(fut.key)
+        submit_next()   # one out, one in
+        on_record(*_received(fut, student, assignment, accept))
         fut.release()
+
+
+def _received(fut, student: str, assignment: str, accept: set[str]):
+    """(Grade, worker info) for a finished task: its record, or a grader error saying why not."""
+    try:
+        out = fut.result()
+    except Exception as exc:  # noqa: BLE001 - KilledWorker and friends: this submission, not the batch
+        name = type(exc).__name__
+        if name == "KilledWorker":
+            why = ("the grading worker died while grading this submission, and again on the re-run elsewhere "
+                   f"(allowed-failures={ALLOWED_FAILURES})")
+        else:
+            why = f"the grading task failed: {name}: {exc}"
+        return Grade.failed(student, assignment, why, flags=["grading process died"]), {}
+    rec = Grade.from_dict(out["record"])
+    if out.get("isolation") not in accept:
+        rec = Grade.failed(student, assignment,
+                           f"refused: graded on worker {out.get('host')} with isolation {out.get('isolation')!r} "
+                           f"(accepted: {', '.join(sorted(accept))}); install bubblewrap there or ask for "
+                           "--isolation rlimits", flags=["weak isolation"])
+    return rec, out

@@ -15,9 +15,11 @@ IPython shell as a notebook kernel would, reports "ready", and then serves reque
 
 Replies go to REPLY_FD as wire frames, never pickles (the arguments of a call come in as
 the grader's pickle: that direction only carries what the grader made).  A call runs through
-minicnn.course.checks.call_part, as in a notebook: in a forked child with its own time limit,
-output captured, the part's adapter applied (e.g. a layer class turned into forward/backward).  The
-grader compares what comes back with its own reference answers, in its own process.
+minicnn.course.checks.call_part, as in a notebook: with its own time limit, output captured,
+the part's adapter applied (e.g. a layer class turned into forward/backward), in a forked
+child that answers all of one part's calls one after another (forked afresh after a call that
+crashed or timed out: minicnn.sandbox.kept).  The grader compares what comes back with its
+own reference answers, in its own process.
 """
 from __future__ import annotations
 
@@ -54,6 +56,26 @@ def _function(shell, name):
 
 
 def _serve(shell, request_fd, reply_fd):
+    kept = {}   # (part, name) -> the child answering that part's calls (one at a time)
+    try:
+        _answer(shell, request_fd, reply_fd, kept)
+    finally:
+        for child in kept.values():
+            child.close()
+
+
+def _kept_for(kept: dict, part, name: str):
+    """The kept child for the calls of `part` on `name`: the previous part's child is ended first."""
+    child = kept.get((part.key, name))
+    if child is None:
+        for other in kept.values():
+            other.close()
+        kept.clear()
+        child = kept[(part.key, name)] = checks.kept_child(part)
+    return child
+
+
+def _answer(shell, request_fd, reply_fd, kept):
     while True:
         try:
             req = wire.read_frame(request_fd)
@@ -82,7 +104,8 @@ def _serve(shell, request_fd, reply_fd):
         elif op == "call":
             part = checks.get_part(req["part"])
             args = tuple(pickle.loads(req["args"]))  # the grader's pickle, read on the untrusted side only
-            out = checks.call_part(part, fn, args, timeout=float(req["timeout"]))
+            out = checks.call_part(part, fn, args, timeout=float(req["timeout"]),
+                                   kept=_kept_for(kept, part, req.get("name", "")))
             reply = {"status": out.status, "error": out.error[:2000], "output": out.output[-4000:],
                      "warnings": [str(w)[:300] for w in out.warnings[:20]], "seconds": out.seconds,
                      "mutated": list(out.mutated), "value": out.value}
