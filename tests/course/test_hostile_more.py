@@ -47,7 +47,8 @@ from minicnn.grader import batch
 from minicnn.sandbox import isolation
 
 import reference_tricks as T
-from test_hostile_submissions import _another_workers, _matching, _ppid
+from test_hostile_submissions import _matching
+from test_hostile_submissions import _ours as _ours_shared
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux")
 
@@ -69,29 +70,16 @@ MARKERS = r"minicnn\.grader\.runner|minicnn\.grader\.batch worker"
 OWNER = f"MINICNN_HOSTILE_MORE={os.getpid()}-{time.time_ns()}"   # in the environment of what we start
 
 
-def _ours(pid: int) -> bool:
-    """Our descendant, or a process (an orphan included) that inherited our marker in its environment.
-    Another run's graders on the same machine (a pytest-xdist sibling, a helper's own batch) are not
-    counted.  (An orphan of ours inside the sandbox, whose environment is cleared, is not seen here:
-    test_hostile_submissions.py looks for those.)"""
-    if _another_workers(pid):
-        return False
-    me, up, seen = os.getpid(), pid, set()
-    while up > 1 and up not in seen:
-        seen.add(up)
-        if up == me:
-            return True
-        up = _ppid(up)
-    try:
-        return OWNER.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
+def _ours(pid: int, cmd: str) -> bool:
+    """Ours as test_hostile_submissions.py counts it (an orphan, our descendant, or a process that
+    inherited our marker), so another run's graders on the machine are not counted."""
+    return _ours_shared(pid, cmd, OWNER)
 
 
 def _survivors(before: dict) -> list:
     deadline = time.monotonic() + 10
     while True:
-        left = {pid: cmd for pid, cmd in _matching(MARKERS).items() if pid not in before and _ours(int(pid))}
+        left = {pid: cmd for pid, cmd in _matching(MARKERS).items() if pid not in before and _ours(int(pid), cmd)}
         if not left or time.monotonic() > deadline:
             return [f"{pid}: {cmd}" for pid, cmd in sorted(left.items())]
         time.sleep(0.5)
