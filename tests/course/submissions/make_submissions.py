@@ -450,13 +450,15 @@ READ_OTHERS = code('''
 ''')
 
 FAKE_GRADEBOOK = code('''
-    # cell level: spoil every gradebook.db it can reach, and leave forged results behind
+    # cell level: spoil its own class's gradebook.db wherever under /tmp it is (the course folder that
+    # holds submitted/fake_gradebook; other courses on the machine are left alone, so that a test run
+    # beside this one keeps its gradebook), and leave forged results behind
     import json, os, sqlite3
     GARBAGE = b"\\x00\\xffthis is not a database\\n" * 64
     for root, dirs, files in os.walk("/tmp"):
         if root != "/tmp" and len(os.path.relpath(root, "/tmp").split(os.sep)) >= 6:
             dirs[:] = []
-        if "gradebook.db" in files:
+        if "gradebook.db" in files and os.path.isdir(os.path.join(root, "submitted", "fake_gradebook")):
             path = os.path.join(root, "gradebook.db")
             try:
                 with open(path, "r+b") as f:
