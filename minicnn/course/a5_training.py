@@ -145,10 +145,13 @@ def _sgd_cases(rng, hidden):
 # ------------------------------------------------------------------------------ train
 
 def reference_sgd_step(net, lr):
-    """The grader's sgd_step, put in the student's `sgd_step`'s place while their `train` runs."""
+    """The grader's sgd_step, put in the student's `sgd_step`'s place while their `train` runs.
+    (Written as the grader's own code, not as the notebook's solution cell: the package holds no
+    solution code.)"""
     for layer in net.layers:
-        for name in layer.params:
-            layer.params[name] -= lr * layer.grads[name]
+        grads = layer.grads
+        for key, value in layer.params.items():
+            np.subtract(value, lr * grads[key], out=value)   # in place: the network holds these arrays
 
 
 class _Linear:
@@ -163,8 +166,9 @@ class _Linear:
         return self.x @ self.params["w"].T + self.params["b"]
 
     def backward(self, grad_out):
-        self.grads["w"] = grad_out.T @ self.x
-        self.grads["b"] = grad_out.sum(axis=0)
+        # dL/dw[k, f] = sum over n of grad_out[n, k] * x[n, f];  dL/db[k] = sum over n of grad_out[n, k]
+        self.grads["w"] = np.einsum("nk,nf->kf", grad_out, self.x)
+        self.grads["b"] = np.einsum("nk->k", grad_out)
         return (grad_out @ self.params["w"]).reshape(self.shape)
 
 
