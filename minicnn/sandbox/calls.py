@@ -42,6 +42,7 @@ USE_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
 
 # Packages a called function may not import (the caller may refine this per call).
 BLOCKED_IMPORTS = ("torch", "scipy", "tensorflow", "jax", "keras", "cupy", "skimage", "cv2", "sklearn")
+OUTPUT_KEPT = 4000    # the last characters of a call's output kept in its Outcome
 
 
 @dataclass
@@ -232,15 +233,10 @@ def _child(fn, args, wfd, arm, blocked_imports, hide):
         mutated = _changed(args, before)
         try:
             scratch.seek(0)
-            out += scratch.read(4000).decode("utf-8", "replace")
+            out += scratch.read(OUTPUT_KEPT).decode("utf-8", "replace")
         except Exception:  # noqa: BLE001
             pass
-        try:
-            payload = pickle.dumps((status, value, err, out[-4000:], warns, mutated))
-        except Exception as exc:  # noqa: BLE001 - e.g. it returned a generator
-            payload = pickle.dumps(("error", None, f"returned a {type(value).__name__}, which cannot be checked "
-                                    f"({type(exc).__name__})", out[-4000:], warns, mutated))
-        view = memoryview(payload)
+        view = memoryview(reply_payload(status, value, err, out, warns, mutated))
         while view:
             n = os.write(wfd, view)
             view = view[n:]
@@ -248,6 +244,29 @@ def _child(fn, args, wfd, arm, blocked_imports, hide):
         code = 3
     finally:
         os._exit(code)
+
+
+def reply_payload(status, value, err, out, warns, mutated) -> bytes:
+    """A forked child's answer to its parent: the outcome pickled, output cut to OUTPUT_KEPT."""
+    try:
+        return pickle.dumps((status, value, err, out[-OUTPUT_KEPT:], warns, mutated))
+    except Exception as exc:  # noqa: BLE001 - e.g. it returned a generator
+        return pickle.dumps(("error", None, f"returned a {type(value).__name__}, which cannot be checked "
+                             f"({type(exc).__name__})", out[-OUTPUT_KEPT:], warns, mutated))
+
+
+def crash_text(wstatus) -> str:
+    """What a crashed call is reported as (a wait status, or None when it is not known)."""
+    sig = os.WTERMSIG(wstatus) if wstatus is not None and os.WIFSIGNALED(wstatus) else None
+    if sig:
+        name = signal.Signals(sig).name
+    elif wstatus is not None and os.WIFEXITED(wstatus):
+        name = f"exit status {os.WEXITSTATUS(wstatus)}"
+    else:
+        name = "it ended early"
+    hint = (" - typically an index outside the array in compiled code (run with NUMBA_BOUNDSCHECK=1 "
+            "to get an IndexError instead)" if sig in (signal.SIGSEGV, signal.SIGBUS) else "")
+    return f"the process running your function crashed ({name}){hint}"
 
 
 def call(fn, args=(), timeout: float = 10.0, arm=None, blocked_imports=BLOCKED_IMPORTS, fork: bool = True,
@@ -307,11 +326,7 @@ def call(fn, args=(), timeout: float = 10.0, arm=None, blocked_imports=BLOCKED_I
         return Outcome("timeout", error=f"did not finish within {timeout:g} s (an endless loop?)",
                        output=pre_output, warnings=pre_warnings, seconds=seconds)
     if os.WIFSIGNALED(wstatus) or not chunks:
-        sig = os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else None
-        name = signal.Signals(sig).name if sig else f"exit status {os.WEXITSTATUS(wstatus)}"
-        hint = (" - typically an index outside the array in compiled code (run with NUMBA_BOUNDSCHECK=1 "
-                "to get an IndexError instead)" if sig in (signal.SIGSEGV, signal.SIGBUS) else "")
-        return Outcome("crash", error=f"the process running your function crashed ({name}){hint}",
-                       output=pre_output, warnings=pre_warnings, seconds=seconds)
+        return Outcome("crash", error=crash_text(wstatus), output=pre_output, warnings=pre_warnings,
+                       seconds=seconds)
     status, value, err, out, warns, mutated = pickle.loads(b"".join(chunks))
     return Outcome(status, value, err, pre_output + out, pre_warnings + warns, seconds, mutated)

@@ -42,7 +42,6 @@ from .calls import Outcome
 
 _HEADER = struct.Struct("<Q")   # a message: its length (8 bytes), then its pickle
 MAX_REPLY = 1 << 30             # a child's reply above this is treated as a crash (never read)
-OUTPUT_KEPT = 4000              # the last characters of a call's output kept, as in calls.call
 
 
 def _send(fd: int, payload: bytes) -> None:
@@ -98,13 +97,8 @@ def _serve(make_target, req_fd: int, rep_fd: int, arm, blocked_imports, hide) ->
             mutated = calls._changed(args, before)
             with contextlib.suppress(Exception):
                 os.lseek(scratch.fileno(), 0, os.SEEK_SET)
-                out += os.read(scratch.fileno(), OUTPUT_KEPT).decode("utf-8", "replace")
-            try:
-                payload = pickle.dumps((status, value, err, out[-OUTPUT_KEPT:], warns, mutated))
-            except Exception as exc:  # noqa: BLE001 - e.g. it returned a generator
-                payload = pickle.dumps(("error", None, f"returned a {type(value).__name__}, which cannot be "
-                                        f"checked ({type(exc).__name__})", out[-OUTPUT_KEPT:], warns, mutated))
-            _send(rep_fd, payload)
+                out += os.read(scratch.fileno(), calls.OUTPUT_KEPT).decode("utf-8", "replace")
+            _send(rep_fd, calls.reply_payload(status, value, err, out, warns, mutated))
     except BaseException:  # noqa: BLE001
         code = 3
     finally:
@@ -214,7 +208,7 @@ class KeptChild:
             if timed_out:
                 return Outcome("timeout", error=f"did not finish within {timeout:g} s (an endless loop?)",
                                output=pre_output, warnings=pre_warnings, seconds=seconds)
-            return Outcome("crash", error=crash_text(wstatus), output=pre_output, warnings=pre_warnings,
+            return Outcome("crash", error=calls.crash_text(wstatus), output=pre_output, warnings=pre_warnings,
                            seconds=seconds)
         try:
             status, value, err, out, warns, mutated = pickle.loads(reply)
@@ -223,17 +217,3 @@ class KeptChild:
             return Outcome("crash", error="the process running your function sent back something unreadable",
                            output=pre_output, warnings=pre_warnings, seconds=seconds)
         return Outcome(status, value, err, pre_output + out, pre_warnings + warns, seconds, mutated)
-
-
-def crash_text(wstatus) -> str:
-    """What a crashed call is reported as (a wait status, or None when it is not known)."""
-    sig = os.WTERMSIG(wstatus) if wstatus is not None and os.WIFSIGNALED(wstatus) else None
-    if sig:
-        name = signal.Signals(sig).name
-    elif wstatus is not None and os.WIFEXITED(wstatus):
-        name = f"exit status {os.WEXITSTATUS(wstatus)}"
-    else:
-        name = "it ended early"
-    hint = (" - typically an index outside the array in compiled code (run with NUMBA_BOUNDSCHECK=1 "
-            "to get an IndexError instead)" if sig in (signal.SIGSEGV, signal.SIGBUS) else "")
-    return f"the process running your function crashed ({name}){hint}"
