@@ -254,6 +254,19 @@ PARTS.extend(training_parts(**_common()))
 
 
 # ------------------------------------------------------------------------------ accuracy
+#
+# The grader measures the accuracy itself, in its own process: the student's process hands over the
+# trained parameters (arrays over the wire), and minicnn's LeNet-5 forward runs them on the held-out
+# digits, which never reach the student's process.  A network that recognises the held-out images
+# (a lookup by their bytes, a nearest neighbour among minicnn.data's digits) has nothing to recognise
+# them with: only parameters that classify digits through LeNet-5's forward earn these points.
+
+# LeNet-5's parameters, layer by layer (layers with parameters only), as the layer parts check them:
+# conv 6@5x5, conv 16@5x5, conv 120@5x5, dense 120 -> 84, dense 84 -> 10.
+LENET_SHAPES = ({"w": (6, 1, 5, 5), "b": (6,)}, {"w": (16, 6, 5, 5), "b": (16,)},
+                {"w": (120, 16, 5, 5), "b": (120,)}, {"w": (84, 120), "b": (84,)}, {"w": (10, 84), "b": (10,)})
+PROBE_SHAPE = (8, 1, 32, 32)   # the images the student's own forward is run on (random, not digits)
+
 
 def held_out_digits():
     from .. import data
@@ -261,27 +274,95 @@ def held_out_digits():
     return data.mnist_splits()["test"]
 
 
+def lenet5_logits(params, x):
+    """minicnn's LeNet-5 forward with the given parameters, as the notebook builds it.
+
+    params: five dicts {"w", "b"} shaped as LENET_SHAPES; x: (N, 1, 32, 32).  Returns (N, 10) logits:
+    conv, tanh, avg pool 2, tanh (twice); conv, tanh; flatten; dense, tanh; dense."""
+    c1, c2, c3, f1, f2 = ({k: np.asarray(v, dtype=np.float32) for k, v in layer.items()} for layer in params)
+    h = np.asarray(x, dtype=np.float32)
+    for c in (c1, c2):
+        h = activations.tanh(pool.avg_pool2d(activations.tanh(conv.conv2d(h, c["w"], c["b"])), 2, 2))
+    h = activations.tanh(conv.conv2d(h, c3["w"], c3["b"])).reshape(len(h), -1)   # (N, 120, 1, 1) -> (N, 120)
+    return dense_forward(activations.tanh(dense_forward(h, f1["w"], f1["b"])), f2["w"], f2["b"])
+
+
 def accuracy_runner(net):
-    """Run the student's network on the images it is given; return its predicted classes.
-    The accuracy itself is computed by the grader (compare_accuracy), not in the student's process."""
-    def run(x):
-        predictions = [np.asarray(net.forward(x[start:start + 250])).argmax(axis=1) for start in range(0, len(x), 250)]
-        return np.concatenate(predictions).astype(np.int64)
+    """In the student's process: hand over the trained parameters (those of every layer of
+    net.layers that has any, in order), and run net.forward on the grader's probe images, so that
+    the forward is still run under the part's tripwires (no minicnn.layers).  The held-out digits
+    are not sent; the grader scores the parameters with its own forward (compare_accuracy)."""
+    def run(probe):
+        layers = getattr(net, "layers", None)
+        if not isinstance(layers, (list, tuple)):
+            return ("bad", "the network has no `layers` list: the grader reads the trained parameters "
+                           "from net.layers[i].params")
+        params = [{k: np.array(v, copy=True) for k, v in own.items()}
+                  for own in (getattr(layer, "params", None) for layer in layers) if isinstance(own, dict) and own]
+        return ("ok", params, np.asarray(net.forward(probe.copy())))
     run.__wrapped__ = net
     return run
 
 
-def compare_accuracy(expected, predicted):
-    level, labels = expected
-    if not (isinstance(predicted, np.ndarray) and predicted.shape == labels.shape
-            and predicted.dtype.kind in "iu"):
-        return {"kind": "type", "text": f"could not evaluate the network ({type(predicted).__name__} "
-                                        f"{getattr(predicted, 'shape', '')})"}
-    acc = float((predicted == labels).mean())
+def _params_mismatch(params):
+    """None when params are LeNet-5's five {"w", "b"} dicts of finite numbers of the right shapes."""
+    if not isinstance(params, list) or len(params) != len(LENET_SHAPES):
+        n = len(params) if isinstance(params, list) else 0
+        return (f"net.layers holds {n} layers with parameters, LeNet-5 has {len(LENET_SHAPES)} (three convolutions, "
+                "two dense layers): the grader scores the trained parameters of those layers, in order")
+    for i, (have, want) in enumerate(zip(params, LENET_SHAPES)):
+        if not isinstance(have, dict) or set(have) != set(want):
+            keys = sorted(map(str, have)) if isinstance(have, dict) else type(have).__name__
+            return f"layer {i + 1} with parameters has params {keys}, expected {sorted(want)}"
+        for k, shape in want.items():
+            v = have[k]
+            if not (isinstance(v, np.ndarray) and v.dtype.kind in "iuf"):
+                return f"layer {i + 1}'s params[{k!r}] is a {type(v).__name__}, expected an array of numbers"
+            if v.shape != shape:
+                return f"layer {i + 1}'s params[{k!r}] has shape {v.shape}, expected {shape}"
+            if not np.isfinite(v).all():
+                return f"layer {i + 1}'s params[{k!r}] holds NaN or inf"
+    return None
+
+
+_scored: dict = {}   # the last parameters scored, by their bytes: five levels are one network
+
+
+def _accuracy(params, x, y) -> float:
+    key = b"".join(np.ascontiguousarray(layer[k]).tobytes() for layer in params for k in sorted(layer))
+    key += str(id(x)).encode()
+    if key not in _scored:
+        _scored.clear()
+        _scored[key] = float((lenet5_logits(params, x).argmax(axis=1) == y).mean())
+    return _scored[key]
+
+
+def accuracy_mismatch(level, acc, note=""):
+    """The mismatch for an accuracy `acc` below `level` (the hint reads "acc")."""
+    return {"kind": "values", "acc": acc,
+            "text": f"accuracy {acc:.3f} on the held-out test digits is below {level:.2f} (measured by the grader: "
+                    f"LeNet-5's forward, minicnn's own, with your trained parameters){note}"}
+
+
+def compare_accuracy(expected, got):
+    level, x, y, probe = expected
+    if not (isinstance(got, tuple) and len(got) == 3 and got[0] == "ok"):
+        said = got[1] if isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], str) else None
+        return {"kind": "type", "text": said or f"could not read the trained network ({type(got).__name__})"}
+    _, params, out = got
+    bad = _params_mismatch(params)
+    if bad is not None:
+        return {"kind": "params", "text": bad}
+    acc = _accuracy(params, x, y)
     if acc >= level:
         return None
-    return {"kind": "values", "acc": acc,
-            "text": f"accuracy {acc:.3f} on the held-out test digits is below {level:.2f}"}
+    note = ""
+    ours = lenet5_logits(params, probe)
+    if not (isinstance(out, np.ndarray) and out.shape == ours.shape
+            and np.allclose(np.asarray(out, np.float64), ours, rtol=1e-3, atol=1e-3)):
+        note = ("; your net.forward gives other outputs than LeNet-5's forward with the same parameters: a "
+                "layer (or the order of the layers) differs from LeNet-5's, see the parts above")
+    return accuracy_mismatch(level, acc, note)
 
 
 CHANCE = 0.2   # below this, 10 classes: the network has learned (next to) nothing
@@ -293,13 +374,18 @@ def _accuracy_hint(case, got, m):
                 "near ln 10 = 2.30, the parameters never change or move the wrong way: sgd_step must change them "
                 "in place and against the gradient (layer.params[name] -= lr * layer.grads[name]; "
                 "`p = p - lr * g` only rebinds a local name, and += climbs the loss)")
+    if m.get("kind") == "params":
+        return ("net must be your LeNet-5 (lenet5(rng)) after training: the grader reads the parameters of "
+                "net.layers and runs LeNet-5 with them on the held-out digits")
     return ("train longer, or check the learning rate and the backward passes (gradcheck each layer); the reference "
             "solution reaches about 92% after one epoch (batch 16, learning rate 0.1)")
 
 
 def _accuracy_cases(rng, hidden):
     x, y = held_out_digits()
-    return [Case(f"accuracy of at least {level:.0%}", (x,), (level, y), f"{len(y)} MNIST digits never used in training",
+    probe = np.random.default_rng(5).random(PROBE_SHAPE).astype(np.float32)
+    return [Case(f"accuracy of at least {level:.0%}", (probe,), (level, x, y, probe),
+                 f"{len(y)} MNIST digits never used in training, scored by the grader with your parameters",
                  show_inputs=False) for level in ACCURACY_LEVELS]
 
 
