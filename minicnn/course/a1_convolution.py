@@ -7,6 +7,8 @@ generator; nothing here is a hard-coded answer.
 """
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
 from .. import conv, examples, shapes
@@ -246,6 +248,68 @@ def _corr_hint(case, got, m):
 PARTS.append(Part("a1.correlate2d", "correlate2d", "Cross-correlation of one image",
                   _corr_cases_factory(conv.correlate2d),
                   njit=True, hint=_corr_hint, numpy_functions=("correlate", "convolve")))
+# ----------------------------------------------------------------------------- convolve2d's own work
+#
+# The notebook's convolve2d flips the kernel and calls the student's correlate2d.  A stride or padding
+# slip in correlate2d would then fail convolve2d's cases too: one mistake charged twice.  So while
+# convolve2d is checked, the grader's own correlation stands in for the student's correlate2d (the
+# name `correlate2d` in convolve2d's globals, in a copy of the function), and convolve2d is judged on
+# what it does itself: the flip, and the call.  A convolve2d that is wrong on its own (no flip, or one
+# that leans on a correlate2d that flips) still fails.  The stand-in is the grader's code, written
+# here, not minicnn's kernels (which the tripwires empty while a student's function runs).
+
+def _grader_correlate2d(image, kernel, stride=1, padding=0):
+    """out[i, j] = sum over u, v of image[i*stride + u - padding, j*stride + v - padding] * kernel[u, v],
+    where a row or column outside the image (the zero padding) adds nothing."""
+    h, w = image.shape
+    kh, kw = kernel.shape
+    out = np.zeros(((h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            top, left = i * stride - padding, j * stride - padding   # the window's corner in the unpadded image
+            for u in range(max(0, -top), min(kh, h - top)):            # only the window's rows inside the image
+                for v in range(max(0, -left), min(kw, w - left)):
+                    out[i, j] += image[top + u, left + v] * kernel[u, v]
+    return out
+
+
+_STAND_IN: list = []         # [the compiled stand-in], made on first use
+_ADAPTED: dict = {}          # id(student's convolve2d) -> (it, the copy that calls the stand-in)
+
+
+def _stand_in():
+    if not _STAND_IN:
+        from numba import njit
+
+        _STAND_IN.append(njit(_grader_correlate2d))
+    return _STAND_IN[0]
+
+
+def with_grader_correlate2d(fn):
+    """The student's convolve2d with the grader's correlate2d in place of theirs (see above); `fn`
+    itself when it does not call a global named correlate2d (or is not a plain or @njit function)."""
+    if id(fn) in _ADAPTED and _ADAPTED[id(fn)][0] is fn:
+        return _ADAPTED[id(fn)][1]
+    py = getattr(fn, "py_func", fn)
+    code = getattr(py, "__code__", None)
+    if not isinstance(py, types.FunctionType) or "correlate2d" not in code.co_names \
+            or "correlate2d" not in py.__globals__:
+        return fn
+    copy = types.FunctionType(code, {**py.__globals__, "correlate2d": _stand_in()}, py.__name__,
+                              py.__defaults__, py.__closure__)
+    if py is not fn:   # an @njit function: compile the copy the same way
+        from numba import njit
+
+        copy = njit(copy)
+    _ADAPTED[id(fn)] = (fn, copy)
+    return copy
+
+
+def _convolve_hint(case, got, m):
+    return (_corr_hint(case, got, m) + "; convolve2d is checked with a correct correlate2d standing in for yours "
+            "(when it calls correlate2d), so this is convolve2d's own mistake: the flip, or how it calls correlate2d")
+
+
 PARTS.append(Part("a1.convolve2d", "convolve2d", "Convolution (flipped kernel) of one image",
-                  _corr_cases_factory(conv.convolve2d), njit=True, hint=_corr_hint,
-                  numpy_functions=("correlate", "convolve")))
+                  _corr_cases_factory(conv.convolve2d), njit=True, hint=_convolve_hint,
+                  numpy_functions=("correlate", "convolve"), adapter=with_grader_correlate2d))
