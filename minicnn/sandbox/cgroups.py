@@ -224,8 +224,60 @@ def make_v2(name: str, processes: int, memory_bytes: int, base: Path) -> Cgroup 
     return Cgroup(2, [d], limits)
 
 
+# ----------------------------------------------------------------------------- stale groups
+
+STALE_PREFIXES = ("minicnn-grade-", "minicnn-probe-")   # names "<prefix><maker's pid>-...", made by make() callers
+STALE_AGE = 60.0   # seconds: a younger group may be one that another worker is filling right now
+_swept: list = []  # this process has swept once (make() sweeps before its first group)
+
+
+def _maker_alive(name: str, prefix: str) -> bool:
+    """Is the process that made the group `name` (its pid follows the prefix) still running?"""
+    try:
+        pid = int(name[len(prefix):].split("-")[0])
+    except ValueError:
+        return True   # not a name we gave: leave it alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def remove_stale(bases=None, v1_root: Path = V1_ROOT, now: float | None = None) -> list:
+    """Remove the empty groups a killed worker left behind: those named with STALE_PREFIXES whose
+    maker is gone, that have no member and are older than STALE_AGE, in the v2 `bases` (default:
+    v2_bases()) and the v1 pids and memory hierarchies.  Returns the directories removed."""
+    now = time.time() if now is None else now
+    candidates = list(v2_bases() if bases is None else bases) + [v1_root / "pids", v1_root / "memory"]
+    removed = []
+    for base in candidates:
+        try:
+            entries = list(Path(base).iterdir())
+        except OSError:
+            continue
+        for d in entries:
+            prefix = next((p for p in STALE_PREFIXES if d.name.startswith(p)), None)
+            if prefix is None or not d.is_dir() or _maker_alive(d.name, prefix):
+                continue
+            try:
+                if now - d.stat().st_mtime < STALE_AGE or _read(d / "cgroup.procs").split():
+                    continue
+                d.rmdir()   # the kernel refuses a group that still has members or children
+            except OSError:
+                continue
+            removed.append(d)
+    return removed
+
+
 def make(name: str, processes: int, memory_bytes: int) -> Cgroup | None:
-    """The best cgroup this process may make (see the module docstring), or None."""
+    """The best cgroup this process may make (see the module docstring), or None.
+    Before this process's first group, the stale groups of killed workers are removed."""
+    if not _swept:
+        _swept.append(True)
+        remove_stale()
     fallback = None
     for base in v2_bases():
         group = make_v2(name, processes, memory_bytes, base)
