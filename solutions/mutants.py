@@ -11,7 +11,7 @@ The edits quote the solution cells, so this file is the instructor's material: i
 the notebooks in solutions/ (copied by `minicnn course init`), never in the package.  It is read
 by minicnn.course.mutation.load (run as plain Python); the machinery is in that module.
 """
-from minicnn.course.mutation import A1, A2, A3, A4, A5, M
+from minicnn.course.mutation import A1, A2, A3, A4, A5, A6, M
 
 MUTANTS = [
     # ---------------------------------------------------------------- assignment 1
@@ -185,4 +185,25 @@ MUTANTS = [
       ("for start in range(0, len(x), batch_size)", "for start in range(0, batch_size, batch_size)")),
     M(A5, "conv-layer-from-minicnn", "conv_layer", ["test_conv_layer"], "uses minicnn.layers.Conv2D",
       ("class Conv2D:", "from minicnn.layers import Conv2D as _Theirs\n\n\nclass Conv2D(_Theirs):\n    pass\n\n\nclass _Unused:")),
+    # ---------------------------------------------------------------- assignment 6
+    M(A6, "conv1d-stride-ignored", "conv1d", ["test_conv1d"],
+      "right output length, but the window moves one position at a time",
+      ("xp[n, c, i * stride + u]", "xp[n, c, i + u]")),
+    M(A6, "conv-transpose-forward-size", "conv_transpose2d", ["test_conv_transpose2d"],
+      "sizes the output with the forward convolution's formula (which shrinks)",
+      ("full_h = (h - 1) * stride + kh + output_padding", "full_h = (h - kh) // stride + 1 + 2 * padding"),
+      ("full_w = (wd - 1) * stride + kw + output_padding", "full_w = (wd - kw) // stride + 1 + 2 * padding")),
+    M(A6, "conv-transpose-padding-not-cropped", "conv_transpose2d", ["test_conv_transpose2d"],
+      "never crops the padding from the output", ("    p = padding\n", "    p = 0\n")),
+    M(A6, "input-grad-no-output-padding", "input_grad", ["test_input_grad"],
+      "leaves output_padding at 0: the rows the stride skipped are missing from dL/dx",
+      ("x_hw[0] - reached", "0")),
+    M(A6, "receptive-field-adds-k", "receptive_field", ["test_receptive_field"], "adds k instead of k - 1 per layer",
+      ("rf += d * (k - 1) * jump", "rf += d * k * jump")),
+    M(A6, "receptive-field-stride-ignored", "receptive_field", ["test_receptive_field"],
+      "never multiplies the jump by the stride", ("jump *= s", "jump *= 1")),
+    M(A6, "concepts-flops-multiplies-only", "concepts", ["test_concepts"],
+      "counts only the multiplications of the edge-detection FLOPs", ("319 * 280 * 3,", "319 * 280 * 2,")),
+    M(A6, "concepts-dense-no-biases", "concepts", ["test_concepts"], "forgets the biases of the two dense layers",
+      ("(256 * 100 + 100) + (100 * 26 + 26)", "256 * 100 + 100 * 26")),
 ]

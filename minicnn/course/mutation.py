@@ -38,6 +38,7 @@ def M(assignment, name, cell, breaks, description, *edits):
 
 
 A1, A2, A3, A4, A5 = "a1_convolution", "a2_volumes_pooling", "a3_backprop", "a4_gpu", "a5_lenet"
+A6 = "a6_beyond"
 
 
 class StaleMutant(ValueError):

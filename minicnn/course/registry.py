@@ -1,8 +1,8 @@
 """Every graded part of the course, by key ("a1.correlate2d", ...): built once, explicitly,
-from the five assignment modules' PARTS lists (no registration by import side effect)."""
+from the six assignment modules' PARTS lists (no registration by import side effect)."""
 from __future__ import annotations
 
-from . import a1_convolution, a2_volumes_pooling, a3_backprop, a4_gpu, a5_lenet
+from . import a1_convolution, a2_volumes_pooling, a3_backprop, a4_gpu, a5_lenet, a6_beyond
 from .part import Part
 
 ASSIGNMENTS = {
@@ -11,6 +11,7 @@ ASSIGNMENTS = {
     "a3_backprop": a3_backprop.PARTS,
     "a4_gpu": a4_gpu.PARTS,
     "a5_lenet": a5_lenet.PARTS,
+    "a6_beyond": a6_beyond.PARTS,
 }
 
 
