@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import conv, examples, shapes
+from ..sandbox.calls import is_numba_dispatcher
 from .cases import REF, case_label, cite, first_that_computes, ints
 from .part import AnyOf, Case, Part
 
@@ -37,8 +38,9 @@ def _conv1d_alternatives(x, w, b, s, p):
             lambda: f(x, np.ascontiguousarray(w[:, :, ::-1]), b, s, p),
     }
     if s > 1:
+        out_len = (x.shape[2] + 2 * p - w.shape[2]) // s + 1
         alts["the stride is ignored: output i reads the input from position i*stride (Ding: with stride 2 the "
-             "filter jumps 2 positions at a time)"] = lambda: f(x, w, b, 1, p)
+             "filter jumps 2 positions at a time)"] = lambda: AnyOf([f(x, w, b, 1, p), f(x, w, b, 1, p)[:, :, :out_len]])
     if p > 0:
         alts["the padding is ignored: pad `padding` zeros at both ends"] = lambda: f(x, w, b, s, 0)
         alts["padding off by one"] = lambda: first_that_computes(lambda: f(x, w, b, s, p - 1),
@@ -183,6 +185,10 @@ def _convt_hint(case, got, m):
         h_out = _transpose_size(x.shape[2], w.shape[2], s, p, op)
         w_out = _transpose_size(x.shape[3], w.shape[3], s, p, op)
         fwd = (_forward_size(x.shape[2], w.shape[2], s, p), _forward_size(x.shape[3], w.shape[3], s, p))
+        uncropped = (_transpose_size(x.shape[2], w.shape[2], s, 0, op), _transpose_size(x.shape[3], w.shape[3], s, 0, op))
+        if p > 0 and tuple(m["got"].shape[2:]) == uncropped:
+            return (f"that is the uncropped output: `padding` rows and columns are cropped from *each* side, "
+                    f"{TRANSPOSE_RULE} = ({h_out}, {w_out})")
         if tuple(m["got"].shape[2:]) == fwd:
             return (f"that is the size of a forward convolution's output, which shrinks; a transposed convolution "
                     f"grows its input: {TRANSPOSE_RULE} = ({h_out}, {w_out})")
@@ -248,8 +254,31 @@ def _input_grad_hint(case, got, m):
             "read as conv_transpose2d's (C_in, C_out, kh, kw) with C_in = K, no bias")
 
 
+# the types conv2d_input_grad passes on: float64 arrays made by the cases, np.zeros for the bias, ints
+def _transpose_signature():
+    from numba import types
+    array4 = types.float64[:, :, :, ::1]
+    return (array4, array4, types.float64[::1], types.int64, types.int64, types.int64)
+
+
+def _compile_callees(fn):
+    """conv2d_input_grad is plain Python calling the student's @njit conv_transpose2d: compile that
+    here, once, for the types the call passes, so that each case's forked child does not compile it
+    again (seconds per case on a busy machine).  Compiling runs none of the student's code; a
+    function that does not compile is left alone (the call then reports the error)."""
+    names = getattr(getattr(fn, "__code__", None), "co_names", ())
+    for name in names:
+        callee = getattr(fn, "__globals__", {}).get(name)
+        if is_numba_dispatcher(callee) and not callee.signatures:
+            try:
+                callee.compile(_transpose_signature())
+            except Exception:  # noqa: BLE001 - another signature, or a compile error the call will show
+                pass
+    return fn
+
+
 PARTS.append(Part("a6.input_grad", "conv2d_input_grad", "conv2d's input gradient is a transposed convolution",
-                  _input_grad_cases, hint=_input_grad_hint))
+                  _input_grad_cases, hint=_input_grad_hint, adapter=_compile_callees))
 
 
 # ----------------------------------------------------------------------------- 4. receptive field
@@ -290,6 +319,10 @@ def _jumps(layers):
     return out
 
 
+def _n_layers(layers):
+    return f"{len(layers)} layer" + ("s" if len(layers) != 1 else "")
+
+
 RF_KINDS = ("strided layers", "dilated layers", "strides and dilation", "a pooling layer (k = s = 2)", "ordinary")
 
 
@@ -300,7 +333,7 @@ def _rf_cases(rng, hidden):
         for j, stack in enumerate(ex.params["stacks"]):
             layers = [tuple(int(v) for v in layer) for layer in stack]
             cases.append(Case(cite(ex) + f" (stack {j + 1})", (layers,), shapes.receptive_field(layers),
-                              f"{len(layers)} layers", worked=True, example_id=ex.id,
+                              _n_layers(layers), worked=True, example_id=ex.id,
                               alternatives=_rf_alternatives(layers)))
     for i, kind in enumerate(list(RF_KINDS) * (2 if hidden else 1)):
         r = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731
@@ -319,7 +352,7 @@ def _rf_cases(rng, hidden):
         if kind in ("dilated layers", "strides and dilation"):
             layers[-1] = (layers[-1][0] if layers[-1][0] > 1 else 3, layers[-1][1], 2)
         cases.append(Case(case_label(i, kind, hidden), (layers,), shapes.receptive_field(layers),
-                          f"{len(layers)} layers", hidden=hidden, alternatives=_rf_alternatives(layers)))
+                          _n_layers(layers), hidden=hidden, alternatives=_rf_alternatives(layers)))
     return cases
 
 
