@@ -202,6 +202,8 @@ MUTANTS = [
       ("rf += d * (k - 1) * jump", "rf += d * k * jump")),
     M(A6, "receptive-field-stride-ignored", "receptive_field", ["test_receptive_field"],
       "never multiplies the jump by the stride", ("jump *= s", "jump *= 1")),
+    M(A6, "ascent-descends", "ascent_step", ["test_ascent_step"],
+      "steps *down* the gradient: the activation falls", ("return x + lr * grad_x", "return x - lr * grad_x")),
     M(A6, "concepts-flops-multiplies-only", "concepts", ["test_concepts"],
       "counts only the multiplications of the edge-detection FLOPs", ("319 * 280 * 3,", "319 * 280 * 2,")),
     M(A6, "concepts-dense-no-biases", "concepts", ["test_concepts"], "forgets the biases of the two dense layers",

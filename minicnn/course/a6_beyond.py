@@ -15,6 +15,7 @@ import numpy as np
 from .. import conv, examples, shapes
 from ..sandbox.calls import is_numba_dispatcher
 from .cases import REF, case_label, cite, first_that_computes, ints
+from .inspection import LIBRARIES
 from .part import AnyOf, Case, Part
 
 PARTS: list[Part] = []   # this assignment's graded parts, in notebook order
@@ -360,6 +361,77 @@ PARTS.append(Part("a6.receptive_field", "receptive_field", "Receptive field of a
                   compare=compare_rf,
                   hint=lambda c, g, m: ("rf starts at 1 and jump at 1; each layer (k, s, d) adds d*(k - 1)*jump, then "
                                         "jump *= s")))
+
+
+# ----------------------------------------------------------------------------- 5. activation maximisation
+
+PITIE = examples.lectures()["tcd"]
+ASCENT_ALLOWED = ("minicnn", "minicnn.conv", "minicnn.activations")
+
+
+def filter_activation(x, w, b, f):
+    """The loss of Pitie's "Visualisation" slide: the mean of filter f's ReLU output, over the batch
+    and every position, for the one-layer network relu(conv2d(x, w, b))."""
+    return float(conv.conv2d(x, w, b, impl=REF)[:, f].clip(min=0).mean())
+
+
+def _ascent_reference(x, w, b, f, lr, sign=1.0, scale=1.0):
+    y = conv.conv2d(x, w, b, impl=REF)
+    grad_r = np.zeros_like(y)
+    grad_r[:, f] = scale / (y.shape[0] * y.shape[2] * y.shape[3])   # d mean / d each of its terms
+    grad_y = np.where(y > 0, grad_r, 0.0)
+    grad_x = conv.conv2d_backward(grad_y, x, w, impl=REF)[0]
+    return x + sign * lr * grad_x
+
+
+def _ascent_cases(rng, hidden):
+    cases = []
+    kinds = ["one image", "a batch of two", "the last filter", "a larger step"] * (2 if hidden else 1)
+    for i, kind in enumerate(kinds):
+        n = 2 if kind == "a batch of two" else 1
+        k, size = int(rng.integers(2, 5)), int(rng.integers(6, 10))
+        x = rng.standard_normal((n, 1, size, size))
+        w, b = rng.standard_normal((k, 1, 3, 3)), 0.1 * rng.standard_normal(k)
+        f = k - 1 if kind == "the last filter" else int(rng.integers(0, k))
+        lr = 5.0 if kind == "a larger step" else 1.0
+        count = n * (size - 2) ** 2
+        label = (f'lecture: {PITIE["author"]}, "{PITIE["title"]}", slide "Visualisation" ({kind}; a one-layer '
+                 "network the grader builds)") if not hidden else case_label(i, kind, hidden)
+        cases.append(Case(label, (x, w, b, f, lr), _ascent_reference(x, w, b, f, lr),
+                          f"x {n}x1x{size}x{size}, {k} filters 3x3, filter {f}, lr {lr}", hidden=hidden,
+                          show_inputs=False, alternatives={
+                              "the step goes *down* the gradient (descent): ascent adds lr * dL/dx to the image, "
+                              "to make the activation larger": lambda x=x, w=w, b=b, f=f, lr=lr:
+                                  _ascent_reference(x, w, b, f, lr, sign=-1.0),
+                              "the loss is the *mean* of the filter's activation (Pitie, step 1): each output's "
+                              "gradient is 1 / (N * H_out * W_out), not 1": lambda x=x, w=w, b=b, f=f, lr=lr, c=count:
+                                  _ascent_reference(x, w, b, f, lr, scale=c),
+                              "only filter f's outputs are in the loss: the other channels of dL/dy are 0":
+                                  lambda x=x, w=w, b=b, f=f, lr=lr: _ascent_all_filters(x, w, b, lr)}))
+    return cases
+
+
+def _ascent_all_filters(x, w, b, lr):
+    y = conv.conv2d(x, w, b, impl=REF)
+    grad_y = np.where(y > 0, 1.0 / (y.shape[0] * y.shape[2] * y.shape[3]), 0.0)
+    return x + lr * conv.conv2d_backward(grad_y, x, w, impl=REF)[0]
+
+
+def _ascent_hint(case, got, m):
+    x, w, b, f, lr = case.args
+    if m["kind"] != "values":
+        return "return the updated image, the shape of x: x + lr * d(activation)/dx"
+    before, after = filter_activation(x, w, b, f), filter_activation(m["got"], w, b, f)
+    went = "rose" if after > before else "did not rise"
+    values = "" if case.hidden else f" ({before:.4g} -> {after:.4g})"   # a hidden case shows no values
+    return (f"the filter's mean activation {went}{values}; the step is x + lr * dL/dx with "
+            "L = mean(relu(conv2d(x, w, b))[:, f]): dL/dy = 1/(N*H_out*W_out) on channel f where y > 0, then "
+            "conv2d_backward gives dL/dx")
+
+
+PARTS.append(Part("a6.ascent_step", "ascent_step", "One step of activation maximisation (gradient ascent)",
+                  _ascent_cases, hint=_ascent_hint, forbidden=LIBRARIES, allowed_modules=ASCENT_ALLOWED,
+                  tripwires="layers", timeout=60.0))
 
 
 # ----------------------------------------------------------------------------- 5. concept questions

@@ -122,3 +122,13 @@ def test_the_callee_of_conv2d_input_grad_is_compiled_once_before_the_cases():
     g, w, s, p, _ = case.args
     namespace["conv2d_input_grad"](g, w, s, p, None)
     assert len(callee.signatures) == 1   # the cases' call used the compiled one
+
+
+def test_the_reference_ascent_step_raises_the_filters_activation():
+    for hidden, seed in ((False, 0), (True, 7)):
+        for case in _cases("a6.ascent_step", hidden, seed):
+            x, w, b, f, lr = case.args
+            before = a6_beyond.filter_activation(x, w, b, f)
+            assert a6_beyond.filter_activation(case.expected, w, b, f) > before
+            wrong_sign = a6_beyond._ascent_reference(x, w, b, f, lr, sign=-1.0)
+            assert a6_beyond.filter_activation(wrong_sign, w, b, f) < before
