@@ -429,9 +429,11 @@ def _ascent_hint(case, got, m):
             "conv2d_backward gives dL/dx")
 
 
+# minicnn's fast kernels run on Numba's thread pool, which does not survive a fork: as in
+# assignment 5, these calls run in-process (fork=False, without the sandbox's per-call time limit)
 PARTS.append(Part("a6.ascent_step", "ascent_step", "One step of activation maximisation (gradient ascent)",
                   _ascent_cases, hint=_ascent_hint, forbidden=LIBRARIES, allowed_modules=ASCENT_ALLOWED,
-                  tripwires="layers", timeout=60.0))
+                  tripwires="layers", fork=False, timeout=120.0))
 
 
 # ----------------------------------------------------------------------------- 5. concept questions

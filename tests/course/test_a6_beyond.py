@@ -132,3 +132,28 @@ def test_the_reference_ascent_step_raises_the_filters_activation():
             assert a6_beyond.filter_activation(case.expected, w, b, f) > before
             wrong_sign = a6_beyond._ascent_reference(x, w, b, f, lr, sign=-1.0)
             assert a6_beyond.filter_activation(wrong_sign, w, b, f) < before
+
+
+def test_ascent_step_must_be_the_students_own_step(capsys):
+    """Careless and hostile ascent steps, checked in-process as the notebook does (fork=False)."""
+    from minicnn.course.checks import check
+
+    def via_a_ready_made_layer(x, w, b, f, lr):   # minicnn.layers is assignment 5's own work: refused
+        import minicnn.layers
+        layer = minicnn.layers.Conv2D(1, w.shape[0], 3)
+        return x + 0 * layer.forward(x).sum()
+
+    def unchanged(x, w, b, f, lr):                # returns the image as it came in
+        return x
+
+    def right(x, w, b, f, lr):
+        y = minicnn.conv2d(x, w, b)
+        g = np.zeros_like(y)
+        g[:, f] = 1.0 / (y.shape[0] * y.shape[2] * y.shape[3])
+        return x + lr * minicnn.conv2d_backward(minicnn.relu_backward(g, y), x, w)[0]
+
+    assert check("a6.ascent_step", right, points=2) == 2
+    assert check("a6.ascent_step", via_a_ready_made_layer, points=2) == 0
+    assert "your own code" in capsys.readouterr().out
+    assert check("a6.ascent_step", unchanged, points=2) == 0
+    assert "did not rise" in capsys.readouterr().out
