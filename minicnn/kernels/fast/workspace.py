@@ -16,6 +16,7 @@ scratch buffer), and each thread has its own, so two Python threads never share 
 """
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -26,16 +27,18 @@ ALIGN = 64      # bytes: scratch arrays start on a cache line
 
 def scratch(role: str, shape: tuple, dtype, zero: bool = False) -> np.ndarray:
     """A C-contiguous array of `shape` and `dtype` in this thread's buffer for `role`, its contents
-    left from the last use unless `zero`.  Valid until the next scratch() call for the same role."""
+    left from the last use unless `zero`.  Valid until the next scratch() call for the same role.
+    (A few microseconds a call: this runs several times in every convolution, small ones too.)"""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     buffers = getattr(_local, "buffers", None)
     if buffers is None:
         buffers = _local.buffers = {}
-    buf = buffers.get(role)
-    if buf is None or buf.size < nbytes + ALIGN:
-        buf = buffers[role] = np.empty(nbytes + ALIGN, dtype=np.uint8)
-    skip = -buf.ctypes.data % ALIGN
+    held = buffers.get(role)
+    if held is None or held[0].size < held[1] + nbytes:
+        buf = np.empty(nbytes + ALIGN, dtype=np.uint8)
+        held = buffers[role] = (buf, -buf.ctypes.data % ALIGN)   # (buffer, bytes to its first aligned one)
+    buf, skip = held
     arr = buf[skip:skip + nbytes].view(dtype).reshape(shape)
     if zero:
         arr.fill(0)
@@ -45,6 +48,6 @@ def scratch(role: str, shape: tuple, dtype, zero: bool = False) -> np.ndarray:
 def release() -> int:
     """Drop this thread's scratch buffers (they are made again when next needed); returns the bytes freed."""
     buffers = getattr(_local, "buffers", {})
-    freed = sum(b.size for b in buffers.values())
+    freed = sum(buf.size for buf, _ in buffers.values())
     buffers.clear()
     return freed
