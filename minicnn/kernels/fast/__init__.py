@@ -134,7 +134,10 @@ def conv2d_backward_input(grad_out, w, g, x_hw, out=None):
     dst = scratch("scatter", (1 if inner else n, ncb * KB, plan.sh * plan.sw, plan.hq * plan.wq * unit + SLACK),
                   grad_out.dtype, zero=True)
     with threads_for(small):
-        fc.scatter(rows_of(grad_out, plan), ws.reshape(kh * kw, ncb, KB, k), tplane, toff, dst, c, plan)
+        # the output-gradient channels as the passes' "taps": planes 0..K-1, offset 0 (made here:
+        # np.arange inside the kernel cost its own compile on a first call)
+        fc.scatter(rows_of(grad_out, plan), ws.reshape(kh * kw, ncb, KB, k), tplane, toff, dst, c, plan,
+                   np.arange(k, dtype=np.int64), np.zeros(k, dtype=np.int64))
         if out is None:
             out = np.empty((n, c) + tuple(x_hw), dtype=grad_out.dtype)
         return merge_phases(dst, plan, out)

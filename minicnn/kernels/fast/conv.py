@@ -155,14 +155,12 @@ def correlate_per_image(x, wt, bias, tplane, toff, out, plan):
 
 
 @njit(cache=True)
-def _scatter_task(task, g, ws, tplane, toff, dst, n_chan, plan):
+def _scatter_task(task, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
     """One task of `scatter`: KB channels of dst, of one image (or, batch-inner, of all)."""
     inner = plan.layout == BATCH_INNER
     item_stride = plan.wq * plan.n if inner else 0   # batch-inner: item = output row
     n_items, n_filt, n_len = g.shape
     n_cb = ws.shape[1]
-    kidx = np.arange(n_filt)
-    kzero = np.zeros(n_filt, dtype=np.int64)
     piece = pieces(n_len, plan.chunk)[1]
     s = task // n_cb
     cb = task % n_cb
@@ -185,7 +183,7 @@ def _scatter_task(task, g, ws, tplane, toff, dst, n_chan, plan):
 
 
 @njit(cache=True, parallel=True)
-def scatter(g, ws, tplane, toff, dst, n_chan, plan):
+def scatter(g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
     """The transpose of `correlate`, for the input gradient: for every tap t and channel c,
 
         dst[., c, tplane[t], toff[t] + item*item_stride + p] += sum_k ws[t, c//KB, c%KB, k] * g[item, k, p]
@@ -193,11 +191,12 @@ def scatter(g, ws, tplane, toff, dst, n_chan, plan):
     (item_stride = Wq*N when batch-inner, where an item is an output row, else 0.)
     g from grad_rows (zero in the discarded wide columns and the tail); dst (G, ceil(C/KB)*KB, P, Ls)
     zeros, laid out as split_phases lays out the input (G = N, or 1 if batch-inner); channels from
-    n_chan = C on are left alone.  Each task owns KB channels of dst (and one image unless
-    batch-inner), so no two tasks write the same memory."""
+    n_chan = C on are left alone.  kidx = arange(K) and kzero = K zeros (int64): the output-gradient
+    channels as the passes' list of (plane, offset).  Each task owns KB channels of dst (and one
+    image unless batch-inner), so no two tasks write the same memory."""
     n_tasks = (1 if plan.layout == BATCH_INNER else g.shape[0]) * ws.shape[1]
     for task in prange(n_tasks):
-        _scatter_task(np.int64(task), g, ws, tplane, toff, dst, n_chan, plan)
+        _scatter_task(np.int64(task), g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero)
     return dst
 
 
