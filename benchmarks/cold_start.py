@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -93,10 +92,13 @@ def main(argv=None) -> int:
 
     import numba
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import machine   # benchmarks/machine.py
+
+    cpu_name, enabled = machine.numba_target()
     print(f"minicnn from {SRC}")
-    print(f"cpu: {cpu}, {os.cpu_count()} cores; numba {numba.__version__} (llvm cpu {numba.config.CPU_NAME or 'host'})")
+    print(f"cpu: {machine.cpu_model()}, {os.cpu_count()} cores; numba {numba.__version__} compiles for "
+          f"'{cpu_name}' ({machine.simd_summary(enabled)})")
     if hasattr(os, "getloadavg"):
         print("load average at start: %.2f %.2f %.2f" % os.getloadavg())
     empty = {n: [] for n in names}

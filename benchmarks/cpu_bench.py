@@ -48,9 +48,11 @@ except ImportError:
     threadpool_limits = None
 
 import numba
-from numba import njit, prange
 
 import minicnn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine  # noqa: E402  (benchmarks/machine.py: CPU model, ISA, FMA peak)
 
 F32 = np.float32
 
@@ -154,30 +156,13 @@ def blas_threads(n):
     return threadpool_limits(limits=n, user_api="blas")
 
 
-# ---------------------------------------------------------------- FMA peak
+# ---------------------------------------------------------------- FMA peak (machine.py)
 
-@njit(parallel=True, fastmath={"contract"})
-def _fma_loop(reps, n_tasks):
-    out = np.zeros(n_tasks * 64, dtype=np.float32)
-    for t in prange(n_tasks):
-        a = np.empty(64, dtype=np.float32)      # 8 AVX2 vectors: enough independent chains
-        for i in range(64):                     # to cover the FMA latency
-            a[i] = np.float32(i) * np.float32(1e-3)
-        m = np.float32(0.999999)
-        c = np.float32(1e-7)
-        for _ in range(reps):
-            for i in range(64):
-                a[i] = a[i] * m + c
-        out[t * 64:(t + 1) * 64] = a
-    return out
-
-
-def fma_peak(threads, reps=200_000, rounds=5):
-    """float32 GFLOP/s of independent FMAs on `threads` threads (best of `rounds`)."""
+def fma_peak(threads):
+    """float32 GFLOP/s of independent FMAs on `threads` threads (machine.py's probe); sets both libraries' threads."""
+    peak = machine.fma_peak(threads)
     set_threads(threads)
-    _fma_loop(10, threads)
-    best = min(_timed(lambda: _fma_loop(reps, threads)) for _ in range(rounds))
-    return 2 * 64 * reps * threads / best / 1e9
+    return peak
 
 
 def _timed(fn):
@@ -559,7 +544,7 @@ def main(argv=None):
         "keep_freed_memory": kept,
         "python": sys.version.split()[0], "numpy": np.__version__, "numba": numba.__version__,
         "torch": torch.__version__ if torch is not None else None, "minicnn": minicnn.__version__,
-        "machine": platform.machine(), "processor": _cpu_name(), "cpu_count": os.cpu_count(),
+        "machine": platform.machine(), **machine.describe(),
         "rounds": rounds, "threads": threads_list,
         "blas_threads_limited": threadpool_limits is not None,
         "torch_forward": "under torch.no_grad()", "torch_backward": "only .backward() is timed",
@@ -568,7 +553,9 @@ def main(argv=None):
         print("PyTorch is not installed: no ratios (pip install torch==2.13.0)")
     peaks = {t: fma_peak(t) for t in threads_list}
     meta["fma_peak_gflops"] = peaks
-    print("float32 FMA peak: " + ", ".join(f"{t} thread{'s' * (t > 1)} {p:.0f} GFLOP/s" for t, p in peaks.items()))
+    for line in machine.summary_lines(meta, peaks):
+        print(line)
+    print("(each conv row: GFLOP/s and its share of the peak measured at the same thread count)")
     results = {"meta": meta}
     if "conv" in sections:
         results["conv"] = conv_section(threads_list, rounds, args.loop_all, peaks, log, args.layers.split(","))
@@ -582,16 +569,6 @@ def main(argv=None):
     Path(args.json).write_text(json.dumps(results, indent=1))
     print(f"wrote {args.json}")
     _targets(results)
-
-
-def _cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _targets(results):

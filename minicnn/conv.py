@@ -12,13 +12,14 @@ from .argcheck import (as_array, check_finite as _check_finite, check_grad_out, 
                        shape_str)
 from .geometry import ConvGeometry, bias_vector, conv_geometry, conv_transpose_geometry, pad2d
 from .kernels import kernels
+from .outarg import check_out, check_out_tuple, into
 
 __all__ = ["conv2d", "conv2d_backward", "conv1d", "conv1d_backward", "conv_transpose2d", "conv_transpose2d_backward",
            "correlate2d", "convolve2d", "pad2d", "ConvGeometry"]
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, strict=False, check_finite=True,
-           impl="fast"):
+           impl="fast", out=None):
     """2-D convolution (cross-correlation, as in every CNN library) of a batch of images.
 
     Inputs:
@@ -29,6 +30,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, strict=Fals
       padding  int or (rows, cols) zeros added on each side, or 'valid' (0), 'same' (output
                as large as the input; stride 1 and odd kernels only) or 'full' (d*(k-1))
       strict   raise instead of flooring when the filter does not tile the input evenly
+      out      None, or an array to write the result into and return: exactly the result's shape
+               and dtype, C-contiguous, sharing no memory with the inputs (see minicnn/outarg.py);
+               a loop that passes the same `out` allocates no new output each call
     Returns: (N, K, H_out, W_out) with H_out = floor((H + 2p - d(kH - 1) - 1)/s) + 1, float32 if all
     inputs are float32, else float64.
 
@@ -42,14 +46,18 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, strict=Fals
     if check_finite:
         _check_finite("x", x)
         _check_finite("weight", weight)
-    return kernels(impl)["conv2d_forward"](x, weight, b, g)
+    if out is not None:
+        check_out("conv2d", "out", out, (x.shape[0], weight.shape[0], g.out_h, g.out_w), dtype,
+                  {"x": x, "weight": weight, "bias": b})
+    return kernels(impl)["conv2d_forward"](x, weight, b, g, out)
 
 
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, impl="fast"):
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, impl="fast", out=None):
     """Gradients of conv2d.
 
     Inputs: grad_out (N, K, H_out, W_out) = dL/d(output); x, weight and the settings as given
-    to conv2d.
+    to conv2d; out None, or a tuple (grad_x, grad_weight, grad_bias) of arrays to write the
+    results into, any of them None (allocated), each as conv2d's `out` requires.
     Returns: (grad_x (N, C, H, W), grad_weight (K, C, kH, kW), grad_bias (K,)).
     """
     dtype = dtype_of(grad_out, x, weight)
@@ -58,10 +66,14 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, imp
     grad_out = as_array("grad_out", grad_out, 4, "(N, K, H_out, W_out)", dtype)
     g = conv_geometry("conv2d_backward", x.shape, weight.shape, stride, padding, dilation, False)
     check_grad_out(grad_out, (x.shape[0], weight.shape[0], g.out_h, g.out_w), "conv2d")
+    out_x, out_w, out_b = check_out_tuple(
+        "conv2d_backward", out, (("grad_x", x.shape, dtype), ("grad_weight", weight.shape, dtype),
+                                 ("grad_bias", weight.shape[:1], dtype)),
+        {"grad_out": grad_out, "x": x, "weight": weight})
     K = kernels(impl)
-    grad_x = K["conv2d_backward_input"](grad_out, weight, g, x.shape[2:])
-    grad_w = K["conv2d_backward_weight"](grad_out, x, g)
-    return grad_x, grad_w, K["bias_backward"](grad_out)
+    grad_x = K["conv2d_backward_input"](grad_out, weight, g, x.shape[2:], out_x)
+    grad_w = into(out_w, K["conv2d_backward_weight"](grad_out, x, g))     # small: computed, then copied
+    return grad_x, grad_w, into(out_b, K["bias_backward"](grad_out))
 
 
 # ---------------------------------------------------------------- 1-D: a conv2d one row high

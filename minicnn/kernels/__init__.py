@@ -9,10 +9,12 @@ table lookup and never asks what a row can do.  Convolution and pooling ops take
 UNPADDED input and the geometry as one value (`minicnn.geometry.ConvGeometry` g or
 `PoolGeometry` g); each row pads however suits it (the loops pad a copy, the fast
 convolution pads while laying its input out).  Arrays arrive validated, C-contiguous,
-all of one float dtype; every op allocates its outputs and never writes to its inputs.
+all of one float dtype; every op allocates its outputs and never writes to its inputs, except
+that the two ops with an `out` argument write into `out` when it is given (an array the public
+function has checked: the result's shape and dtype, C-contiguous, not overlapping the inputs).
 
-    conv2d_forward(x, w, b, g)                 x (N,C,H,W), w (K,C,kH,kW), b (K,) -> (N,K,g.out_h,g.out_w)
-    conv2d_backward_input(grad_out, w, g, x_hw)   grad_out (N,K,Ho,Wo), x_hw = (H, W) -> grad_x (N,C,H,W)
+    conv2d_forward(x, w, b, g, out=None)       x (N,C,H,W), w (K,C,kH,kW), b (K,) -> (N,K,g.out_h,g.out_w)
+    conv2d_backward_input(grad_out, w, g, x_hw, out=None)   grad_out (N,K,Ho,Wo), x_hw = (H,W) -> grad_x (N,C,H,W)
     conv2d_backward_weight(grad_out, x, g)     -> grad_w (K,C,g.kh,g.kw)
     bias_backward(grad_out)                    -> grad_b (K,)
     conv_transpose2d_forward(x, w, g)          x (N,Cin,H,W), w (Cin,Cout,kH,kW), g the transposed

@@ -8,22 +8,23 @@ an input gradient.  Nothing is computed here that the loop does not compute.
 import numpy as np
 
 from ..geometry import padded
+from ..outarg import into
 from . import loops
 
 
 # ---------------------------------------------------------------- convolution
 
-def conv2d_forward(x, w, b, g):
+def conv2d_forward(x, w, b, g, out=None):
     """x (N, C, H, W) unpadded, w (K, C, kH, kW), b (K,), g a ConvGeometry -> (N, K, g.out_h, g.out_w)."""
     xp = padded(x, g.ph, g.pw)
-    return loops.conv2d_forward(xp, w, b, g.sh, g.sw, g.dh, g.dw, g.out_h, g.out_w)
+    return into(out, loops.conv2d_forward(xp, w, b, g.sh, g.sw, g.dh, g.dw, g.out_h, g.out_w))
 
 
-def conv2d_backward_input(grad_out, w, g, x_hw):
+def conv2d_backward_input(grad_out, w, g, x_hw, out=None):
     """grad_out (N, K, Ho, Wo), w (K, C, kH, kW), g a ConvGeometry, x_hw = (H, W) -> grad_x (N, C, H, W)."""
     h, wd = x_hw
     grad_xp = loops.conv2d_backward_input(grad_out, w, g.sh, g.sw, g.dh, g.dw, h + 2 * g.ph, wd + 2 * g.pw)
-    return np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + wd])
+    return into(out, np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + wd]))
 
 
 def conv2d_backward_weight(grad_out, x, g):

@@ -5,7 +5,8 @@ import numpy as np
 
 from ..argcheck import int_pair, shape_str
 from ..geometry import conv_geometry
-from .base import KernelOps, Layer, Parameter, as_input, errors_prefixed, init_weights, pair_text, param_dtype
+from .base import (KernelOps, Layer, Parameter, as_input, errors_prefixed, init_weights, pair_text, param_dtype,
+                   reuse_or_new)
 
 
 class Conv2D(Layer):
@@ -15,6 +16,11 @@ class Conv2D(Layer):
     Parameters: weight (K, C, kH, kW), bias (K,); K * (C * kH * kW + 1) numbers.
     init: 'he' (normal, std sqrt(2 / fan_in), for ReLU) or 'glorot' (uniform, limit
     sqrt(6 / (fan_in + fan_out)), for tanh/sigmoid); fan_in = C kH kW, fan_out = K kH kW.
+
+    On the CPU the layer writes its input gradient and its parameters' gradients into the arrays
+    of the previous backward (conv2d_backward's `out`), and its output into the previous output,
+    whenever nothing outside the layer still refers to them (base.reuse_or_new): a training loop
+    then allocates no new megabyte arrays for them, and pays no page faults for fresh memory.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, *, init="he", rng=None,
@@ -34,6 +40,7 @@ class Conv2D(Layer):
         w = init_weights(shape, self.in_channels * kh * kw, self.out_channels * kh * kw, init, rng, dtype)
         self.weight = Parameter("weight", w)
         self.bias = Parameter("bias", np.zeros(self.out_channels, dtype=param_dtype(dtype)))
+        self._y = self._gx = None     # the last output and input gradient, reused when free
         super().__init__(label)
 
     def default_label(self):
@@ -49,14 +56,25 @@ class Conv2D(Layer):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"expects input (N, {self.in_channels}, H, W), got shape {shape_str(x)}: "
                              f"{x.shape[1]} channels instead of {self.in_channels}")
-        y = self._ops("conv2d")(x, self.weight.value, self.bias.value, self.stride, self.padding)
+        conv, out = self._ops("conv2d"), None
+        if self.backend == "cpu" and self._cache is not None and self._cache[0].shape == x.shape:
+            out = reuse_or_new(self._y, self._cache[1], x.dtype)     # the same input shape: the same output shape
+        self._y = y = conv(x, self.weight.value, self.bias.value, self.stride, self.padding, out=out) \
+            if out is not None else conv(x, self.weight.value, self.bias.value, self.stride, self.padding)
         self._cache = (x, y.shape)
         return y
 
     def _backward(self, grad_out):
         x, y_shape = self._cache
         g = self._check_grad(grad_out, y_shape)
-        gx, gw, gb = self._ops("conv2d_backward")(g, x, self.weight.value, self.stride, self.padding)
+        w = self.weight.value
+        if self.backend == "cpu":
+            out = (reuse_or_new(self._gx, x.shape, x.dtype), reuse_or_new(self.weight.grad, w.shape, w.dtype),
+                   reuse_or_new(self.bias.grad, self.bias.value.shape, w.dtype))
+            gx, gw, gb = self._ops("conv2d_backward")(g, x, w, self.stride, self.padding, out=out)
+            self._gx = gx
+        else:
+            gx, gw, gb = self._ops("conv2d_backward")(g, x, w, self.stride, self.padding)
         self.weight.grad, self.bias.grad = gw, gb
         return gx
 

@@ -11,6 +11,8 @@ the compiled kernels:
     conv.py     the convolution's tasks: correlate, scatter (input gradient), weight_grad
     pool.py     pooling, with the 2x2 stride-2 window written out
     dense.py    dense layers (its docstring says why not NumPy's BLAS)
+    workspace.py  scratch buffers reused from call to call (the laid-out copies), so that a
+                plain loop over conv2d_backward does not page-fault (its docstring has figures)
 
 Throughout:
 - work is split with `prange` over pieces that write disjoint memory, and partial sums are
@@ -43,7 +45,9 @@ from ..loops import avg_pool_divisors
 from . import conv as fc
 from . import dense as fd
 from . import pool as fp
-from .layout import BATCH_INNER, KB, PER_IMAGE, SLACK, grad_rows, make_plan, merge_phases, plan_taps, split_phases
+from .layout import (BATCH_INNER, KB, PER_IMAGE, SLACK, grad_rows, make_plan, merge_phases, phases_shape, plan_taps,
+                     rows_shape, split_phases)
+from .workspace import scratch
 
 SMALL_FLOPS = 4_000_000      # convolutions with less work than this run on one thread
 SMALL_ELEMENTS = 1 << 18     # and so do pooling layers with fewer input elements
@@ -73,8 +77,21 @@ def _run(small, kernel, *args):
 
 # ---------------------------------------------------------------- convolution
 
-def conv2d_forward(x, w, b, g, layout=None):
-    """x (N, C, H, W) unpadded, w (K, C, kH, kW), b (K,), g a ConvGeometry -> (N, K, g.out_h, g.out_w).
+def laid_out(x, plan):
+    """x (N, C, H, W) split into the plan's stride phases (layout.split_phases), in scratch memory."""
+    src = scratch("phases", phases_shape(x.shape, plan), x.dtype, zero=plan.layout == BATCH_INNER)
+    return split_phases(np.ascontiguousarray(x), plan, src)
+
+
+def rows_of(grad_out, plan):
+    """grad_out (N, K, Ho, Wo) in the correlation's layout (layout.grad_rows), in scratch memory."""
+    return grad_rows(np.ascontiguousarray(grad_out), plan, scratch("rows", rows_shape(grad_out.shape, plan),
+                                                                   grad_out.dtype))
+
+
+def conv2d_forward(x, w, b, g, out=None, layout=None):
+    """x (N, C, H, W) unpadded, w (K, C, kH, kW), b (K,), g a ConvGeometry -> (N, K, g.out_h, g.out_w),
+    written into `out` when given (checked by the caller: that shape and dtype, C-contiguous).
 
     The zero padding is added while the input is laid out.  layout: None chooses (see
     layout.make_plan: PER_IMAGE when there are at least two images per thread), or force
@@ -85,7 +102,8 @@ def conv2d_forward(x, w, b, g, layout=None):
     nkb = -(-k // KB)
     wt = np.zeros((nkb * KB, c * kh * kw), dtype=x.dtype)   # filters padded to a multiple of KB
     wt[:k] = w.reshape(k, -1)
-    out = np.empty((n, k, g.out_h, g.out_w), dtype=x.dtype)
+    if out is None:
+        out = np.empty((n, k, g.out_h, g.out_w), dtype=x.dtype)
     x, wt, b = np.ascontiguousarray(x), wt.reshape(nkb, KB, -1), np.ascontiguousarray(b, dtype=x.dtype)
     with threads_for(small):
         plan = make_plan(x.shape, g, (g.out_h, g.out_w), x.dtype, 2 * numba.get_num_threads(), layout)
@@ -94,11 +112,12 @@ def conv2d_forward(x, w, b, g, layout=None):
         # runs: correlate and correlate_per_image are parallel kernels of several seconds' compile each
         if plan.layout == PER_IMAGE:
             return fc.correlate_per_image(x, wt, b, tplane, toff, out, plan)
-        return fc.correlate(split_phases(x, plan), wt, b, tplane, toff, out, plan)
+        return fc.correlate(laid_out(x, plan), wt, b, tplane, toff, out, plan)
 
 
-def conv2d_backward_input(grad_out, w, g, x_hw):
-    """grad_out (N, K, Ho, Wo), w (K, C, kH, kW), g a ConvGeometry, x_hw = (H, W) -> grad_x (N, C, H, W).
+def conv2d_backward_input(grad_out, w, g, x_hw, out=None):
+    """grad_out (N, K, Ho, Wo), w (K, C, kH, kW), g a ConvGeometry, x_hw = (H, W) -> grad_x (N, C, H, W),
+    written into `out` when given (checked by the caller).
 
     The forward correlation read backwards (conv.scatter): every tap adds w * grad_out, shifted,
     into the stride phase it read from; then the phases are merged and the padding dropped."""
@@ -112,12 +131,16 @@ def conv2d_backward_input(grad_out, w, g, x_hw):
     ws = np.zeros((kh * kw, ncb * KB, k), dtype=grad_out.dtype)   # ws[t, c, k] = w[k, c, u_t, v_t]
     ws[:, :c] = w.reshape(k, c, kh * kw).transpose(2, 1, 0)
     unit = n if inner else 1
-    dst = np.zeros((1 if inner else n, ncb * KB, plan.sh * plan.sw, plan.hq * plan.wq * unit + SLACK),
-                   dtype=grad_out.dtype)
+    dst = scratch("scatter", (1 if inner else n, ncb * KB, plan.sh * plan.sw, plan.hq * plan.wq * unit + SLACK),
+                  grad_out.dtype, zero=True)
     with threads_for(small):
-        fc.scatter(grad_rows(np.ascontiguousarray(grad_out), plan), ws.reshape(kh * kw, ncb, KB, k), tplane, toff,
-                   dst, c, plan)
-        return merge_phases(dst, c, plan)
+        # the output-gradient channels as the passes' "taps": planes 0..K-1, offset 0 (made here:
+        # np.arange inside the kernel cost its own compile on a first call)
+        fc.scatter(rows_of(grad_out, plan), ws.reshape(kh * kw, ncb, KB, k), tplane, toff, dst, c, plan,
+                   np.arange(k, dtype=np.int64), np.zeros(k, dtype=np.int64))
+        if out is None:
+            out = np.empty((n, c) + tuple(x_hw), dtype=grad_out.dtype)
+        return merge_phases(dst, plan, out)
 
 
 def conv2d_backward_weight(grad_out, x, g):
@@ -128,9 +151,8 @@ def conv2d_backward_weight(grad_out, x, g):
     small = 2 * grad_out.size * c * g.kh * g.kw < SMALL_FLOPS
     tplane, toff = plan_taps(plan, g.kh, g.kw, c)
     with threads_for(small):
-        rows = grad_rows(np.ascontiguousarray(grad_out), plan)   # items go in at most 8 fixed groups
-        gw = fc.weight_grad(rows, split_phases(np.ascontiguousarray(x), plan), tplane, toff, plan,
-                            min(rows.shape[0], 8))
+        rows = rows_of(grad_out, plan)   # items go in at most 8 fixed groups
+        gw = fc.weight_grad(rows, laid_out(x, plan), tplane, toff, plan, min(rows.shape[0], 8))
     return gw.reshape(k, c, g.kh, g.kw)
 
 

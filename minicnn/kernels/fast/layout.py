@@ -186,18 +186,27 @@ def split_plane(plane, plan, dst):
                         d[t] = row[t * sw]
 
 
+def phases_shape(x_shape, plan):
+    """The shape split_phases fills for an input of x_shape (N, C, H, W) (see there)."""
+    n_batch, n_chan = x_shape[0], x_shape[1]
+    if plan.layout == BATCH_INNER:
+        return (1, n_chan, plan.sh * plan.sw, plan.hq * plan.wq * n_batch + SLACK)
+    return (n_batch, n_chan, plan.sh * plan.sw, plan.hq * plan.wq + SLACK)
+
+
 @njit(cache=True)
-def split_phases(x, plan):
-    """x (N, C, H, W), zero-padded by (ph, pw) on the fly, split into stride phases and flattened,
-    with SLACK zeros after each plane.  With Hp = H + 2ph, Wp = W + 2pw, Hq = ceil(Hp/sh), Wq = ceil(Wp/sw):
+def split_phases(x, plan, src):
+    """Fills src (of phases_shape(x.shape, plan)) with x (N, C, H, W), zero-padded by (ph, pw) on
+    the fly, split into stride phases and flattened, with SLACK zeros after each plane, and returns
+    it.  With Hp = H + 2ph, Wp = W + 2pw, Hq = ceil(Hp/sh), Wq = ceil(Wp/sw):
 
     WIDE:         (N, C, sh*sw, Hq*Wq + SLACK), src[n, c, a*sw + b, r*Wq + s] = x_padded[n, c, r*sh + a, s*sw + b]
     BATCH_INNER:  (1, C, sh*sw, Hq*Wq*N + SLACK), the same value at (r*Wq + s)*N + n
-    and 0 wherever that falls in the padding or past the edge of a phase."""
+    and 0 wherever that falls in the padding or past the edge of a phase (BATCH_INNER: src must
+    arrive zeroed; WIDE writes every element)."""
     n_batch, n_chan, h, w = x.shape
     ph, pw, sh, sw, hq, wq = plan.ph, plan.pw, plan.sh, plan.sw, plan.hq, plan.wq
     if plan.layout == BATCH_INNER:
-        src = np.zeros((1, n_chan, sh * sw, hq * wq * n_batch + SLACK), dtype=x.dtype)
         for task in range(n_chan * hq):
             c = task // hq
             r = task % hq
@@ -213,19 +222,17 @@ def split_phases(x, plan):
                             for n in range(n_batch):
                                 dst[base + n] = x[n, c, y, col]
     else:
-        src = np.empty((n_batch, n_chan, sh * sw, hq * wq + SLACK), dtype=x.dtype)
         for task in range(n_batch * n_chan):
             split_plane(x[task // n_chan, task % n_chan], plan, src[task // n_chan, task % n_chan])
     return src
 
 
 @njit(cache=True)
-def merge_phases(src, n_chan, plan):
-    """The inverse of split_phases, cropping the padding: (N, n_chan, H, W) from the phase layout
-    of the padded plane (channels past n_chan ignored)."""
+def merge_phases(src, plan, out):
+    """The inverse of split_phases, cropping the padding: fills out (N, C, H, W) from the phase
+    layout of the padded plane (src's channels past C ignored) and returns it."""
     ph, pw, sh, sw, wq = plan.ph, plan.pw, plan.sh, plan.sw, plan.wq
-    h, w, n_batch = plan.in_h, plan.in_w, plan.n
-    out = np.empty((n_batch, n_chan, h, w), dtype=src.dtype)
+    h, w, n_batch, n_chan = plan.in_h, plan.in_w, plan.n, out.shape[1]
     if plan.layout == BATCH_INNER:
         for task in range(n_chan * plan.hq):
             c = task // plan.hq
@@ -265,15 +272,24 @@ def merge_phases(src, n_chan, plan):
     return out
 
 
+def rows_shape(grad_shape, plan):
+    """The shape grad_rows fills for an output gradient of grad_shape (N, K, Ho, Wo) (see there)."""
+    n_batch, n_filt, out_h, out_w = grad_shape
+    if plan.layout == BATCH_INNER:
+        return (out_h, n_filt, round_up(out_w * n_batch))
+    return (n_batch, n_filt, round_up((out_h - 1) * plan.wq + out_w))
+
+
 @njit(cache=True, parallel=True)
-def grad_rows(grad_out, plan):
-    """The output gradient in the correlation's layout, zero in the discarded wide columns and
-    in the rounding tail: (N, K, round_up((Ho-1)*Wq + Wo)) or, batch-inner,
-    (Ho, K, round_up(Wo*N)) (one run per output row)."""
+def grad_rows(grad_out, plan, g):
+    """Fills g (of rows_shape(grad_out.shape, plan)) with the output gradient in the correlation's
+    layout, zero in the discarded wide columns and in the rounding tail, and returns it:
+    (N, K, round_up((Ho-1)*Wq + Wo)) or, batch-inner, (Ho, K, round_up(Wo*N)) (one run per output
+    row).  Every element of g is written, so g may arrive holding anything."""
     n_batch, n_filt, out_h, out_w = grad_out.shape
     row = plan.wq
+    n_len = g.shape[2]
     if plan.layout == BATCH_INNER:
-        g = np.zeros((out_h, n_filt, round_up(out_w * n_batch)), dtype=grad_out.dtype)
         for task in prange(out_h * n_filt):
             i = task // n_filt
             k = task % n_filt
@@ -281,8 +297,9 @@ def grad_rows(grad_out, plan):
             for j in range(out_w):
                 for n in range(n_batch):
                     dst[j * n_batch + n] = grad_out[n, k, i, j]
+            for p in range(out_w * n_batch, n_len):
+                dst[p] = 0
     else:
-        g = np.zeros((n_batch, n_filt, round_up((out_h - 1) * row + out_w)), dtype=grad_out.dtype)
         for task in prange(n_batch * n_filt):
             n = task // n_filt
             k = task % n_filt
@@ -291,4 +308,7 @@ def grad_rows(grad_out, plan):
                 src = grad_out[n, k, i]
                 for j in range(out_w):      # a loop, not a slice copy (see fast/__init__.py)
                     dst[i * row + j] = src[j]
+                end = min((i + 1) * row, n_len) if i < out_h - 1 else n_len
+                for p in range(i * row + out_w, end):   # the discarded wide columns (and the tail)
+                    dst[p] = 0
     return g

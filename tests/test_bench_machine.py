@@ -1,0 +1,38 @@
+"""benchmarks/machine.py: the benchmark names the CPU and the ISA it compiled for, and measures an FMA peak
+that is positive and physically possible (not a timing assertion on minicnn's speed)."""
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import machine  # noqa: E402
+
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+MAX_GHZ = 6.5          # no CPU core has run faster
+FMA_PORTS = 2          # FMA units per core on every x86 core so far
+
+
+def test_machine_is_named():
+    info = machine.describe()
+    assert info["cpu_model"].strip()
+    assert info["numba_cpu_name"].strip()
+    assert info["cpu_count"] >= 1
+    if X86:   # the probe's machine code has vfmadd on vector registers (0 would mean none found)
+        assert info["vector_bits"] in (128, 256, 512)
+        assert "sse4.2" in info["simd"] or "avx" in info["simd"]
+    text = "\n".join(machine.summary_lines(info, {1: 10.0, 2: 19.0}))
+    assert info["cpu_model"] in text and info["numba_cpu_name"] in text and "per thread" in text
+
+
+def test_lanes_follow_the_features():
+    assert machine.host_lanes(["+avx", "+avx2", "+avx512f"]) == 16
+    assert machine.host_lanes(["+avx", "+avx2", "+fma"]) == 8
+    assert machine.host_lanes(["+sse4.2"]) == 4
+    assert machine.PROBE_FLOATS == machine.CHAINS * machine.host_lanes(machine.numba_target()[1])
+
+
+def test_fma_probe_is_positive_and_below_a_physical_bound():
+    peak = machine.fma_peak(threads=1, reps=50_000, rounds=3)
+    bits = machine.vector_bits() or 512
+    bound = MAX_GHZ * FMA_PORTS * 2 * (bits // 32)     # GFLOP/s: clock x ports x 2 flops x float32 lanes
+    assert 0 < peak < bound, (peak, bound)
