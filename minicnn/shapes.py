@@ -79,6 +79,48 @@ def dense_param_count(in_features, out_features, bias=True) -> int:
     return o * (i + (1 if bias else 0))
 
 
+def conv2d_flops(in_shape_chw, out_channels, kernel_size, stride=1, padding=0, bias=True) -> int:
+    """Floating-point operations of one conv layer's forward pass on one image.
+
+    Inputs: in_shape_chw (C, H, W); out_channels K; kernel_size, stride, padding as ints or
+    (rows, cols) pairs.  Returns K * H_out * W_out * (2 * C * kh * kw - 1 + bias).
+
+    What is counted: multiplications *and* additions, as Zese counts them ("Edge Detection by
+    Convolution": a two-tap difference costs "two multiplications and one addition per output
+    pixel").  One output value multiplies C * kh * kw weights with the pixels under them and adds
+    the C * kh * kw products with C * kh * kw - 1 additions; the bias is one more addition.  A
+    multiply-add (MAC) count would be K * H_out * W_out * C * kh * kw, about half.
+    Zese's example: conv2d_flops((1, 280, 320), 1, (1, 2), bias=False) = 319 * 280 * 3 = 267,960.
+    """
+    if not isinstance(in_shape_chw, (tuple, list)) or len(in_shape_chw) != 3:
+        raise ValueError(f"in_shape_chw must be (C, H, W), got {in_shape_chw!r}")
+    c, h, w = (as_int(f"in_shape_chw[{i}]", v) for i, v in enumerate(in_shape_chw))
+    if min(c, h, w) < 1:
+        raise ValueError(f"in_shape_chw must be positive, got {(c, h, w)}")
+    k = as_int("out_channels", out_channels)
+    if k < 1:
+        raise ValueError(f"out_channels must be >= 1, got {k}")
+    kh, kw = int_pair("kernel_size", kernel_size, 1)
+    oh, ow = conv_output_size((h, w), (kh, kw), stride, padding)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"kernel_size {(kh, kw)} with stride {stride!r} and padding {padding!r} leaves no output "
+                         f"on an input of (H, W) = {(h, w)}")
+    return k * oh * ow * (2 * c * kh * kw - 1 + (1 if bias else 0))
+
+
+def dense_flops(in_features, out_features, bias=True) -> int:
+    """Floating-point operations of one dense layer's forward pass on one input vector:
+    out * (2 * in - 1 + bias), multiplications and additions counted as in `conv2d_flops`
+    (each output multiplies `in` weights, adds the products with in - 1 additions, then the bias).
+    Zese's dense matrix for the edge detector: dense_flops(320 * 280, 319 * 280, bias=False)
+    = 89,320 * 179,199 = 16,006,054,680 ("> 16e9" on the slide)."""
+    i = as_int("in_features", in_features)
+    o = as_int("out_features", out_features)
+    if i < 1 or o < 1:
+        raise ValueError(f"in_features and out_features must be >= 1, got {i} and {o}")
+    return o * (2 * i - 1 + (1 if bias else 0))
+
+
 def receptive_field(layers) -> int:
     """Receptive field (along one axis) of a stack of layers given as (kernel_size, stride, dilation)
     tuples, first layer first.  Halmstad lecture (Aksoy): stacked 3x3 convolutions see 3, 5, 7, ...

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import conv, examples, shapes
 from ..sandbox.calls import is_numba_dispatcher
+from .a6_counts import COUNTS
 from .cases import REF, case_label, cite, first_that_computes, ints
 from .inspection import LIBRARIES
 from .part import AnyOf, Case, Part
@@ -436,7 +437,12 @@ PARTS.append(Part("a6.ascent_step", "ascent_step", "One step of activation maxim
                   tripwires="layers", fork=False, timeout=120.0))
 
 
-# ----------------------------------------------------------------------------- 5. concept questions
+# ----------------------------------------------------------------------------- 6. dense vs conv counts (a6_counts)
+
+PARTS.append(COUNTS)
+
+
+# ----------------------------------------------------------------------------- 7. concept questions
 
 # The worked examples no other part grades, each asked as one question; the answer is compared
 # with the catalogue's `expected` (tests/test_catalogue.py recomputes every one of them).
