@@ -117,3 +117,36 @@ def test_the_guard_checks_an_ast_compilation_once_and_still_refuses_a_copy():
     # Python's recursion limit (about 1000 events for each compile of an AST)
     assert got["per_compile"] <= 3, got
     assert "copy of minicnn's own" in got["refused"], got
+
+
+# ------------------------------------------------------------------ the runner leaves at once after "bye"
+
+PRINTS = ("print('printed by a cell, never flushed', end='')\n"
+          "import atexit, os\n"
+          "os.write(1, b' [written to fd 1]')\n"
+          "atexit.register(os.write, 1, b' [the interpreter shut down]')\n")
+
+
+@pytest.fixture(scope="module")
+def left(tmp_path_factory):
+    """A tiny assignment-1 submission graded through the sandbox, which prints from a cell without
+    flushing and registers an exit handler that would print too."""
+    from course_helpers import code_cell, tiny_notebook
+    from minicnn.grader import grading
+    from minicnn.sandbox import isolation
+
+    mode, _ = isolation.choose("auto")
+    tmp = tmp_path_factory.mktemp("leave")
+    settings = grading.Settings(mode, isolation.Limits(wall=300), tmp)
+    folder = tmp / "prints"
+    folder.mkdir()
+    (folder / "a1_convolution.ipynb").write_text(json.dumps(tiny_notebook(extra_cells=[code_cell(PRINTS)])))
+    return grading.grade("prints", "a1_convolution", tiny_notebook(), folder, settings)
+
+
+def test_the_runner_leaves_without_the_interpreters_shutdown_and_keeps_what_was_printed(left):
+    assert left.total == left.most == 4, [p.lines for p in left.parts]
+    assert "printed by a cell, never flushed" in left.output and "[written to fd 1]" in left.output
+    # the interpreter's own shutdown (exit handlers, IPython's history, Numba's teardown) was skipped
+    assert "[the interpreter shut down]" not in left.output
+    assert left.starts == 1
