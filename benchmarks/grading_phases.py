@@ -11,7 +11,8 @@ medians of the kept children's submissions are compared (the ratio holds under l
 seconds do not).
 
 One worker child (as a Dask task starts it: `python -m minicnn.grader.batch worker`) grades the
-instructor's solution notebook --runs times, one after another, each in a sandbox of its own.
+instructor's solution notebook --runs times, one after another, each in a sandbox of its own
+(with --against, so does a worker child of the other checkout, in turn).
 The first submission pays for the child's start (as every submission did when each task
 started its own child); the next ones are what a kept child costs.  Each is timed, from outside:
 
@@ -106,7 +107,8 @@ def _median(values):
 
 
 def _show(row) -> str:
-    return ", ".join(f"{k} {v:.2f} s" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
+    return ", ".join(f"{k} {v:g}" if k == "n calls" else f"{k} {v:.2f} s" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in row.items())
 
 
 class Child:
