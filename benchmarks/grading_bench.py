@@ -12,6 +12,13 @@ With --cold the Numba cache files of minicnn's kernels are deleted first (the gr
 reference answers then compile from scratch).  The students' own functions are compiled afresh in every submission in
 both cases: nothing of one student's run is reused for another.  Writes JSON to
 benchmarks/results/grading.json.
+
+    python benchmarks/grading_bench.py --against /tmp/main/.venv/bin/python --students 6
+
+compares this checkout with another (the interpreter of its environment, minicnn installed from
+it): each set-up is run by both, one after the other, in turn (A B, then B A), each in a process
+of its own, and the ratio of their submissions per minute is printed (it holds under load, where
+the rates do not).
 """
 from __future__ import annotations
 
@@ -87,6 +94,34 @@ def stop(procs):
         p.wait()
 
 
+def compare(args) -> int:
+    """Each set-up run by this checkout and by --against's, in turn; the ratio of their rates."""
+    names, pythons = ("this checkout", "--against"), (sys.executable, args.against)
+    results = {"assignment": args.assignment, "students": args.students, "setups": {}}
+    with tempfile.TemporaryDirectory(prefix="minicnn-grading-compare-") as tmp:
+        for n, label in enumerate(args.setups.split(",")):
+            rates = {}
+            for i in ((0, 1) if n % 2 == 0 else (1, 0)):
+                out = Path(tmp) / f"{label}-{i}.json"
+                cmd = [pythons[i], __file__, "--assignment", args.assignment, "--students", str(args.students),
+                       "--setups", label, "--isolation", args.isolation, "--out", str(out)]
+                run = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
+                if run.returncode != 0:
+                    print(run.stdout + run.stderr, file=sys.stderr)
+                    return 1
+                print(f"{names[i]}: " + run.stdout.strip().splitlines()[-2], flush=True)
+                rates[names[i]] = json.loads(out.read_text())["runs"][label]
+            ratio = rates["this checkout"]["per_minute"] / rates["--against"]["per_minute"]
+            results["setups"][label] = {**rates, "ratio": ratio}
+            print(f"{label}: this checkout grades {ratio:.2f}x the submissions per minute of --against "
+                  f"(load {' '.join(f'{x:.2f}' for x in os.getloadavg())})", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--assignment", default="a1_convolution")
@@ -95,7 +130,10 @@ def main(argv=None) -> int:
     ap.add_argument("--isolation", default="auto", choices=("auto", "bwrap", "rlimits"))
     ap.add_argument("--cold", action="store_true", help="delete the Numba cache of minicnn's kernels first")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "grading.json"))
+    ap.add_argument("--against", metavar="PYTHON", help="another checkout's interpreter: compare, in turn")
     args = ap.parse_args(argv)
+    if args.against:
+        return compare(args)
     mode, sentence = isolation.choose(args.isolation)
     print(sentence)
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} on {os.cpu_count()} cores")

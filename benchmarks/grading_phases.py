@@ -2,9 +2,17 @@
 
     python benchmarks/grading_phases.py                      # a1, the solution notebook, 3 submissions
     python benchmarks/grading_phases.py --assignment a2_volumes_pooling --runs 2
+    python benchmarks/grading_phases.py --against /tmp/main/.venv/bin/python --runs 4   # before/after
+
+--against PYTHON compares this checkout with another one (its own environment's interpreter, with
+minicnn installed from that checkout: the sandboxed runner imports minicnn through it): one worker
+child of each grades one submission in turn, A B B A A B ..., so both see the same load, and the
+medians of the kept children's submissions are compared (the ratio holds under load where the
+seconds do not).
 
 One worker child (as a Dask task starts it: `python -m minicnn.grader.batch worker`) grades the
-instructor's solution notebook --runs times, one after another, each in a sandbox of its own.
+instructor's solution notebook --runs times, one after another, each in a sandbox of its own
+(with --against, so does a worker child of the other checkout, in turn).
 The first submission pays for the child's start (as every submission did when each task
 started its own child); the next ones are what a kept child costs.  Each is timed, from outside:
 
@@ -78,7 +86,7 @@ def child(argv) -> int:
     remote.wire.read_frame = read_frame
     settings = grading.Settings(setup["mode"], isolation.Limits(), Path(setup["scratch"]))
     source_nb = read_notebook(setup["source"])
-    for run in range(setup["runs"]):
+    for run, _ in enumerate(sys.stdin):   # one line: grade one more submission
         marks.pop("called", None)
         phases.update(zero)
         if run:
@@ -93,11 +101,53 @@ def child(argv) -> int:
     return 0
 
 
+def _median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if len(values) % 2 else (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+
+
+def _show(row) -> str:
+    return ", ".join(f"{k} {v:g}" if k == "n calls" else f"{k} {v:.2f} s" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in row.items())
+
+
+class Child:
+    """A worker child (this script with --child) run by `python`: one submission per request."""
+
+    def __init__(self, python: str, setup: dict, scratch: Path):
+        scratch.mkdir()
+        self.proc = subprocess.Popen([python, __file__, "--child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, cwd=str(scratch))
+        self.proc.stdin.write(json.dumps({**setup, "scratch": str(scratch)}) + "\n")
+        self.rows: list = []
+
+    def grade_one(self) -> dict:
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:     # anything else the grader printed is passed over
+            if line.startswith("{"):
+                self.rows.append(json.loads(line))
+                return self.rows[-1]
+        raise RuntimeError(f"the worker child ended (exit {self.proc.wait()})")
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def kept_medians(rows) -> dict:
+    """The median of every timed phase over a child's submissions after its first (a kept child's)."""
+    kept = rows[1:]
+    return {k: _median([r[k] for r in kept]) for k in kept[0] if isinstance(kept[0][k], (int, float))} if kept else {}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--assignment", default="a1_convolution")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=3, help="submissions per checkout (the first starts the child)")
     ap.add_argument("--isolation", default="auto", choices=("auto", "bwrap", "rlimits"))
+    ap.add_argument("--against", metavar="PYTHON", help="the interpreter of another checkout's environment: "
+                                                        "compare, interleaved")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -109,25 +159,33 @@ def main(argv=None) -> int:
     print(sentence)
     print(f"load: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     source = source_notebook(args.assignment)
-    rows = []
+    names = ["this checkout"] + (["--against"] if args.against else [])
+    pythons = [sys.executable] + ([args.against] if args.against else [])
     with tempfile.TemporaryDirectory(prefix="minicnn-phases-") as tmp:
-        folder, scratch = Path(tmp) / "submission", Path(tmp) / "work"
+        folder = Path(tmp) / "submission"
         folder.mkdir()
-        scratch.mkdir()
         (folder / f"{args.assignment}.ipynb").write_bytes(source.read_bytes())
-        setup = {"assignment": args.assignment, "source": str(source), "mode": mode, "scratch": str(scratch),
-                 "dir": str(folder), "runs": args.runs}
-        out = subprocess.run([sys.executable, __file__, "--child"], input=json.dumps(setup) + "\n",
-                             capture_output=True, text=True, check=True)
-    for i, line in enumerate(out.stdout.strip().splitlines()[-args.runs:]):
-        row = json.loads(line)
-        rows.append(row)
-        print(f"submission {i + 1} ({'fresh child' if i == 0 else 'kept child'}): "
-              + ", ".join(f"{k} {v:.2f} s" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
-    rows = rows[1:]   # the median below: a kept child's submissions
-    if rows:
-        keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))]
-        print("median of the kept child's: " + ", ".join(f"{k} {sorted(r[k] for r in rows)[len(rows) // 2]:.2f} s" for k in keys))
+        setup = {"assignment": args.assignment, "source": str(source), "mode": mode, "dir": str(folder)}
+        children = [Child(py, setup, Path(tmp) / f"work{i}") for i, py in enumerate(pythons)]
+        try:
+            for run in range(args.runs):
+                # A B, then B A: neither checkout always goes first into a change of the load
+                for i in (range(len(children)) if run % 2 == 0 else reversed(range(len(children)))):
+                    row = children[i].grade_one()
+                    print(f"{names[i]}, submission {run + 1} ({'fresh child' if run == 0 else 'kept child'}): "
+                          + _show(row), flush=True)
+        finally:
+            for c in children:
+                c.close()
+    medians = [kept_medians(c.rows) for c in children]
+    for name, med in zip(names, medians):
+        if med:
+            print(f"median of the kept child's ({name}): " + _show(med))
+    if len(medians) == 2 and medians[0] and medians[1]:
+        ratio = medians[1]["total"] / medians[0]["total"]
+        print(f"ratio (--against / this checkout), a kept child's submission: {ratio:.2f}x "
+              f"({medians[1]['total']:.2f} s / {medians[0]['total']:.2f} s, medians of {args.runs - 1} each, "
+              f"interleaved; load now {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     return 0
 
 

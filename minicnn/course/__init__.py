@@ -7,7 +7,7 @@
 - `a1_convolution` ... `a5_lenet`   one module per assignment, each listing its PARTS (cases
                  from the worked-example catalogue and seeded random edges; expected values from
                  minicnn's reference kernels).
-- `registry`     the key -> part table, built from those five lists.
+- `registry`     the key -> part table, from those lists (each module imported on first use).
 - `tripwires`    what a graded call may not use (minicnn's kernels, or its layers), disabled
                  inside the sandbox's child.
 - `inspection`   static checks: is the function @njit, does it call minicnn/torch/scipy.

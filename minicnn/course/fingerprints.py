@@ -219,6 +219,7 @@ def hook_for(prints, owners, names, modules, loaded, codes):
     realpath, relpath, sep = os.path.realpath, os.path.relpath, os.sep
     code_type, str_, bytes_, tuple_ = types.CodeType, str, bytes, tuple
     isinstance_, len_, next_, compile_, loads = isinstance, len, next, compile, marshal.loads
+    getframe = sys._getframe
     reference_error, package = ReferenceCode, PACKAGE_DIR
     not_reference = tuple_(NOT_REFERENCE)
     sentinel = "<minicnn-guard " + os.urandom(8).hex() + ">"   # marks the hook's own compilations
@@ -266,6 +267,13 @@ def hook_for(prints, owners, names, modules, loaded, codes):
         elif event == "compile":
             if len_(args) < 2 or (isinstance_(args[1], str_) and args[1].startswith(sentinel)):
                 return       # the hook's own compilation, below
+            if args[1] is None:
+                # an AST is reported without its file name, so the hook's own compilation of one
+                # is known by who asks: this very hook (else it would recurse until Python's limit,
+                # about 1000 compilations of every cell IPython runs)
+                here = getframe(0)
+                if here.f_back is not None and here.f_back.f_code is here.f_code:
+                    return
             try:
                 code = compile_(args[0], sentinel + str_(args[1]), "exec", top_level_await, True)
             except Exception:  # noqa: BLE001 - not compilable as a module: the real compile decides

@@ -112,9 +112,12 @@ def connect(jobs: int = 1, scheduler: str | None = None, allow_plain: bool = Fal
             yield client
         return
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+        # the scheduler's HTTP server (dashboard or not) on a free port of 127.0.0.1: Dask's default,
+        # 8787, is bound for a moment even when the server is closed right after, and is taken by
+        # another embedded cluster (or anything else) as often as not
         with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address="127.0.0.1:0" if dashboard else None, memory_limit=0,
-                          silence_logs=logging.ERROR) as cl, Client(cl) as client:
+                          dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": dashboard},
+                          memory_limit=0, silence_logs=logging.ERROR) as cl, Client(cl) as client:
             close_http_servers(client, dashboard)
             client.minicnn_local = True
             yield client

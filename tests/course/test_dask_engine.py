@@ -63,6 +63,30 @@ def test_the_embedded_cluster_opens_no_http_port_unless_a_dashboard_is_asked_for
         assert all(client.run(lambda dask_worker: "minicnn-no-http" in dask_worker.plugins).values())
 
 
+TWO_CLUSTERS = r"""
+import socket, sys
+from minicnn.grader import cluster
+held = socket.socket()
+try:   # Dask's default HTTP port, taken (by us, if nobody else has it): as by a second grader's cluster
+    held.bind(("127.0.0.1", 8787))
+    held.listen()
+except OSError:
+    pass   # someone else's: taken all the same
+with cluster.connect(jobs=1) as one, cluster.connect(jobs=1) as two:
+    assert one.submit(sum, [1, 2], pure=False).result() == 3
+    assert two.submit(sum, [3, 4], pure=False).result() == 7
+print("graded on both")
+"""
+
+
+def test_two_embedded_clusters_at_once_leave_port_8787_alone():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", TWO_CLUSTERS], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "graded on both" in out.stdout, out.stderr[-3000:]
+    assert "8787" not in out.stderr and "already in use" not in out.stderr, out.stderr[-3000:]
+
+
 def _fake_grade(setup, job, isolation="rlimits"):
     """A worker that grades nothing and reports full marks, graded with `isolation`."""
     rec = Grade(job["student"], setup["assignment"])
