@@ -15,7 +15,7 @@ import numpy as np
 from .. import conv, examples, shapes
 from ..sandbox.calls import is_numba_dispatcher
 from .a6_counts import COUNTS
-from .cases import REF, case_label, cite, first_that_computes, ints
+from .cases import REF, case_label, cite, first_that_computes, ints, out_size
 from .inspection import LIBRARIES
 from .part import AnyOf, Case, Part
 
@@ -103,10 +103,6 @@ PARTS.append(Part("a6.conv1d", "conv1d", "1-D convolution of a batch of sequence
 
 # ----------------------------------------------------------------------------- 2. conv_transpose2d
 
-def _forward_size(n, k, s, p):
-    return (n + 2 * p - k) // s + 1
-
-
 def _transpose_size(n, k, s, p, op):
     return (n - 1) * s - 2 * p + k + op
 
@@ -186,7 +182,7 @@ def _convt_hint(case, got, m):
             return f"the output is (N, C_out, H_out, W_out), {TRANSPOSE_RULE}"
         h_out = _transpose_size(x.shape[2], w.shape[2], s, p, op)
         w_out = _transpose_size(x.shape[3], w.shape[3], s, p, op)
-        fwd = (_forward_size(x.shape[2], w.shape[2], s, p), _forward_size(x.shape[3], w.shape[3], s, p))
+        fwd = (out_size(x.shape[2], w.shape[2], s, p), out_size(x.shape[3], w.shape[3], s, p))
         uncropped = (_transpose_size(x.shape[2], w.shape[2], s, 0, op), _transpose_size(x.shape[3], w.shape[3], s, 0, op))
         if p > 0 and tuple(m["got"].shape[2:]) == uncropped:
             return (f"that is the uncropped output: `padding` rows and columns are cropped from *each* side, "
@@ -234,7 +230,7 @@ def _input_grad_cases(rng, hidden):
             h, wd = h + s * 2, wd + s * 2
         n, c, f = r(1, 2), r(1, 3), r(1, 3)
         x, w = ints(rng, (n, c, h, wd)), ints(rng, (f, c, k, k), -2, 2)
-        oh, ow = _forward_size(h, k, s, p), _forward_size(wd, k, s, p)
+        oh, ow = out_size(h, k, s, p), out_size(wd, k, s, p)
         g = ints(rng, (n, f, oh, ow))
         grad_x = conv.conv2d_backward(g, x, w, s, p, impl=REF)[0]
         cases.append(Case(case_label(i, kind, hidden), (g, w, s, p, (h, wd)), grad_x,

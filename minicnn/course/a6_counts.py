@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import examples, shapes
-from .cases import case_label
+from .cases import case_label, out_size
 from .part import Case, Part
 
 KEYS = ("conv_params", "conv_flops", "dense_params", "dense_flops")
@@ -24,7 +24,7 @@ def counts(in_shape_chw, out_channels, kernel_size, stride=1, padding=0, bias=Tr
     k = out_channels
     kh, kw = kernel_size
     s = 1 if mistake == "stride" else stride
-    oh, ow = (h + 2 * padding - kh) // s + 1, (w + 2 * padding - kw) // s + 1
+    oh, ow = out_size(h, kh, s, padding), out_size(w, kw, s, padding)
     b = 0 if mistake == "bias" else int(bias)
     taps = c * kh * kw
     per_output = taps if mistake == "multiplies" else 2 * taps - 1 + b
