@@ -8,6 +8,7 @@ runs into pieces.  Each case below is chosen to land on one of those paths, and 
 asserted, so that a change in the heuristics cannot silently leave a path untested.
 Results must also be bitwise identical for 1 and 2 threads.
 """
+import os
 import subprocess
 import sys
 import textwrap
@@ -168,8 +169,11 @@ def test_float32_stays_float32(rng):
         (fast_passes.taps_pass1, {"contract"}, (rows[0], planes, np.ones(4, f32), taps, offs, 0, 64)),
         (fast_passes.dot_pass, {"contract", "reassoc"}, (np.zeros((2, 4), f32), rows[0], rows[1], planes, taps,
                                                          offs, 0, 64)),
-        (fast_dense.dense_forward, {"contract", "reassoc"}, (np.ones((5, 7), f32), np.ones((6, 7), f32), np.ones(6, f32))),
-        (fast_dense.dense_backward, {"contract"}, (np.ones((5, 6), f32), np.ones((5, 7), f32), np.ones((6, 7), f32))),
+        (fast_dense.dense_forward_part, {"contract", "reassoc"},   # (part, parts, x, w, b, out)
+         (0, 1, np.ones((5, 7), f32), np.ones((6, 7), f32), np.ones(6, f32), np.ones((5, 6), f32))),
+        (fast_dense.dense_backward_part, {"contract"},             # (part, parts, g, x, w, gx, gw, gb)
+         (0, 1, np.ones((5, 6), f32), np.ones((5, 7), f32), np.ones((6, 7), f32), np.zeros((5, 7), f32),
+          np.zeros((6, 7), f32), np.zeros(6, f32))),
     ]
     for fn, fastmath, args in calls:
         compiled = numba.njit(fastmath=fastmath)(fn.py_func)
@@ -261,11 +265,12 @@ def test_dense_uses_no_blas_threads():
     """The dense kernels are Numba loops: no NumPy matrix product (whose OpenBLAS threads spin
     after each call and slowed the next convolution twofold on two threads)."""
     import inspect
-    for fn in (fast.dense_forward, fast.dense_backward):
+    for fn in (fast.dense_forward, fast.dense_backward, fast_dense.dense_forward, fast_dense.dense_backward,
+               fast_dense.dense_forward_part.py_func, fast_dense.dense_backward_part.py_func):
         src = inspect.getsource(fn)
-        assert "@" not in src and "np.dot" not in src and "matmul" not in src, fn.__name__
+        assert "@" not in src.replace("@njit", "") and "np.dot" not in src and "matmul" not in src, fn.__name__
     assert KERNELS["fast"]["dense_forward"] is fast.dense_forward
-    assert fast_dense.dense_forward.targetoptions.get("parallel")
+    assert fast_dense.dense_forward_parallel.targetoptions.get("parallel")
 
 
 # ---------------------------------------------------------------- threads
@@ -307,9 +312,11 @@ def test_results_do_not_depend_on_the_thread_count(tmp_path):
     """Every task writes its own memory and partial sums are added in a fixed order, so 1 and
     2 threads give bitwise identical results (fresh processes, so nothing is shared)."""
     digests = []
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # this checkout's minicnn
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     for threads in (1, 2):
         proc = subprocess.run([sys.executable, "-c", THREADS_SCRIPT, str(threads)], capture_output=True, text=True,
-                              cwd=tmp_path, timeout=600)
+                              cwd=tmp_path, env=env, timeout=600)
         assert proc.returncode == 0, proc.stderr
         digests.append(proc.stdout.strip())
     assert digests[0] == digests[1]

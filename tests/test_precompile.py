@@ -56,10 +56,11 @@ def test_precompile_then_a_fresh_process_compiles_nothing(tmp_path):
     assert got["before"] and not any(got["before"].values())
     names = set(got["cached"])
     # the kernels the op table is built from are all among those checked
-    for expected in ("minicnn.kernels.fast.conv.correlate", "minicnn.kernels.fast.conv._correlate_task",
-                     "minicnn.kernels.fast.conv.scatter", "minicnn.kernels.fast.conv.weight_grad",
+    for expected in ("minicnn.kernels.fast.conv.correlate_part", "minicnn.kernels.fast.conv._correlate_task",
+                     "minicnn.kernels.fast.conv.correlate_per_image_part", "minicnn.kernels.fast.conv.scatter_part",
+                     "minicnn.kernels.fast.conv.weight_grad_part", "minicnn.kernels.fast.layout.grad_rows_part",
                      "minicnn.kernels.fast.passes.taps_pass", "minicnn.kernels.fast.layout.split_phases",
-                     "minicnn.kernels.fast.pool.max_pool", "minicnn.kernels.fast.dense.dense_backward",
+                     "minicnn.kernels.fast.pool.max_pool_part", "minicnn.kernels.fast.dense.dense_backward_part",
                      "minicnn.kernels.loops.conv2d_forward", "minicnn.kernels.loops.avg_pool2d_backward",
                      "minicnn.argcheck._finite_sum"):
         assert expected in names

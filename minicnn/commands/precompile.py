@@ -1,11 +1,11 @@
 """`minicnn precompile`: compile every CPU kernel into Numba's cache ahead of time.
 
 A fresh Numba cache makes the first call of each op compile its kernels (tens of seconds on a
-small machine: the parallel kernels are the slow part).  A course's JupyterHub or Docker image
+small machine).  A course's JupyterHub or Docker image
 runs this once while it is built; every later process then loads the compiled code instead.
 
 What gets compiled: every op of both rows of the op table (`impl="fast"` and `impl="loop"`), in
-float32 and float64, on shapes chosen to reach every code path that compiles something of its
+float32 and float64, the serial and the parallel version of every multi-threaded fast kernel, on shapes chosen to reach every code path that compiles something of its
 own: the three convolution layouts (wide, per image, batch inner), stride and dilation, a
 filter count that is and one that is not a multiple of four, the 2x2 stride-2 pooling shortcut
 and the general window, both `count_include_pad` settings, transposed and 1-d convolutions,
@@ -129,9 +129,13 @@ def precompile(dtypes=DTYPES) -> dict:
     compiled now (cache misses) and how many were loaded from the cache (hits), and the seconds."""
     from numba import config
 
+    from ..kernels.fast.threads import only_version
+
     start = time.perf_counter()
-    for dtype in dtypes:
-        workload(dtype)
+    for version in ("serial", "parallel"):   # every multi-threaded kernel has both (kernels/fast/threads.py)
+        with only_version(version):
+            for dtype in dtypes:
+                workload(dtype)
     found = dispatchers()
     misses = sum(sum(d.stats.cache_misses.values()) for d in found.values())
     hits = sum(sum(d.stats.cache_hits.values()) for d in found.values())

@@ -13,11 +13,13 @@ the compiled kernels:
     dense.py    dense layers (its docstring says why not NumPy's BLAS)
     workspace.py  scratch buffers reused from call to call (the laid-out copies), so that a
                 plain loop over conv2d_backward does not page-fault (its docstring has figures)
+    threads.py  runs a compiled kernel's shares of the work on every thread at once
 
 Throughout:
-- work is split with `prange` over pieces that write disjoint memory, and partial sums are
-  added in a fixed order, so no two threads ever add into the same element and the result
-  does not depend on the thread count;
+- work is split into tasks that write disjoint memory, one consecutive share of them per thread
+  (threads.py: a serial kernel per share, and a `prange` twin that runs every share; a call on
+  one thread compiles only the serial one), and partial sums are added in a fixed order, so no
+  two threads ever add into the same element and the result does not depend on the thread count;
 - inner loops run with unit stride and no branches, so LLVM vectorises them.
 - a pass's kernels are called one by one from here, not from one @njit wrapper per pass: a
   wrapper must be compiled with every kernel it might call, so the first call in a fresh cache
@@ -27,7 +29,7 @@ Throughout:
 - copies inside kernels are written as loops, not slice assignments (`a[i:j] = b[k:l]`): Numba
   checks a slice copy's shapes and, to report a mismatch, compiles its string formatting into
   the kernel: 3.1-3.4 s for the shape-error raise and 3-5 s for the str/repr it formats with, per
-  compile of _correlate_task (which a parallel kernel compiles twice), on the loaded 2-core machine
+  compile of _correlate_task (which a prange kernel compiled twice), on the loaded 2-core machine
   (numba.core.event's "numba:compile" events).
 
 A caution for editing: Numba's cache (`cache=True`) checks only the file of the function it
@@ -109,7 +111,7 @@ def conv2d_forward(x, w, b, g, out=None, layout=None):
         plan = make_plan(x.shape, g, (g.out_h, g.out_w), x.dtype, 2 * numba.get_num_threads(), layout)
         tplane, toff = plan_taps(plan, kh, kw, c)
         # the layout is chosen here, in Python, so that a first call compiles only the kernel it
-        # runs: correlate and correlate_per_image are parallel kernels of several seconds' compile each
+        # runs: correlate and correlate_per_image take several seconds each to compile
         if plan.layout == PER_IMAGE:
             return fc.correlate_per_image(x, wt, b, tplane, toff, out, plan)
         return fc.correlate(laid_out(x, plan), wt, b, tplane, toff, out, plan)

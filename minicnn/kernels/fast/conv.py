@@ -35,21 +35,18 @@ thrown away.)  The pieces, one file each:
   The weight gradient is a dot product of the (zeroed-outside) output gradient with the
   shifted input, for two filters and three taps per pass: six sums, each vectorised.
 
-Work is split with prange over tasks that write disjoint memory (each prange body is one
-call to a plain @njit task function, which keeps the parallel compile short; the task index
-is passed as np.int64(task): Numba types a prange index as int64 when it types the function and
-as uint64 inside the parallel loop it generates, so without the cast every task function was
-compiled twice on a first call, for int64 and for uint64: measured in a fresh cache on the
-loaded 2-core machine, 19.6 s of correlate's 101 s, 13.1 s of scatter's 49 s, 5.4 s of
-weight_grad's 53 s), and partial
-sums are always added in the same fixed order, so results do not depend on the number of
-threads.  Float32 stays float32 throughout: no Python float or int enters the arithmetic.
+Work is split into tasks that write disjoint memory, and the tasks into one consecutive share per
+thread (threads.py: each compiled kernel here is serial, `*_part(part, parts, ...)`, and runs
+on several Python threads at once); partial sums are always added in the same fixed order, so
+results do not depend on the number of threads.  Float32 stays float32 throughout: no Python
+float or int enters the arithmetic.
 """
 import numpy as np
 from numba import njit, prange
 
 from .layout import BATCH_INNER, KB, KBW, SLACK, aligned_rows, pieces, round_up, split_plane
 from .passes import SUM, dot_pass, taps_pass, taps_pass1
+from .threads import run
 
 
 @njit(cache=True)
@@ -113,44 +110,65 @@ def _correlate_task(task, src, wt, bias, tplane, toff, out, plan):
                 i += 1
 
 
+@njit(cache=True)
+def correlate_part(part, parts, src, wt, bias, tplane, toff, out, plan):
+    """Share `part` of `parts` of correlate's tasks (see threads.py)."""
+    n_batch, n_out, out_h, out_w = out.shape
+    inner = plan.layout == BATCH_INNER
+    seg = out_w * n_batch if inner else (out_h - 1) * plan.wq + out_w
+    n_piece = pieces(round_up(seg), plan.chunk)[0]
+    n_tasks = (out_h if inner else n_batch) * wt.shape[0] * n_piece
+    for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
+        _correlate_task(task, src, wt, bias, tplane, toff, out, plan)
+
 @njit(cache=True, parallel=True)
+def correlate_parallel(parts, src, wt, bias, tplane, toff, out, plan):
+    """correlate_part's shares on Numba's threads, one share per thread (see threads.py)."""
+    for part in prange(parts):
+        correlate_part(np.int64(part), parts, src, wt, bias, tplane, toff, out, plan)
+
+
 def correlate(src, wt, bias, tplane, toff, out, plan):
-    """out[n, k, i, j] = bias[k] + sum_t wt[k//KB, k%KB, t] * src(tap t at output (i, j))
+    """out[n, k, i, j] = bias[k] + sum_t wt[k//KB, k%KB, t] * src(tap t at output (i, j)); returns out.
 
     src (G, C, P, Ls) from split_phases(x, plan) (G = N, or 1 if batch-inner), read as C*P flat
     planes; wt (ceil(K/KB), KB, T), zero past the last filter; tap t reads plane tplane[t] at
     flat offset toff[t] + p, p the output position in the plan's layout: i*Wq + j (WIDE) or
     (i*Wq + j)*N + n (BATCH_INNER).  A task owns KB output channels of one image (or of one output row) and one
     piece of it, and writes only those: tasks never share memory."""
-    n_batch, n_out, out_h, out_w = out.shape
-    inner = plan.layout == BATCH_INNER
-    seg = out_w * n_batch if inner else (out_h - 1) * plan.wq + out_w
-    n_piece = pieces(round_up(seg), plan.chunk)[0]
-    n_tasks = (out_h if inner else n_batch) * wt.shape[0] * n_piece
-    for task in prange(n_tasks):
-        _correlate_task(np.int64(task), src, wt, bias, tplane, toff, out, plan)
+    run(correlate_part, correlate_parallel, src, wt, bias, tplane, toff, out, plan)
     return out
 
 
-@njit(cache=True, parallel=True)
-def correlate_per_image(x, wt, bias, tplane, toff, out, plan):
-    """`correlate` on x (N, C, H, W) itself (a PER_IMAGE plan: WIDE positions), one task per
-    image: the task lays its image out (as split_phases would, padding included) in a buffer of its own, which stays in
-    L2 while every output channel of that image is computed from it.  This saves writing the
-    whole laid-out batch to memory and reading it back; it needs N >= the thread count to keep
-    every thread busy.  The arithmetic, and so the result, is `correlate`'s."""
+@njit(cache=True)
+def correlate_per_image_part(part, parts, x, wt, bias, tplane, toff, out, plan):
+    """Share `part` of `parts` of correlate_per_image's images (see threads.py)."""
     n_batch, n_chan = x.shape[0], x.shape[1]
     row, n_phase = plan.wq, plan.sh * plan.sw
     out_h, out_w = out.shape[2], out.shape[3]
     n_piece = pieces(round_up((out_h - 1) * row + out_w), plan.chunk)[0]
     per_image = wt.shape[0] * n_piece
-    for image in prange(n_batch):
-        s = np.int64(image)     # one integer type for the task index: see the module docstring
-        own = np.empty((1, n_chan, n_phase, plan.hq * row + SLACK), dtype=x.dtype)
+    own = np.empty((1, n_chan, n_phase, plan.hq * row + SLACK), dtype=x.dtype)
+    for s in range(n_batch * part // parts, n_batch * (part + 1) // parts):
         for c in range(n_chan):
             split_plane(x[s, c], plan, own[0, c])
         for t in range(per_image):
             _correlate_task(s * per_image + t, own, wt, bias, tplane, toff, out, plan)
+
+@njit(cache=True, parallel=True)
+def correlate_per_image_parallel(parts, x, wt, bias, tplane, toff, out, plan):
+    """correlate_per_image_part's shares on Numba's threads, one share per thread (see threads.py)."""
+    for part in prange(parts):
+        correlate_per_image_part(np.int64(part), parts, x, wt, bias, tplane, toff, out, plan)
+
+
+def correlate_per_image(x, wt, bias, tplane, toff, out, plan):
+    """`correlate` on x (N, C, H, W) itself (a PER_IMAGE plan: WIDE positions), one task per
+    image: the task lays its image out (as split_phases would, padding included) in a buffer of its
+    thread's own, which stays in L2 while every output channel of that image is computed from it.
+    This saves writing the whole laid-out batch to memory and reading it back; it needs N >= the
+    thread count to keep every thread busy.  The arithmetic, and so the result, is `correlate`'s."""
+    run(correlate_per_image_part, correlate_per_image_parallel, x, wt, bias, tplane, toff, out, plan)
     return out
 
 
@@ -182,7 +200,20 @@ def _scatter_task(task, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
                         taps_pass1(dst[s, c, ph, o:o + vlen], planes, ws[t, cb, c - c0], kidx, kzero, lo, vlen)
 
 
+@njit(cache=True)
+def scatter_part(part, parts, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
+    """Share `part` of `parts` of scatter's tasks (see threads.py)."""
+    n_tasks = (1 if plan.layout == BATCH_INNER else g.shape[0]) * ws.shape[1]
+    for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
+        _scatter_task(task, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero)
+
 @njit(cache=True, parallel=True)
+def scatter_parallel(parts, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
+    """scatter_part's shares on Numba's threads, one share per thread (see threads.py)."""
+    for part in prange(parts):
+        scatter_part(np.int64(part), parts, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero)
+
+
 def scatter(g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
     """The transpose of `correlate`, for the input gradient: for every tap t and channel c,
 
@@ -193,10 +224,8 @@ def scatter(g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
     zeros, laid out as split_phases lays out the input (G = N, or 1 if batch-inner); channels from
     n_chan = C on are left alone.  kidx = arange(K) and kzero = K zeros (int64): the output-gradient
     channels as the passes' list of (plane, offset).  Each task owns KB channels of dst (and one
-    image unless batch-inner), so no two tasks write the same memory."""
-    n_tasks = (1 if plan.layout == BATCH_INNER else g.shape[0]) * ws.shape[1]
-    for task in prange(n_tasks):
-        _scatter_task(np.int64(task), g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero)
+    image unless batch-inner), so no two tasks write the same memory.  Returns dst."""
+    run(scatter_part, scatter_parallel, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero)
     return dst
 
 
@@ -223,7 +252,20 @@ def _weight_task(task, g, src, tplane, toff, partial, plan):
                      tplane, toff, item * item_stride + lo, vlen)
 
 
+@njit(cache=True)
+def weight_grad_part(part, parts, g, src, tplane, toff, plan, partial):
+    """Share `part` of `parts` of weight_grad's tasks (see threads.py)."""
+    n_tasks = partial.shape[0] * partial.shape[1]
+    for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
+        _weight_task(task, g, src, tplane, toff, partial, plan)
+
 @njit(cache=True, parallel=True)
+def weight_grad_parallel(parts, g, src, tplane, toff, plan, partial):
+    """weight_grad_part's shares on Numba's threads, one share per thread (see threads.py)."""
+    for part in prange(parts):
+        weight_grad_part(np.int64(part), parts, g, src, tplane, toff, plan, partial)
+
+
 def weight_grad(g, src, tplane, toff, plan, n_groups):
     """grad_w (K, T): sum over items (images, or output rows if batch-inner) of g[item, k] . shifted src.
 
@@ -232,16 +274,11 @@ def weight_grad(g, src, tplane, toff, plan, n_groups):
     the shapes only); each group's partial sums are kept apart and added in group order at the
     end, so the result does not depend on the thread count."""
     n_filt, n_taps = g.shape[1], tplane.shape[0]
-    n_kb = (n_filt + KBW - 1) // KBW
+    n_kb = -(-n_filt // KBW)
     partial = np.zeros((n_groups, n_kb, KBW, n_taps), dtype=g.dtype)
-    for task in prange(n_groups * n_kb):
-        _weight_task(np.int64(task), g, src, tplane, toff, partial, plan)
-    grad_w = np.zeros((n_filt, n_taps), dtype=g.dtype)
-    for k in range(n_filt):
-        for grp in range(n_groups):
-            for t in range(n_taps):
-                grad_w[k, t] += partial[grp, k // KBW, k % KBW, t]
-    return grad_w
+    run(weight_grad_part, weight_grad_parallel, g, src, tplane, toff, plan, partial)
+    # NumPy adds along the first axis one group after the other: the fixed order promised above
+    return partial.sum(axis=0).reshape(n_kb * KBW, n_taps)[:n_filt]
 
 
 @njit(cache=True, fastmath=SUM)

@@ -14,11 +14,14 @@ forward:   out[n, o]    = b[o] + sum_i x[n, i] w[o, i]     a dot product of two 
 backward:  grad_x[n, :] = sum_o grad_out[n, o] w[o, :]     rows of w, scaled and added
            grad_w[o, :] = sum_n grad_out[n, o] x[n, :]     rows of x, scaled and added
            grad_b[o]    = sum_n grad_out[n, o]
-Each prange task writes its own rows, and every sum over o or n runs in a fixed order, so the
-result does not depend on the thread count.
+Each task writes its own rows, and every sum over o or n runs in a fixed order, so the result
+does not depend on the thread count.  The compiled kernels do share `part` of `parts` of the
+rows and run on every thread through threads.run.
 """
 import numpy as np
 from numba import njit, prange
+
+from .threads import run
 
 _FMA = {"contract"}             # fused multiply-add, every sum kept in its order
 _SUM = {"contract", "reassoc"}  # dot products: let LLVM split each sum into vector lanes
@@ -26,13 +29,19 @@ _SUM = {"contract", "reassoc"}  # dot products: let LLVM split each sum into vec
 OB = 4   # rows of w (or of x) per pass: every value loaded feeds four multiply-adds
 
 
-@njit(cache=True, parallel=True, fastmath=_SUM)
 def dense_forward(x, w, b):
     """x (N, I), w (O, I), b (O,) -> (N, O)."""
+    out = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
+    run(dense_forward_part, dense_forward_parallel, x, w, b, out)
+    return out
+
+
+@njit(cache=True, fastmath=_SUM)
+def dense_forward_part(part, parts, x, w, b, out):
+    """Rows n of out in share `part` of `parts`: out[n, o] = b[o] + x[n] . w[o]."""
     n_batch, n_in = x.shape
     n_out = w.shape[0]
-    out = np.empty((n_batch, n_out), dtype=x.dtype)
-    for n in prange(n_batch):
+    for n in range(n_batch * part // parts, n_batch * (part + 1) // parts):
         row = x[n]
         o = 0
         while o + OB <= n_out:
@@ -55,18 +64,30 @@ def dense_forward(x, w, b):
             for i in range(n_in):
                 s += row[i] * wp[i]
             out[n, p] = s
-    return out
+
+@njit(cache=True, parallel=True, fastmath=_SUM)
+def dense_forward_parallel(parts, x, w, b, out):
+    """dense_forward_part's shares on Numba's threads, one share per thread (see threads.py)."""
+    for part in prange(parts):
+        dense_forward_part(np.int64(part), parts, x, w, b, out)
 
 
-@njit(cache=True, parallel=True, fastmath=_FMA)
 def dense_backward(grad_out, x, w):
     """grad_out (N, O), x (N, I), w (O, I) -> (grad_x (N, I), grad_w (O, I), grad_b (O,))."""
+    grad_x = np.zeros(x.shape, dtype=grad_out.dtype)
+    grad_w = np.zeros(w.shape, dtype=grad_out.dtype)
+    grad_b = np.zeros(w.shape[0], dtype=grad_out.dtype)
+    run(dense_backward_part, dense_backward_parallel, grad_out, x, w, grad_x, grad_w, grad_b)
+    return grad_x, grad_w, grad_b
+
+
+@njit(cache=True, fastmath=_FMA)
+def dense_backward_part(part, parts, grad_out, x, w, grad_x, grad_w, grad_b):
+    """Share `part` of `parts` of the rows n of grad_x and of the rows o of grad_w and grad_b
+    (zeros on entry): the two sums do not depend on each other, so one call does a share of each."""
     n_batch, n_in = x.shape
     n_out = w.shape[0]
-    grad_x = np.zeros((n_batch, n_in), dtype=grad_out.dtype)
-    grad_w = np.zeros((n_out, n_in), dtype=grad_out.dtype)
-    grad_b = np.zeros(n_out, dtype=grad_out.dtype)
-    for n in prange(n_batch):
+    for n in range(n_batch * part // parts, n_batch * (part + 1) // parts):
         gx = grad_x[n]
         g = grad_out[n]
         o = 0
@@ -80,7 +101,7 @@ def dense_backward(grad_out, x, w):
             gp, wp = g[p], w[p]
             for i in range(n_in):
                 gx[i] += gp * wp[i]
-    for o in prange(n_out):
+    for o in range(n_out * part // parts, n_out * (part + 1) // parts):
         gw = grad_w[o]
         total = grad_b[o]
         n = 0
@@ -97,4 +118,9 @@ def dense_backward(grad_out, x, w):
             for i in range(n_in):
                 gw[i] += gm * xm[i]
         grad_b[o] = total
-    return grad_x, grad_w, grad_b
+
+@njit(cache=True, parallel=True, fastmath=_FMA)
+def dense_backward_parallel(parts, grad_out, x, w, grad_x, grad_w, grad_b):
+    """dense_backward_part's shares on Numba's threads, one share per thread (see threads.py)."""
+    for part in prange(parts):
+        dense_backward_part(np.int64(part), parts, grad_out, x, w, grad_x, grad_w, grad_b)

@@ -36,6 +36,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from .threads import run
+
 KB = 4       # output channels per pass of the correlation (input channels per pass of the scatter)
 KBW = 2      # filters per pass of the weight gradient
 VEC = 16     # every run is rounded up to a multiple of this many elements (no scalar tail loops)
@@ -280,17 +282,19 @@ def rows_shape(grad_shape, plan):
     return (n_batch, n_filt, round_up((out_h - 1) * plan.wq + out_w))
 
 
-@njit(cache=True, parallel=True)
-def grad_rows(grad_out, plan, g):
+@njit(cache=True)
+def grad_rows_part(part, parts, grad_out, plan, g):
     """Fills g (of rows_shape(grad_out.shape, plan)) with the output gradient in the correlation's
-    layout, zero in the discarded wide columns and in the rounding tail, and returns it:
+    layout, zero in the discarded wide columns and in the rounding tail:
     (N, K, round_up((Ho-1)*Wq + Wo)) or, batch-inner, (Ho, K, round_up(Wo*N)) (one run per output
-    row).  Every element of g is written, so g may arrive holding anything."""
+    row).  Every element of g is written, so g may arrive holding anything.  Share `part` of
+    `parts` of the work (threads.py)."""
     n_batch, n_filt, out_h, out_w = grad_out.shape
     row = plan.wq
     n_len = g.shape[2]
     if plan.layout == BATCH_INNER:
-        for task in prange(out_h * n_filt):
+        n_tasks = out_h * n_filt
+        for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
             i = task // n_filt
             k = task % n_filt
             dst = g[i, k]
@@ -300,7 +304,8 @@ def grad_rows(grad_out, plan, g):
             for p in range(out_w * n_batch, n_len):
                 dst[p] = 0
     else:
-        for task in prange(n_batch * n_filt):
+        n_tasks = n_batch * n_filt
+        for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
             n = task // n_filt
             k = task % n_filt
             dst = g[n, k]
@@ -311,4 +316,15 @@ def grad_rows(grad_out, plan, g):
                 end = min((i + 1) * row, n_len) if i < out_h - 1 else n_len
                 for p in range(i * row + out_w, end):   # the discarded wide columns (and the tail)
                     dst[p] = 0
+
+@njit(cache=True, parallel=True)
+def grad_rows_parallel(parts, grad_out, plan, g):
+    """grad_rows_part's shares on Numba's threads, one share per thread (see threads.py)."""
+    for part in prange(parts):
+        grad_rows_part(np.int64(part), parts, grad_out, plan, g)
+
+
+def grad_rows(grad_out, plan, g):
+    """grad_rows_part on every thread (threads.run); returns g."""
+    run(grad_rows_part, grad_rows_parallel, grad_out, plan, g)
     return g

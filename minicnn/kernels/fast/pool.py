@@ -6,22 +6,36 @@ Results are exactly the loops' for max pooling (same comparisons in the same ord
 first maximum in row-major order wins, NaN never replaces a number) and equal to rounding
 for average pooling (sums in the input's dtype).  Each task writes one plane: no races.
 The window, stride and output size come as one value, geom (a minicnn.geometry.PoolGeometry);
-the input arrives padded already (-inf for max pooling, 0 for average pooling).
+the input arrives padded already (-inf for max pooling, 0 for average pooling).  Each compiled
+kernel does share `part` of `parts` of the planes and runs on every thread through threads.run.
 """
 import numpy as np
 from numba import njit, prange
 
 from ..loops import window_argmax
+from .threads import run
 
 
-@njit(cache=True, parallel=True)
+def _pair(geom):
+    """True for the 2x2 window at stride 2, the path written out below."""
+    return geom.kh == 2 and geom.kw == 2 and geom.sh == 2 and geom.sw == 2
+
+
 def max_pool(xp, geom):
     """xp (N, C, Hp, Wp) padded with -inf -> (N, C, geom.out_h, geom.out_w)."""
+    out = np.empty((xp.shape[0], xp.shape[1], geom.out_h, geom.out_w), dtype=xp.dtype)
+    run(max_pool_part, max_pool_parallel, xp, geom, out)
+    return out
+
+
+@njit(cache=True)
+def max_pool_part(part, parts, xp, geom, out):
+    """Fills share `part` of `parts` of out's planes with xp's window maxima."""
     k_h, k_w, sh, sw, out_h, out_w = geom.kh, geom.kw, geom.sh, geom.sw, geom.out_h, geom.out_w
     n_batch, n_chan = xp.shape[0], xp.shape[1]
-    out = np.empty((n_batch, n_chan, out_h, out_w), dtype=xp.dtype)
     pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
-    for task in prange(n_batch * n_chan):
+    n_tasks = n_batch * n_chan
+    for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
         src = xp[task // n_chan, task % n_chan]
         dst = out[task // n_chan, task % n_chan]
         for i in range(out_h):
@@ -48,19 +62,31 @@ def max_pool(xp, geom):
                         for j in range(out_w):
                             x = row[j * sw + v]
                             d[j] = x if x > d[j] else d[j]
-    return out
-
 
 @njit(cache=True, parallel=True)
+def max_pool_parallel(parts, xp, geom, out):
+    """max_pool_part's shares on Numba's threads, one share per thread (see threads.py)."""
+    for part in prange(parts):
+        max_pool_part(np.int64(part), parts, xp, geom, out)
+
+
 def max_pool_backward(grad_out, xp, geom):
     """grad_out (N, C, Ho, Wo), xp padded -> grad of the padded input; the first maximum wins ties."""
+    # The 2x2 path zeroes each pair of rows just before it stores into them, while they sit in L1,
+    # instead of zero-filling the whole gradient first: one pass over the memory rather than two.
+    grad_xp = (np.empty if _pair(geom) else np.zeros)(xp.shape, dtype=grad_out.dtype)
+    run(max_pool_backward_part, max_pool_backward_parallel, grad_out, xp, geom, grad_xp)
+    return grad_xp
+
+
+@njit(cache=True)
+def max_pool_backward_part(part, parts, grad_out, xp, geom, grad_xp):
+    """Share `part` of `parts` of max_pool_backward's planes, into grad_xp (see there)."""
     k_h, k_w, sh, sw = geom.kh, geom.kw, geom.sh, geom.sw
     n_batch, n_chan, out_h, out_w = grad_out.shape
     pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
-    # The 2x2 path zeroes each pair of rows just before it stores into them, while they sit in L1,
-    # instead of zero-filling the whole gradient first: one pass over the memory rather than two.
-    grad_xp = np.empty(xp.shape, dtype=grad_out.dtype) if pair else np.zeros(xp.shape, dtype=grad_out.dtype)
-    for task in prange(n_batch * n_chan):
+    n_tasks = n_batch * n_chan
+    for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
         n = task // n_chan
         c = task % n_chan
         src = xp[n, c]
@@ -90,18 +116,30 @@ def max_pool_backward(grad_out, xp, geom):
                 for j in range(out_w):
                     u, v = window_argmax(src, i * sh, j * sw, k_h, k_w)
                     dst[i * sh + u, j * sw + v] += g[j]
-    return grad_xp
-
 
 @njit(cache=True, parallel=True)
+def max_pool_backward_parallel(parts, grad_out, xp, geom, grad_xp):
+    """max_pool_backward_part's shares on Numba's threads, one share per thread (see threads.py)."""
+    for part in prange(parts):
+        max_pool_backward_part(np.int64(part), parts, grad_out, xp, geom, grad_xp)
+
+
 def avg_pool(xp, geom, div):
     """xp (N, C, Hp, Wp) zero-padded, div (Ho, Wo) in xp's dtype -> (N, C, Ho, Wo)."""
+    out = np.empty((xp.shape[0], xp.shape[1]) + div.shape, dtype=xp.dtype)
+    run(avg_pool_part, avg_pool_parallel, xp, geom, div, out)
+    return out
+
+
+@njit(cache=True)
+def avg_pool_part(part, parts, xp, geom, div, out):
+    """Fills share `part` of `parts` of out's planes with xp's window means."""
     k_h, k_w, sh, sw = geom.kh, geom.kw, geom.sh, geom.sw
     n_batch, n_chan = xp.shape[0], xp.shape[1]
     out_h, out_w = div.shape
-    out = np.empty((n_batch, n_chan, out_h, out_w), dtype=xp.dtype)
     pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
-    for task in prange(n_batch * n_chan):
+    n_tasks = n_batch * n_chan
+    for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
         src = xp[task // n_chan, task % n_chan]
         dst = out[task // n_chan, task % n_chan]
         for i in range(out_h):
@@ -124,17 +162,29 @@ def avg_pool(xp, geom, div):
                                 d[j] += row[j * sw + v]
                 for j in range(out_w):
                     d[j] /= q[j]
-    return out
-
 
 @njit(cache=True, parallel=True)
+def avg_pool_parallel(parts, xp, geom, div, out):
+    """avg_pool_part's shares on Numba's threads, one share per thread (see threads.py)."""
+    for part in prange(parts):
+        avg_pool_part(np.int64(part), parts, xp, geom, div, out)
+
+
 def avg_pool_backward(grad_out, geom, div, padded_h, padded_w):
     """grad_out (N, C, Ho, Wo), div in grad_out's dtype -> grad of the padded input (N, C, padded_h, padded_w)."""
+    grad_xp = np.zeros(grad_out.shape[:2] + (padded_h, padded_w), dtype=grad_out.dtype)
+    run(avg_pool_backward_part, avg_pool_backward_parallel, grad_out, geom, div, grad_xp)
+    return grad_xp
+
+
+@njit(cache=True)
+def avg_pool_backward_part(part, parts, grad_out, geom, div, grad_xp):
+    """Share `part` of `parts` of avg_pool_backward's planes, added into grad_xp (zeros)."""
     k_h, k_w, sh, sw = geom.kh, geom.kw, geom.sh, geom.sw
     n_batch, n_chan, out_h, out_w = grad_out.shape
-    grad_xp = np.zeros((n_batch, n_chan, padded_h, padded_w), dtype=grad_out.dtype)
     pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
-    for task in prange(n_batch * n_chan):
+    n_tasks = n_batch * n_chan
+    for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
         n = task // n_chan
         c = task % n_chan
         dst = grad_xp[n, c]
@@ -156,4 +206,9 @@ def avg_pool_backward(grad_out, geom, div, padded_h, padded_w):
                     for v in range(k_w):
                         for j in range(out_w):
                             row[j * sw + v] += g[j] / q[j]
-    return grad_xp
+
+@njit(cache=True, parallel=True)
+def avg_pool_backward_parallel(parts, grad_out, geom, div, grad_xp):
+    """avg_pool_backward_part's shares on Numba's threads, one share per thread (see threads.py)."""
+    for part in prange(parts):
+        avg_pool_backward_part(np.int64(part), parts, grad_out, geom, div, grad_xp)
