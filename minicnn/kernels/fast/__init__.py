@@ -13,7 +13,7 @@ the compiled kernels:
     dense.py    dense layers (its docstring says why not NumPy's BLAS)
     workspace.py  scratch buffers reused from call to call (the laid-out copies), so that a
                 plain loop over conv2d_backward does not page-fault (its docstring has figures)
-    threads.py  runs a compiled kernel's shares of the work on every thread at once
+    threads.py  runs a kernel's serial version on one thread, its prange twin on more
 
 Throughout:
 - work is split into tasks that write disjoint memory, one consecutive share of them per thread
