@@ -72,3 +72,27 @@ def test_precompile_then_a_fresh_process_compiles_nothing(tmp_path):
     compiled = {name: n for name, n in got["misses"].items() if n}
     assert compiled == {}, f"compiled again in a fresh process after precompile: {compiled}"
     assert sum(got["hits"].values()) == sum(got["cached"].values())
+
+
+def test_the_workload_reaches_every_threaded_kernel(monkeypatch):
+    """`minicnn precompile` runs its workload once with every multi-threaded kernel's serial version
+    and once with its prange twin; a kernel the workload never reaches is missing from a fresh
+    cache (the per-image correlation was: the check above passes on the suite's shared cache,
+    which other tests fill).  Here every `run(part, parallel, ...)` of the workload is recorded."""
+    from minicnn.commands import precompile as pc
+
+    reached = set()
+
+    def spy(part, parallel, *args):
+        reached.add((part.py_func.__module__, part.py_func.__name__, parallel.py_func.__name__))
+        part(0, 1, *args)
+
+    for mod in ("conv", "layout", "pool", "dense"):
+        monkeypatch.setattr(f"minicnn.kernels.fast.{mod}.run", spy)
+    pc.workload("float32")
+    names = {name for name in pc.dispatchers() if name.endswith("_part")}
+    assert names, "no *_part kernels found"
+    assert {f"{m}.{p}" for m, p, _ in reached} == names
+    for module, part, parallel in reached:
+        assert parallel == part[:-len("_part")] + "_parallel", (part, parallel)
+        assert f"{module}.{parallel}" in pc.dispatchers()

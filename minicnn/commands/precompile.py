@@ -94,8 +94,10 @@ def workload(dtype: str) -> None:
     all_finite(a(8))
     for impl in ("fast", "loop"):
         # (x shape, weight shape, stride, padding, dilation): wide (one image), per image (a batch
-        # of mid-sized planes), batch inner (tiny planes), strided, dilated; 6 and 4 filters
+        # of mid-sized planes: 16x16 outputs of 18-wide rows), batch inner (small planes), strided,
+        # dilated; 6 and 4 filters
         for xs, ws, s, p, d in [((1, 3, 12, 12), (6, 3, 3, 3), 1, 1, 1),
+                                ((8, 3, 16, 16), (4, 3, 3, 3), 1, 1, 1),
                                 ((8, 2, 12, 12), (4, 2, 5, 5), 1, 0, 1),
                                 ((8, 4, 5, 5), (6, 4, 3, 3), 1, 0, 1),
                                 ((2, 3, 11, 11), (4, 3, 3, 3), 2, 1, 1),
