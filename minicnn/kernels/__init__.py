@@ -10,7 +10,7 @@ UNPADDED input and the geometry as one value (`minicnn.geometry.ConvGeometry` g 
 `PoolGeometry` g); each row pads however suits it (the loops pad a copy, the fast
 convolution pads while laying its input out).  Arrays arrive validated, C-contiguous,
 all of one float dtype; every op allocates its outputs and never writes to its inputs, except
-that the two ops with an `out` argument write into `out` when it is given (an array the public
+that the ops with an `out` argument write into `out` when it is given (an array the public
 function has checked: the result's shape and dtype, C-contiguous, not overlapping the inputs).
 
     conv2d_forward(x, w, b, g, out=None)       x (N,C,H,W), w (K,C,kH,kW), b (K,) -> (N,K,g.out_h,g.out_w)
@@ -19,10 +19,10 @@ function has checked: the result's shape and dtype, C-contiguous, not overlappin
     bias_backward(grad_out)                    -> grad_b (K,)
     conv_transpose2d_forward(x, w, g)          x (N,Cin,H,W), w (Cin,Cout,kH,kW), g the transposed
                                                geometry -> (N,Cout,g.out_h,g.out_w), cropped, no bias
-    max_pool2d_forward(x, g)                   -> (N,C,g.out_h,g.out_w)
-    max_pool2d_backward(grad_out, x, g)        -> grad_x (N,C,H,W)
-    avg_pool2d_forward(x, g, count_include_pad)        -> (N,C,g.out_h,g.out_w)
-    avg_pool2d_backward(grad_out, g, x_hw, count_include_pad)   -> grad_x (N,C,H,W)
+    max_pool2d_forward(x, g, out=None)                   -> (N,C,g.out_h,g.out_w)
+    max_pool2d_backward(grad_out, x, g, out=None)        -> grad_x (N,C,H,W)
+    avg_pool2d_forward(x, g, count_include_pad, out=None)        -> (N,C,g.out_h,g.out_w)
+    avg_pool2d_backward(grad_out, g, x_hw, count_include_pad, out=None)   -> grad_x (N,C,H,W)
     dense_forward(x, w, b)                     x (N,I), w (O,I), b (O,) -> (N,O)
     dense_backward(grad_out, x, w)             -> (grad_x, grad_w, grad_b)
 

@@ -45,16 +45,19 @@ def conv_transpose2d_forward(x, w, g):
 
 # ---------------------------------------------------------------- pooling
 
-def max_pool2d_forward(x, g):
+# The loops allocate their results; `out`, when given, gets a copy (into).
+
+def max_pool2d_forward(x, g, out=None):
     """x (N, C, H, W), g a PoolGeometry -> (N, C, g.out_h, g.out_w); padding cells hold -inf."""
-    return loops.max_pool2d_forward(padded(x, g.ph, g.pw, -np.inf), g.kh, g.kw, g.sh, g.sw, g.out_h, g.out_w)
+    return into(out, loops.max_pool2d_forward(padded(x, g.ph, g.pw, -np.inf), g.kh, g.kw, g.sh, g.sw,
+                                              g.out_h, g.out_w))
 
 
-def max_pool2d_backward(grad_out, x, g):
+def max_pool2d_backward(grad_out, x, g, out=None):
     """grad_out (N, C, Ho, Wo), x (N, C, H, W) -> grad_x (N, C, H, W)."""
     h, w = x.shape[2], x.shape[3]
     grad_xp = loops.max_pool2d_backward(grad_out, padded(x, g.ph, g.pw, -np.inf), g.kh, g.kw, g.sh, g.sw)
-    return np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w])
+    return into(out, np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w]))
 
 
 def _divisors(h, w, g, count_include_pad):
@@ -62,18 +65,18 @@ def _divisors(h, w, g, count_include_pad):
                                    bool(count_include_pad))
 
 
-def avg_pool2d_forward(x, g, count_include_pad):
+def avg_pool2d_forward(x, g, count_include_pad, out=None):
     """x (N, C, H, W), g a PoolGeometry -> (N, C, g.out_h, g.out_w); padding cells hold 0."""
     div = _divisors(x.shape[2], x.shape[3], g, count_include_pad)
-    return loops.avg_pool2d_forward(padded(x, g.ph, g.pw), g.kh, g.kw, g.sh, g.sw, div)
+    return into(out, loops.avg_pool2d_forward(padded(x, g.ph, g.pw), g.kh, g.kw, g.sh, g.sw, div))
 
 
-def avg_pool2d_backward(grad_out, g, x_hw, count_include_pad):
+def avg_pool2d_backward(grad_out, g, x_hw, count_include_pad, out=None):
     """grad_out (N, C, Ho, Wo), g a PoolGeometry, x_hw = (H, W) -> grad_x (N, C, H, W)."""
     h, w = x_hw
     div = _divisors(h, w, g, count_include_pad)
     grad_xp = loops.avg_pool2d_backward(grad_out, g.kh, g.kw, g.sh, g.sw, div, h + 2 * g.ph, w + 2 * g.pw)
-    return np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w])
+    return into(out, np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w]))
 
 
 # ---------------------------------------------------------------- dense: the loops as they are

@@ -118,6 +118,29 @@ def reuse_or_new(held, shape, dtype) -> np.ndarray:
     return np.empty(shape, dtype)
 
 
+def reuse_one_of(held: list, shape, dtype) -> np.ndarray:
+    """An array to write a layer's next output into, from `held`, the layer's list of its last
+    few outputs (e.g. two: [None, None] at first); the list is updated in place.
+
+    Why more than one: in a Sequential the next layer keeps this layer's output (its input) in
+    its cache until its own next forward, which comes after this layer's.  So last step's
+    output is never free when this layer runs again, but the one from the step before is.
+
+    Returns a held array of this shape and dtype that nothing else refers to (the list, the
+    loop's name and getrefcount's argument make 3: see reuse_or_new), and moves it to the end
+    of the list (the most recently used); else a new, uninitialised array, which takes the place
+    of the entry used longest ago (that one is left to whoever still refers to it)."""
+    shape = tuple(shape)
+    for i in range(len(held)):        # an index loop: enumerate's tuple would add a reference
+        a = held[i]
+        if a is not None and a.shape == shape and a.dtype == dtype and sys.getrefcount(a) <= 3:
+            held.append(held.pop(i))
+            return a
+    held.pop(0)
+    held.append(np.empty(shape, dtype))
+    return held[-1]
+
+
 # --------------------------------------------------------------------------- parameters
 
 class Parameter:

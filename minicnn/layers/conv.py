@@ -6,7 +6,7 @@ import numpy as np
 from ..argcheck import int_pair, shape_str
 from ..geometry import conv_geometry
 from .base import (KernelOps, Layer, Parameter, as_input, errors_prefixed, init_weights, pair_text, param_dtype,
-                   reuse_or_new)
+                   reuse_one_of, reuse_or_new)
 
 
 class Conv2D(Layer):
@@ -18,9 +18,12 @@ class Conv2D(Layer):
     sqrt(6 / (fan_in + fan_out)), for tanh/sigmoid); fan_in = C kH kW, fan_out = K kH kW.
 
     On the CPU the layer writes its input gradient and its parameters' gradients into the arrays
-    of the previous backward (conv2d_backward's `out`), and its output into the previous output,
-    whenever nothing outside the layer still refers to them (base.reuse_or_new): a training loop
-    then allocates no new megabyte arrays for them, and pays no page faults for fresh memory.
+    of the previous backward (conv2d_backward's `out`), and its output into one of its previous
+    two outputs (the next layer still holds the last one), whenever nothing outside the layer
+    still refers to them (base.reuse_or_new, base.reuse_one_of): a training loop then allocates
+    no new megabyte arrays for them, and pays no page faults for fresh memory.  The cost: the
+    layer keeps up to two outputs and one input gradient alive between steps (for LeNet-5's
+    first convolution at batch 64 in float32, 2 x 1.2 MB and 0.2 MB).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, *, init="he", rng=None,
@@ -40,7 +43,8 @@ class Conv2D(Layer):
         w = init_weights(shape, self.in_channels * kh * kw, self.out_channels * kh * kw, init, rng, dtype)
         self.weight = Parameter("weight", w)
         self.bias = Parameter("bias", np.zeros(self.out_channels, dtype=param_dtype(dtype)))
-        self._y = self._gx = None     # the last output and input gradient, reused when free
+        self._ys = [None, None]       # the last two outputs, reused when free
+        self._gx = None               # the last input gradient, likewise
         super().__init__(label)
 
     def default_label(self):
@@ -58,9 +62,13 @@ class Conv2D(Layer):
                              f"{x.shape[1]} channels instead of {self.in_channels}")
         conv, out = self._ops("conv2d"), None
         if self.backend == "cpu" and self._cache is not None and self._cache[0].shape == x.shape:
-            out = reuse_or_new(self._y, self._cache[1], x.dtype)     # the same input shape: the same output shape
-        self._y = y = conv(x, self.weight.value, self.bias.value, self.stride, self.padding, out=out) \
-            if out is not None else conv(x, self.weight.value, self.bias.value, self.stride, self.padding)
+            out = reuse_one_of(self._ys, self._cache[1], x.dtype)     # the same input shape: the same output shape
+        if out is not None:
+            y = conv(x, self.weight.value, self.bias.value, self.stride, self.padding, out=out)
+        else:
+            y = conv(x, self.weight.value, self.bias.value, self.stride, self.padding)
+            if self.backend == "cpu":    # a first output (or a new shape): the oldest entry makes room
+                self._ys = self._ys[1:] + [y]
         self._cache = (x, y.shape)
         return y
 

@@ -3,14 +3,20 @@ from __future__ import annotations
 
 from ..argcheck import int_pair
 from ..geometry import pool_geometry
-from .base import KernelOps, Layer, as_input, errors_prefixed, pair_text
+from .base import KernelOps, Layer, as_input, errors_prefixed, pair_text, reuse_one_of, reuse_or_new
 
 
 class Pool2D(Layer):
     """What max and average pooling share; a subclass names its op (`_op`) and its label (`_name`).
 
     kernel_size and stride: an int or a pair (rows, cols), >= 1 (stride defaults to the kernel
-    size: windows side by side); padding: an int or a pair, >= 0.  No parameters."""
+    size: windows side by side); padding: an int or a pair, >= 0.  No parameters.
+
+    On the CPU the layer writes its output into one of its previous two outputs and its input
+    gradient into the previous one (the functions' `out`) whenever nothing outside the layer
+    refers to them any more (base.reuse_one_of, base.reuse_or_new), so a training loop allocates
+    no new arrays for them.  The cost: up to two outputs and one input gradient stay alive
+    between steps (for LeNet-5's first pooling at batch 64 in float32, 2 x 0.3 MB and 1.2 MB)."""
     _op = ""
     _name = ""
 
@@ -21,6 +27,8 @@ class Pool2D(Layer):
             self.padding = int_pair("padding", padding, 0)
         self._ops = KernelOps(backend, impl)
         self.backend = backend
+        self._ys = [None, None]    # the last two outputs, reused when free (backend "cpu")
+        self._gx = None            # the last input gradient, likewise
         super().__init__(label)
 
     def default_label(self):
@@ -29,14 +37,25 @@ class Pool2D(Layer):
 
     def _forward(self, x):
         x = as_input(x, 4, "(N, C, H, W)")
-        y = self._ops(self._op)(x, self.kernel_size, self.stride, self.padding)
+        op = self._ops(self._op)
+        if self.backend != "cpu":     # minicnn.cuda's ops take no `out`
+            y = op(x, self.kernel_size, self.stride, self.padding)
+        else:
+            g = pool_geometry(self._op, x.shape, self.kernel_size, self.stride, self.padding)
+            out = reuse_one_of(self._ys, (x.shape[0], x.shape[1], g.out_h, g.out_w), x.dtype)
+            y = op(x, self.kernel_size, self.stride, self.padding, out=out)
         self._cache = (x, y.shape)
         return y
 
     def _backward(self, grad_out):
         x, y_shape = self._cache
         g = self._check_grad(grad_out, y_shape)
-        return self._ops(self._op + "_backward")(g, x, self.kernel_size, self.stride, self.padding)
+        op = self._ops(self._op + "_backward")
+        if self.backend != "cpu" or g.dtype != x.dtype:    # no `out` on CUDA; a mixed dtype: the op picks it
+            return op(g, x, self.kernel_size, self.stride, self.padding)
+        self._gx = gx = op(g, x, self.kernel_size, self.stride, self.padding,
+                           out=reuse_or_new(self._gx, x.shape, x.dtype))
+        return gx
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3:

@@ -43,6 +43,7 @@ import numba
 import numpy as np
 
 from ...geometry import padded
+from ...outarg import into
 from ..loops import avg_pool_divisors
 from . import conv as fc
 from . import dense as fd
@@ -175,35 +176,47 @@ def conv_transpose2d_forward(x, w, g):
 
 # ---------------------------------------------------------------- pooling (pool.py)
 
-def max_pool2d_forward(x, g):
-    """x (N, C, H, W), g a PoolGeometry -> (N, C, g.out_h, g.out_w); padding cells hold -inf."""
+def _cropped(grad_xp, g, x_hw, out):
+    """The input gradient without the padding rows and columns, into `out` when given."""
+    h, w = x_hw
+    if grad_xp is out:
+        return out
+    return into(out, np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w]))
+
+
+def max_pool2d_forward(x, g, out=None):
+    """x (N, C, H, W), g a PoolGeometry -> (N, C, g.out_h, g.out_w); padding cells hold -inf.
+    Written into `out` when given (checked by the caller), as for every pooling op here."""
     xp = np.ascontiguousarray(padded(x, g.ph, g.pw, -np.inf))
-    return _run(xp.size < SMALL_ELEMENTS, fp.max_pool, xp, g)
+    return _run(xp.size < SMALL_ELEMENTS, fp.max_pool, xp, g, out)
 
 
-def max_pool2d_backward(grad_out, x, g):
-    """grad_out (N, C, Ho, Wo), x (N, C, H, W) -> grad_x (N, C, H, W); the first maximum wins ties."""
-    h, w = x.shape[2], x.shape[3]
+def max_pool2d_backward(grad_out, x, g, out=None):
+    """grad_out (N, C, Ho, Wo), x (N, C, H, W) -> grad_x (N, C, H, W); the first maximum wins ties.
+    Without padding the kernel writes straight into `out`; with padding it is cropped into it."""
     xp = np.ascontiguousarray(padded(x, g.ph, g.pw, -np.inf))
-    grad_xp = _run(xp.size < SMALL_ELEMENTS, fp.max_pool_backward, np.ascontiguousarray(grad_out), xp, g)
-    return np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w])
+    direct = out if g.ph == 0 and g.pw == 0 else None
+    grad_xp = _run(xp.size < SMALL_ELEMENTS, fp.max_pool_backward, np.ascontiguousarray(grad_out), xp, g, direct)
+    return _cropped(grad_xp, g, x.shape[2:], out)
 
 
-def avg_pool2d_forward(x, g, count_include_pad):
+def avg_pool2d_forward(x, g, count_include_pad, out=None):
     """x (N, C, H, W), g a PoolGeometry -> (N, C, g.out_h, g.out_w); padding cells hold 0."""
     xp = np.ascontiguousarray(padded(x, g.ph, g.pw))
     div = avg_pool_divisors(x.shape[2], x.shape[3], g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.out_h, g.out_w,
                             bool(count_include_pad))
-    return _run(xp.size < SMALL_ELEMENTS, fp.avg_pool, xp, g, div.astype(xp.dtype))
+    return _run(xp.size < SMALL_ELEMENTS, fp.avg_pool, xp, g, div.astype(xp.dtype), out)
 
 
-def avg_pool2d_backward(grad_out, g, x_hw, count_include_pad):
+def avg_pool2d_backward(grad_out, g, x_hw, count_include_pad, out=None):
     """grad_out (N, C, Ho, Wo), g a PoolGeometry, x_hw = (H, W) -> grad_x (N, C, H, W)."""
     h, w = x_hw
     div = avg_pool_divisors(h, w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.out_h, g.out_w, bool(count_include_pad))
+    direct = out if g.ph == 0 and g.pw == 0 else None
     grad_xp = _run(grad_out.size * g.kh * g.kw < SMALL_ELEMENTS, fp.avg_pool_backward,
-                   np.ascontiguousarray(grad_out), g, div.astype(grad_out.dtype), h + 2 * g.ph, w + 2 * g.pw)
-    return np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w])
+                   np.ascontiguousarray(grad_out), g, div.astype(grad_out.dtype), h + 2 * g.ph, w + 2 * g.pw,
+                   direct)
+    return _cropped(grad_xp, g, x_hw, out)
 
 
 # ---------------------------------------------------------------- dense (dense.py)

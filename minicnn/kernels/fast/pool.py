@@ -21,9 +21,11 @@ def _pair(geom):
     return geom.kh == 2 and geom.kw == 2 and geom.sh == 2 and geom.sw == 2
 
 
-def max_pool(xp, geom):
-    """xp (N, C, Hp, Wp) padded with -inf -> (N, C, geom.out_h, geom.out_w)."""
-    out = np.empty((xp.shape[0], xp.shape[1], geom.out_h, geom.out_w), dtype=xp.dtype)
+def max_pool(xp, geom, out=None):
+    """xp (N, C, Hp, Wp) padded with -inf -> (N, C, geom.out_h, geom.out_w), written into `out`
+    when given (that shape and xp's dtype, C-contiguous: the caller checks)."""
+    if out is None:
+        out = np.empty((xp.shape[0], xp.shape[1], geom.out_h, geom.out_w), dtype=xp.dtype)
     run(max_pool_part, max_pool_parallel, xp, geom, out)
     return out
 
@@ -70,11 +72,15 @@ def max_pool_parallel(parts, xp, geom, out):
         max_pool_part(np.int64(part), parts, xp, geom, out)
 
 
-def max_pool_backward(grad_out, xp, geom):
-    """grad_out (N, C, Ho, Wo), xp padded -> grad of the padded input; the first maximum wins ties."""
+def max_pool_backward(grad_out, xp, geom, grad_xp=None):
+    """grad_out (N, C, Ho, Wo), xp padded -> grad of the padded input; the first maximum wins ties.
+    grad_xp: None, or the array to write it into (xp's shape, grad_out's dtype, C-contiguous)."""
     # The 2x2 path zeroes each pair of rows just before it stores into them, while they sit in L1,
     # instead of zero-filling the whole gradient first: one pass over the memory rather than two.
-    grad_xp = (np.empty if _pair(geom) else np.zeros)(xp.shape, dtype=grad_out.dtype)
+    if grad_xp is None:
+        grad_xp = (np.empty if _pair(geom) else np.zeros)(xp.shape, dtype=grad_out.dtype)
+    elif not _pair(geom):
+        grad_xp.fill(0)     # the general path adds into it
     run(max_pool_backward_part, max_pool_backward_parallel, grad_out, xp, geom, grad_xp)
     return grad_xp
 
@@ -124,9 +130,11 @@ def max_pool_backward_parallel(parts, grad_out, xp, geom, grad_xp):
         max_pool_backward_part(np.int64(part), parts, grad_out, xp, geom, grad_xp)
 
 
-def avg_pool(xp, geom, div):
-    """xp (N, C, Hp, Wp) zero-padded, div (Ho, Wo) in xp's dtype -> (N, C, Ho, Wo)."""
-    out = np.empty((xp.shape[0], xp.shape[1]) + div.shape, dtype=xp.dtype)
+def avg_pool(xp, geom, div, out=None):
+    """xp (N, C, Hp, Wp) zero-padded, div (Ho, Wo) in xp's dtype -> (N, C, Ho, Wo), written into
+    `out` when given (as for max_pool)."""
+    if out is None:
+        out = np.empty((xp.shape[0], xp.shape[1]) + div.shape, dtype=xp.dtype)
     run(avg_pool_part, avg_pool_parallel, xp, geom, div, out)
     return out
 
@@ -170,9 +178,13 @@ def avg_pool_parallel(parts, xp, geom, div, out):
         avg_pool_part(np.int64(part), parts, xp, geom, div, out)
 
 
-def avg_pool_backward(grad_out, geom, div, padded_h, padded_w):
-    """grad_out (N, C, Ho, Wo), div in grad_out's dtype -> grad of the padded input (N, C, padded_h, padded_w)."""
-    grad_xp = np.zeros(grad_out.shape[:2] + (padded_h, padded_w), dtype=grad_out.dtype)
+def avg_pool_backward(grad_out, geom, div, padded_h, padded_w, grad_xp=None):
+    """grad_out (N, C, Ho, Wo), div in grad_out's dtype -> grad of the padded input (N, C, padded_h, padded_w),
+    written into grad_xp when given (that shape, grad_out's dtype, C-contiguous)."""
+    if grad_xp is None:
+        grad_xp = np.zeros(grad_out.shape[:2] + (padded_h, padded_w), dtype=grad_out.dtype)
+    else:
+        grad_xp.fill(0)     # cells no window covers stay 0, and the general path adds into it
     run(avg_pool_backward_part, avg_pool_backward_parallel, grad_out, geom, div, grad_xp)
     return grad_xp
 
