@@ -154,3 +154,16 @@ def pad2d(x, padding, value=0.0):
 def padded(x, ph, pw, value=0.0):
     """pad2d for kernels, which only read their input: x itself when there is no padding."""
     return x if ph == 0 and pw == 0 else pad2d(x, (ph, pw), value)
+
+
+def cropped(xp, ph, pw, hw, out=None):
+    """The inverse of padded for a gradient: xp (N, C, H + 2ph, W + 2pw) without its padding rows
+    and columns, hw = (H, W).  Copied once: into `out` when given (an array the caller checked),
+    else into a new C-contiguous array (xp itself when there is no padding and it is contiguous)."""
+    h, w = hw
+    inner = xp[:, :, ph:ph + h, pw:pw + w]
+    if out is None:
+        return np.ascontiguousarray(inner)
+    if inner is not out:
+        out[...] = inner
+    return out

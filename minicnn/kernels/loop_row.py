@@ -7,7 +7,7 @@ an input gradient.  Nothing is computed here that the loop does not compute.
 """
 import numpy as np
 
-from ..geometry import padded
+from ..geometry import cropped, padded
 from ..outarg import into
 from . import loops
 
@@ -24,7 +24,7 @@ def conv2d_backward_input(grad_out, w, g, x_hw, out=None):
     """grad_out (N, K, Ho, Wo), w (K, C, kH, kW), g a ConvGeometry, x_hw = (H, W) -> grad_x (N, C, H, W)."""
     h, wd = x_hw
     grad_xp = loops.conv2d_backward_input(grad_out, w, g.sh, g.sw, g.dh, g.dw, h + 2 * g.ph, wd + 2 * g.pw)
-    return into(out, np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + wd]))
+    return cropped(grad_xp, g.ph, g.pw, (h, wd), out)
 
 
 def conv2d_backward_weight(grad_out, x, g):
@@ -40,7 +40,7 @@ def conv_transpose2d_forward(x, w, g):
     -> (N, C_out, g.out_h, g.out_w), without bias: the stamps on the whole canvas, then
     (g.ph, g.pw) cropped from each side."""
     canvas = loops.conv_transpose2d_forward(x, w, g.sh, g.sw, g.dh, g.dw, g.out_h + 2 * g.ph, g.out_w + 2 * g.pw)
-    return np.ascontiguousarray(canvas[:, :, g.ph:g.ph + g.out_h, g.pw:g.pw + g.out_w])
+    return cropped(canvas, g.ph, g.pw, (g.out_h, g.out_w))
 
 
 # ---------------------------------------------------------------- pooling
@@ -57,7 +57,7 @@ def max_pool2d_backward(grad_out, x, g, out=None):
     """grad_out (N, C, Ho, Wo), x (N, C, H, W) -> grad_x (N, C, H, W)."""
     h, w = x.shape[2], x.shape[3]
     grad_xp = loops.max_pool2d_backward(grad_out, padded(x, g.ph, g.pw, -np.inf), g.kh, g.kw, g.sh, g.sw)
-    return into(out, np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w]))
+    return cropped(grad_xp, g.ph, g.pw, (h, w), out)
 
 
 def _divisors(h, w, g, count_include_pad):
@@ -76,7 +76,7 @@ def avg_pool2d_backward(grad_out, g, x_hw, count_include_pad, out=None):
     h, w = x_hw
     div = _divisors(h, w, g, count_include_pad)
     grad_xp = loops.avg_pool2d_backward(grad_out, g.kh, g.kw, g.sh, g.sw, div, h + 2 * g.ph, w + 2 * g.pw)
-    return into(out, np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w]))
+    return cropped(grad_xp, g.ph, g.pw, (h, w), out)
 
 
 # ---------------------------------------------------------------- dense: the loops as they are

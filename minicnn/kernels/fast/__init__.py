@@ -42,8 +42,7 @@ from contextlib import contextmanager
 import numba
 import numpy as np
 
-from ...geometry import padded
-from ...outarg import into
+from ...geometry import cropped, padded
 from ..loops import avg_pool_divisors
 from . import conv as fc
 from . import dense as fd
@@ -176,14 +175,6 @@ def conv_transpose2d_forward(x, w, g):
 
 # ---------------------------------------------------------------- pooling (pool.py)
 
-def _cropped(grad_xp, g, x_hw, out):
-    """The input gradient without the padding rows and columns, into `out` when given."""
-    h, w = x_hw
-    if grad_xp is out:
-        return out
-    return into(out, np.ascontiguousarray(grad_xp[:, :, g.ph:g.ph + h, g.pw:g.pw + w]))
-
-
 def max_pool2d_forward(x, g, out=None):
     """x (N, C, H, W), g a PoolGeometry -> (N, C, g.out_h, g.out_w); padding cells hold -inf.
     Written into `out` when given (checked by the caller), as for every pooling op here."""
@@ -197,7 +188,7 @@ def max_pool2d_backward(grad_out, x, g, out=None):
     xp = np.ascontiguousarray(padded(x, g.ph, g.pw, -np.inf))
     direct = out if g.ph == 0 and g.pw == 0 else None
     grad_xp = _run(xp.size < SMALL_ELEMENTS, fp.max_pool_backward, np.ascontiguousarray(grad_out), xp, g, direct)
-    return _cropped(grad_xp, g, x.shape[2:], out)
+    return cropped(grad_xp, g.ph, g.pw, x.shape[2:], out)
 
 
 def avg_pool2d_forward(x, g, count_include_pad, out=None):
@@ -216,7 +207,7 @@ def avg_pool2d_backward(grad_out, g, x_hw, count_include_pad, out=None):
     grad_xp = _run(grad_out.size * g.kh * g.kw < SMALL_ELEMENTS, fp.avg_pool_backward,
                    np.ascontiguousarray(grad_out), g, div.astype(grad_out.dtype), h + 2 * g.ph, w + 2 * g.pw,
                    direct)
-    return _cropped(grad_xp, g, x_hw, out)
+    return cropped(grad_xp, g.ph, g.pw, x_hw, out)
 
 
 # ---------------------------------------------------------------- dense (dense.py)
