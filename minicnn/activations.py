@@ -33,19 +33,12 @@ def _output(y, x, dtype):
     return y
 
 
-def _out(op, out, like, inputs):
-    """A new array shaped like `like`, or `out` once check_out has accepted it."""
-    if out is None:
-        return np.empty_like(like)
-    return check_out(op, "out", out, like.shape, like.dtype, inputs)
-
-
 def relu(x, *, out=None):
     """max(0, x), any shape."""
     x = as_array("x", x, None)
     if out is None:
         return np.maximum(x, 0).astype(x.dtype, copy=False)
-    return np.maximum(x, 0, out=_out("relu", out, x, {"x": x}))
+    return np.maximum(x, 0, out=check_out("relu", "out", out, x.shape, x.dtype, {"x": x}))
 
 
 def relu_backward(grad_out, x, *, out=None):
@@ -53,7 +46,7 @@ def relu_backward(grad_out, x, *, out=None):
     g, x = _pair(grad_out, x)
     if out is None:
         return np.where(x > 0, g, 0).astype(g.dtype, copy=False)
-    out = _out("relu_backward", out, g, {"grad_out": g, "x": x})
+    out = check_out("relu_backward", "out", out, g.shape, g.dtype, {"grad_out": g, "x": x})
     out.fill(0)
     np.copyto(out, g, where=x > 0)      # what np.where(x > 0, g, 0) picks, element by element
     return out
@@ -62,7 +55,7 @@ def relu_backward(grad_out, x, *, out=None):
 def tanh(x, *, out=None):
     """Hyperbolic tangent, any shape."""
     x = as_array("x", x, None)
-    return np.tanh(x) if out is None else np.tanh(x, out=_out("tanh", out, x, {"x": x}))
+    return np.tanh(x, out=check_out("tanh", "out", out, x.shape, x.dtype, {"x": x}))     # out=None: a new array
 
 
 def tanh_backward(grad_out, x, *, y=None, out=None):
@@ -73,7 +66,8 @@ def tanh_backward(grad_out, x, *, y=None, out=None):
     pooling).  It must be the forward's output: it is not checked against x."""
     g, x = _pair(grad_out, x)
     y = None if y is None else _output(y, x, g.dtype)
-    d = _out("tanh_backward", out, g, {"grad_out": g, "x": x, "y": y})
+    d = check_out("tanh_backward", "out", out, g.shape, g.dtype, {"grad_out": g, "x": x, "y": y})
+    d = np.empty_like(g) if d is None else d
     t = np.tanh(x, out=d) if y is None else y
     np.multiply(t, t, out=d)    # neither y nor grad_out is written to
     np.subtract(1, d, out=d)
@@ -86,7 +80,7 @@ def sigmoid(x, *, out=None):
     half = x.dtype.type(0.5)
     if out is None:
         return half * (1 + np.tanh(half * x))
-    s = _out("sigmoid", out, x, {"x": x})     # the same steps, each into `out`
+    s = check_out("sigmoid", "out", out, x.shape, x.dtype, {"x": x})     # the same steps, each into `out`
     np.multiply(half, x, out=s)
     np.tanh(s, out=s)
     np.add(1, s, out=s)
@@ -98,7 +92,8 @@ def sigmoid_backward(grad_out, x, *, y=None, out=None):
     (as for tanh_backward)."""
     g, x = _pair(grad_out, x)
     s = sigmoid(x) if y is None else _output(y, x, g.dtype)
-    d = _out("sigmoid_backward", out, g, {"grad_out": g, "x": x, "y": s})
+    d = check_out("sigmoid_backward", "out", out, g.shape, g.dtype, {"grad_out": g, "x": x, "y": s})
+    d = np.empty_like(g) if d is None else d
     np.subtract(1, s, out=d)
     np.multiply(d, s, out=d)
     return np.multiply(g, d, out=d)

@@ -46,9 +46,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, strict=Fals
     if check_finite:
         _check_finite("x", x)
         _check_finite("weight", weight)
-    if out is not None:
-        check_out("conv2d", "out", out, (x.shape[0], weight.shape[0], g.out_h, g.out_w), dtype,
-                  {"x": x, "weight": weight, "bias": b})
+    check_out("conv2d", "out", out, (x.shape[0], weight.shape[0], g.out_h, g.out_w), dtype,
+              {"x": x, "weight": weight, "bias": b})
     return kernels(impl)["conv2d_forward"](x, weight, b, g, out)
 
 

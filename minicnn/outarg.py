@@ -18,9 +18,12 @@ import numpy as np
 from .argcheck import shape_str
 
 
-def check_out(op: str, name: str, out, shape: tuple, dtype, inputs: dict) -> np.ndarray:
+def check_out(op: str, name: str, out, shape: tuple, dtype, inputs: dict) -> np.ndarray | None:
     """Return `out` if it can hold the result of `op`: an ndarray of `shape` and `dtype`,
-    C-contiguous, writeable, sharing no memory with any array of `inputs` ({name: array})."""
+    C-contiguous, writeable, sharing no memory with any array of `inputs` ({name: array}).
+    None (no `out` given: the op allocates its result) is returned as it is."""
+    if out is None:
+        return None
     want = f"shape {tuple(int(s) for s in shape)}, dtype {np.dtype(dtype)}"
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{op}: {name} must be a numpy array of {want}, got {type(out).__name__}")
@@ -52,9 +55,6 @@ def check_out_tuple(op: str, out, parts: tuple, inputs: dict) -> tuple:
                         f"{type(out).__name__}{f' of length {len(out)}' if isinstance(out, (tuple, list)) else ''}")
     checked = []
     for i, (arr, (name, shape, dtype)) in enumerate(zip(out, parts)):
-        if arr is None:
-            checked.append(None)
-            continue
         others = {f"out[{j}] ({parts[j][0]})": a for j, a in enumerate(checked) if a is not None}
         checked.append(check_out(op, f"out[{i}] ({name})", arr, shape, dtype, {**inputs, **others}))
     return tuple(checked)

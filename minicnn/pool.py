@@ -8,11 +8,6 @@ from .kernels import kernels
 from .outarg import check_out
 
 
-def _out(op, out, shape, dtype, inputs):
-    """`out` checked by outarg.check_out when given (None stays None)."""
-    return None if out is None else check_out(op, "out", out, shape, dtype, inputs)
-
-
 def _inputs(x, grad_out=None):
     dtype = dtype_of(x, grad_out)
     x = as_array("x", x, 4, "(N, C, H, W)", dtype)
@@ -32,7 +27,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, *, strict=False, check_fi
     """
     x, _ = _inputs(x)
     g = pool_geometry("max_pool2d", x.shape, kernel_size, stride, padding, strict)
-    out = _out("max_pool2d", out, (x.shape[0], x.shape[1], g.out_h, g.out_w), x.dtype, {"x": x})
+    out = check_out("max_pool2d", "out", out, (x.shape[0], x.shape[1], g.out_h, g.out_w), x.dtype, {"x": x})
     if check_finite:
         _check_finite("x", x)
     return kernels(impl)["max_pool2d_forward"](x, g, out)
@@ -49,7 +44,7 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, *, imp
     x, grad_out = _inputs(x, grad_out)
     g = pool_geometry("max_pool2d_backward", x.shape, kernel_size, stride, padding, False)
     check_grad_out(grad_out, (x.shape[0], x.shape[1], g.out_h, g.out_w), "max_pool2d")
-    out = _out("max_pool2d_backward", out, x.shape, x.dtype, {"grad_out": grad_out, "x": x})
+    out = check_out("max_pool2d_backward", "out", out, x.shape, x.dtype, {"grad_out": grad_out, "x": x})
     return kernels(impl)["max_pool2d_backward"](grad_out, x, g, out)
 
 
@@ -65,7 +60,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, *
     """
     x, _ = _inputs(x)
     g = pool_geometry("avg_pool2d", x.shape, kernel_size, stride, padding, strict)
-    out = _out("avg_pool2d", out, (x.shape[0], x.shape[1], g.out_h, g.out_w), x.dtype, {"x": x})
+    out = check_out("avg_pool2d", "out", out, (x.shape[0], x.shape[1], g.out_h, g.out_w), x.dtype, {"x": x})
     if check_finite:
         _check_finite("x", x)
     return kernels(impl)["avg_pool2d_forward"](x, g, bool(count_include_pad), out)
@@ -82,5 +77,5 @@ def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, count_
     x, grad_out = _inputs(x, grad_out)
     g = pool_geometry("avg_pool2d_backward", x.shape, kernel_size, stride, padding, False)
     check_grad_out(grad_out, (x.shape[0], x.shape[1], g.out_h, g.out_w), "avg_pool2d")
-    out = _out("avg_pool2d_backward", out, x.shape, x.dtype, {"grad_out": grad_out, "x": x})
+    out = check_out("avg_pool2d_backward", "out", out, x.shape, x.dtype, {"grad_out": grad_out, "x": x})
     return kernels(impl)["avg_pool2d_backward"](grad_out, g, x.shape[2:], bool(count_include_pad), out)

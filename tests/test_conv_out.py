@@ -9,6 +9,7 @@ import pytest
 
 import minicnn
 from minicnn.kernels.fast import workspace
+from minicnn.outarg import check_out, check_out_tuple
 
 DTYPES = [np.float32, np.float64]
 # (N, C, H, K, k, stride, padding): the per-image, wide (stride 2, one image per thread) and
@@ -144,6 +145,20 @@ def test_an_out_that_overlaps_an_input_is_refused():
     with pytest.raises(TypeError, match=r"out must be None or a tuple of 3 arrays \(grad_x, grad_weight, "
                                         r"grad_bias\), got tuple of length 2"):
         minicnn.conv2d_backward(g, x, w, s, p, out=(gx, gw))
+
+
+def test_no_out_passes_the_checks_as_none():
+    """out=None (the op allocates) goes through check_out and check_out_tuple unchanged, so the ops
+    call them without testing for None first; a good `out` comes back as the same array."""
+    x = np.zeros((2, 3), np.float32)
+    assert check_out("op", "out", None, (2, 3), np.float32, {"x": x}) is None
+    assert check_out_tuple("op", None, (("a", (2, 3), np.float32), ("b", (3,), np.float32)), {"x": x}) == (None, None)
+    out = np.empty((3,), np.float32)
+    got = check_out_tuple("op", (None, out), (("a", (2, 3), np.float32), ("b", (3,), np.float32)), {"x": x})
+    assert got[0] is None and got[1] is out
+    assert check_out("op", "out", out, (3,), np.float32, {"x": x}) is out
+    with pytest.raises(ValueError, match=r"op: out must have shape \(2, 3\), dtype float32"):
+        check_out("op", "out", out, (2, 3), np.float32, {"x": x})
 
 
 def _view_into(x, shape):
