@@ -225,18 +225,20 @@ def test_max_pool_ties_and_nan_as_the_loops():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_max_pool_backward_starts_from_clean_memory(dtype):
-    """The 2x2 path allocates its gradient uninitialised and zeroes rows as it goes; a block just
-    freed full of NaN (which the allocator hands straight back) must not leak into the result,
-    odd last row and column included."""
+    """The fast kernel allocates its gradient uninitialised and each task zeroes its own planes
+    (the 2x2 path row by row as it goes, the general path, padded here, before adding into them);
+    a block just freed full of NaN (which the allocator hands straight back) must not leak into
+    the result, odd last row and column included."""
     rng = np.random.default_rng(6)
-    for h, w in ((8, 8), (7, 9), (33, 31)):
-        x = rng.standard_normal((4, 3, h, w)).astype(dtype)
-        g = rng.standard_normal((4, 3, h // 2, w // 2)).astype(dtype)
-        want = minicnn.max_pool2d_backward(g, x, 2, impl="loop")
-        for _ in range(3):
-            junk = np.full(x.shape, np.nan, dtype=dtype)
-            del junk
-            np.testing.assert_array_equal(minicnn.max_pool2d_backward(g, x, 2), want)
+    for k, s, p in ((2, 2, 0), (3, 2, 1)):
+        for h, w in ((8, 8), (7, 9), (33, 31)):
+            x = rng.standard_normal((4, 3, h, w)).astype(dtype)
+            g = rng.standard_normal(minicnn.max_pool2d(x, k, s, p).shape).astype(dtype)
+            want = minicnn.max_pool2d_backward(g, x, k, s, p, impl="loop")
+            for _ in range(3):
+                junk = np.full((4, 3, h + 2 * p, w + 2 * p), np.nan, dtype=dtype)    # the padded gradient's size
+                del junk
+                np.testing.assert_array_equal(minicnn.max_pool2d_backward(g, x, k, s, p), want)
 
 
 # ---------------------------------------------------------------- dense

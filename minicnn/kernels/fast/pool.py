@@ -16,8 +16,10 @@ from ..loops import window_argmax
 from .threads import run
 
 
-def _pair(geom):
-    """True for the 2x2 window at stride 2, the path written out below."""
+@njit(cache=True)
+def two_by_two(geom):
+    """True for the 2x2 window at stride 2, the path each kernel below writes out (the one
+    place that tests it)."""
     return geom.kh == 2 and geom.kw == 2 and geom.sh == 2 and geom.sw == 2
 
 
@@ -35,7 +37,7 @@ def max_pool_part(part, parts, xp, geom, out):
     """Fills share `part` of `parts` of out's planes with xp's window maxima."""
     k_h, k_w, sh, sw, out_h, out_w = geom.kh, geom.kw, geom.sh, geom.sw, geom.out_h, geom.out_w
     n_batch, n_chan = xp.shape[0], xp.shape[1]
-    pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
+    pair = two_by_two(geom)
     n_tasks = n_batch * n_chan
     for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
         src = xp[task // n_chan, task % n_chan]
@@ -74,13 +76,12 @@ def max_pool_parallel(parts, xp, geom, out):
 
 def max_pool_backward(grad_out, xp, geom, grad_xp=None):
     """grad_out (N, C, Ho, Wo), xp padded -> grad of the padded input; the first maximum wins ties.
-    grad_xp: None, or the array to write it into (xp's shape, grad_out's dtype, C-contiguous)."""
-    # The 2x2 path zeroes each pair of rows just before it stores into them, while they sit in L1,
-    # instead of zero-filling the whole gradient first: one pass over the memory rather than two.
+    grad_xp: None, or the array to write it into (xp's shape, grad_out's dtype, C-contiguous; what it
+    held is overwritten)."""
+    # Each task zeroes its own planes (the kernel, not here): the 2x2 path each pair of rows just
+    # before it stores into them, while they sit in L1, so the memory is gone over once, not twice.
     if grad_xp is None:
-        grad_xp = (np.empty if _pair(geom) else np.zeros)(xp.shape, dtype=grad_out.dtype)
-    elif not _pair(geom):
-        grad_xp.fill(0)     # the general path adds into it
+        grad_xp = np.empty(xp.shape, dtype=grad_out.dtype)
     run(max_pool_backward_part, max_pool_backward_parallel, grad_out, xp, geom, grad_xp)
     return grad_xp
 
@@ -90,7 +91,7 @@ def max_pool_backward_part(part, parts, grad_out, xp, geom, grad_xp):
     """Share `part` of `parts` of max_pool_backward's planes, into grad_xp (see there)."""
     k_h, k_w, sh, sw = geom.kh, geom.kw, geom.sh, geom.sw
     n_batch, n_chan, out_h, out_w = grad_out.shape
-    pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
+    pair = two_by_two(geom)
     n_tasks = n_batch * n_chan
     for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
         n = task // n_chan
@@ -101,6 +102,8 @@ def max_pool_backward_part(part, parts, grad_out, xp, geom, grad_xp):
         if pair:
             for r in range(2 * out_h, dst.shape[0]):   # an odd last row belongs to no window
                 dst[r][:] = 0
+        else:
+            dst[:, :] = 0       # the general path adds into it (overlapping windows share cells)
         for i in range(out_h):
             g = grad_out[n, c, i]
             if pair:  # first find each window's winner (selects, vectorised), then one store per window
@@ -145,7 +148,7 @@ def avg_pool_part(part, parts, xp, geom, div, out):
     k_h, k_w, sh, sw = geom.kh, geom.kw, geom.sh, geom.sw
     n_batch, n_chan = xp.shape[0], xp.shape[1]
     out_h, out_w = div.shape
-    pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
+    pair = two_by_two(geom)
     n_tasks = n_batch * n_chan
     for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
         src = xp[task // n_chan, task % n_chan]
@@ -194,7 +197,7 @@ def avg_pool_backward_part(part, parts, grad_out, geom, div, grad_xp):
     """Share `part` of `parts` of avg_pool_backward's planes, added into grad_xp (zeros)."""
     k_h, k_w, sh, sw = geom.kh, geom.kw, geom.sh, geom.sw
     n_batch, n_chan, out_h, out_w = grad_out.shape
-    pair = k_h == 2 and k_w == 2 and sh == 2 and sw == 2
+    pair = two_by_two(geom)
     n_tasks = n_batch * n_chan
     for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
         n = task // n_chan
