@@ -96,10 +96,13 @@ def as_numba_device_array(a):
 #    on a path we did not foresee.
 # Both are NumbaPerformanceWarnings; we match them by message, not by class, because
 # numba-cuda and the built-in target define that class in different modules.  Nothing
-# else is silenced.
+# else is silenced.  Numba wraps the message in terminal colour codes when colorama is
+# installed ("\x1b[1mGrid size 1 ...\x1b[0m", seen on an H200 machine), and a warnings
+# filter matches from the message's first character, so the codes may come first.
+_COLOUR_CODES = r"(?:\x1b\[[0-9;]*m)*"
 _QUIET_MESSAGES = (
-    r"Grid size \d+ will likely result in GPU under-utilization due to low occupancy",
-    r"Host array used in CUDA kernel will incur copy overhead",
+    _COLOUR_CODES + r"Grid size \d+ will likely result in GPU under-utilization due to low occupancy",
+    _COLOUR_CODES + r"Host array used in CUDA kernel will incur copy overhead",
 )
 
 

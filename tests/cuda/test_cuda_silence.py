@@ -109,6 +109,11 @@ def test_quiet_launch_silences_only_the_launch_warnings():
         with quiet_launch():
             warnings.warn("Grid size 1 will likely result in GPU under-utilization due to low occupancy.")
             warnings.warn("Host array used in CUDA kernel will incur copy overhead to/from device.")
+            # as Numba prints them where colorama is installed (bold, then reset)
+            warnings.warn("\x1b[1mGrid size 2 will likely result in GPU under-utilization due to low occupancy.\x1b[0m")
+            warnings.warn("\x1b[1mHost array used in CUDA kernel will incur copy overhead to/from device.\x1b[0m")
+            warnings.warn("\x1b[1msomething else, in bold\x1b[0m")
             warnings.warn("something else")
             warnings.warn("a deprecation", DeprecationWarning)
-    assert [str(w.message) for w in caught] == ["something else", "a deprecation"]
+    assert [str(w.message) for w in caught] == ["\x1b[1msomething else, in bold\x1b[0m", "something else",
+                                                "a deprecation"]
