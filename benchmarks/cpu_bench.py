@@ -47,9 +47,8 @@ try:
 except ImportError:
     threadpool_limits = None
 
+import minicnn  # before Numba: its vector-width choice (minicnn/simd.py) must apply here as for users
 import numba
-
-import minicnn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import machine  # noqa: E402  (benchmarks/machine.py: CPU model, ISA, FMA peak)

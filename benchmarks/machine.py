@@ -21,7 +21,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from numba import config, njit, prange
+
+import minicnn  # before Numba, so that the vector width minicnn chooses (minicnn/simd.py) is what is probed
+from numba import config, njit, prange  # noqa: E402
 
 CHAINS = 8                  # independent vector accumulators in the probe
 
@@ -116,7 +118,8 @@ def describe() -> dict:
     name, enabled = numba_target()
     return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "numba_cpu_name": name,
             "numba_cpu_name_from": "NUMBA_CPU_NAME" if config.CPU_NAME else "host",
-            "simd": simd_summary(enabled), "vector_bits": vector_bits()}
+            "simd": simd_summary(enabled), "vector_bits": vector_bits(),
+            "vector_width_choice": minicnn.simd.status()["reason"]}
 
 
 def summary_lines(info: dict, peaks: dict) -> list[str]:
@@ -126,6 +129,7 @@ def summary_lines(info: dict, peaks: dict) -> list[str]:
     return [f"cpu: {info['cpu_model']}, {info['cpu_count']} cores",
             f"isa: numba compiles for '{info['numba_cpu_name']}' ({info['numba_cpu_name_from']}), "
             f"{info['simd']}; the FMA probe compiled to {info['vector_bits']}-bit vectors",
+            f"vector width: {info.get('vector_width_choice', 'not recorded')}",
             f"float32 FMA peak (measured): {per_thread}"]
 
 

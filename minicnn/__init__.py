@@ -4,6 +4,10 @@ The functional API follows torch.nn.functional's conventions (NCHW arrays,
 cross-correlation, weight (K, C, kH, kW)).  Every op has a plain teaching loop
 (`impl="loop"`) and a faster kernel (`impl="fast"`, the default) that tests prove equal.
 """
+from . import simd
+
+simd.configure()        # before anything imports Numba: 512-bit vectors on AVX-512 hosts (minicnn/simd.py)
+
 from .allocator import keep_freed_memory
 from .activations import relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward
 from .conv import (conv1d, conv1d_backward, conv2d, conv2d_backward, conv_transpose2d,

@@ -2,6 +2,7 @@
 per-test seeded `rng`."""
 import zlib
 
+import minicnn  # noqa: F401  (before anything imports Numba, so minicnn/simd.py's vector width holds suite-wide)
 import numpy as np
 import pytest
 

@@ -1,0 +1,152 @@
+"""minicnn.simd: 512-bit vectors on AVX-512 hosts, and every case where it must leave Numba alone.
+
+`choose` is a pure function, so each branch is tested here on any host; the subprocess tests
+check what `import minicnn` really does to a fresh interpreter on this host (on an AVX-512 host,
+that the kernels then compile to zmm registers)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minicnn import simd
+
+ROOT = Path(__file__).resolve().parents[1]
+AVX512 = "+64bit,+avx,+avx2,+fma,+avx512f,+avx512bw,+avx512vl,-amx-fp8,+sse4.2"
+AVX2 = "+64bit,+avx,+avx2,+fma,-avx512f,-avx512bw,+sse4.2"
+
+
+def test_avx512_host_gets_512_bit_vectors():
+    settings, reason = simd.choose({}, False, "emeraldrapids", AVX512)
+    assert settings == {"NUMBA_CPU_NAME": "emeraldrapids", "NUMBA_CPU_FEATURES": AVX512 + ",-prefer-256-bit"}
+    assert "AVX-512" in reason and "emeraldrapids" in reason
+
+
+def test_a_host_flag_for_256_bit_is_replaced_not_contradicted():
+    settings, _ = simd.choose({}, False, "skylake-avx512", AVX512 + ",+prefer-256-bit")
+    features = settings["NUMBA_CPU_FEATURES"].split(",")
+    assert "+prefer-256-bit" not in features and features[-1] == "-prefer-256-bit"
+    assert features[:-1] == AVX512.split(",")
+
+
+@pytest.mark.parametrize("name, features", [("znver3", AVX2), ("haswell", "+avx,+avx2,+fma"),
+                                            ("neoverse-v1", "+neon,+sve,+fp-armv8")])
+def test_hosts_without_avx512_are_left_alone(name, features):
+    settings, reason = simd.choose({}, False, name, features)
+    assert settings == {} and "no AVX-512" in reason and name in reason
+
+
+@pytest.mark.parametrize("env", [{"NUMBA_CPU_NAME": "haswell"}, {"NUMBA_CPU_FEATURES": "-avx512f"},
+                                 {"NUMBA_CPU_NAME": "generic", "NUMBA_CPU_FEATURES": ""}])
+def test_the_users_numba_settings_stand(env):
+    settings, reason = simd.choose(env, False, "emeraldrapids", AVX512)
+    assert settings == {} and "user's choice" in reason
+
+
+def test_numba_started_first_keeps_its_setting():
+    settings, reason = simd.choose({}, True, "emeraldrapids", AVX512)
+    assert settings == {} and "before minicnn was imported" in reason
+
+
+@pytest.mark.parametrize("value", ["llvm", "LLVM", " llvm "])
+def test_opt_out(value):
+    settings, reason = simd.choose({simd.ENV: value}, False, "emeraldrapids", AVX512)
+    assert settings == {} and "llvm" in reason
+
+
+@pytest.mark.parametrize("value", ["", "auto", "AUTO"])
+def test_auto_is_the_default(value):
+    assert simd.choose({simd.ENV: value}, False, "emeraldrapids", AVX512)[0]
+
+
+@pytest.mark.parametrize("value", ["512", "avx2", "yes"])
+def test_a_bad_setting_names_the_variable(value):
+    with pytest.raises(ValueError, match=rf"{simd.ENV}='{value}': expected one of auto, llvm"):
+        simd.choose({simd.ENV: value}, False, "emeraldrapids", AVX512)
+
+
+def _fresh(code, **env_changes):
+    """Run `code` in a fresh interpreter importing this checkout's minicnn; its last stdout line as JSON."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", simd.ENV)}
+    env.update(env_changes)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+PROBE = """
+import json, os, re
+{first}
+import minicnn, numba, numpy as np
+@numba.njit
+def axpy(a, x, y):
+    for i in range(x.size):
+        y[i] += a * x[i]
+x = np.ones(256, np.float32); axpy(np.float32(2), x, x.copy())
+asm = next(iter(axpy.inspect_asm().values()))
+print(json.dumps(dict(status=minicnn.simd.status(), cpu_name=numba.config.CPU_NAME, environ=sorted(os.environ),
+                      features=numba.config.CPU_FEATURES, zmm=len(re.findall(r"zmm\\d", asm)))))
+"""
+
+
+def test_import_minicnn_on_this_host():
+    import llvmlite.binding as ll
+    host_name, host_features = ll.get_host_cpu_name(), ll.get_host_cpu_features().flatten()
+    expected, reason = simd.choose({}, False, host_name, host_features)
+    got = _fresh(PROBE.format(first=""))
+    assert got["status"]["applied"] == expected and got["status"]["reason"] == reason
+    if "+avx512f" in host_features.split(","):
+        assert got["cpu_name"] == host_name and got["features"].endswith("-prefer-256-bit")
+        assert got["zmm"] > 0, "an AVX-512 host compiled the probe without zmm registers"
+    else:
+        assert got["cpu_name"] is None and got["features"] is None and got["zmm"] == 0
+
+
+def _expected_here():
+    import llvmlite.binding as ll
+    host_name, host_features = ll.get_host_cpu_name(), ll.get_host_cpu_features().flatten()
+    return host_name, host_features, "+avx512f" in host_features.split(",")
+
+
+def test_import_after_numba_but_before_any_njit_still_chooses():
+    """The notebooks' order: `from numba import njit`, then `import minicnn`, then the student's @njit."""
+    host_name, host_features, avx512 = _expected_here()
+    got = _fresh(PROBE.format(first="from numba import njit"))
+    assert got["status"]["applied"] == simd.choose({}, False, host_name, host_features)[0]
+    if avx512:
+        assert got["features"].endswith("-prefer-256-bit") and got["zmm"] > 0
+    else:
+        assert got["features"] is None and got["zmm"] == 0
+
+
+def test_import_after_an_njit_changes_nothing():
+    got = _fresh(PROBE.format(first="import numba\n@numba.njit\ndef g(x):\n    return x"))
+    assert got["status"]["applied"] == {} and "before minicnn was imported" in got["status"]["reason"]
+    assert got["cpu_name"] is None and got["features"] is None and got["zmm"] == 0
+    assert "NUMBA_CPU_FEATURES" not in got["environ"]
+
+
+def test_numba_started_tracks_the_first_njit():
+    """simd.py loaded on its own (importing the minicnn package would decorate minicnn's kernels)."""
+    code = ("import importlib.util, json\n"
+            f"spec = importlib.util.spec_from_file_location('simd_alone', {str(ROOT / 'minicnn' / 'simd.py')!r})\n"
+            "simd = importlib.util.module_from_spec(spec); spec.loader.exec_module(simd)\n"
+            "before = simd.numba_started()\nimport numba\nimported = simd.numba_started()\n"
+            "@numba.njit\ndef g(x):\n    return x\n"
+            "print(json.dumps([before, imported, simd.numba_started()]))")
+    assert _fresh(code) == [False, False, True]
+
+
+def test_import_keeps_the_users_numba_settings():
+    got = _fresh(PROBE.format(first=""), NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="+avx,+avx2,+fma")
+    assert got["status"]["applied"] == {} and got["cpu_name"] == "haswell"
+    assert got["features"] == "+avx,+avx2,+fma" and got["zmm"] == 0
+
+
+def test_opt_out_in_a_fresh_process():
+    got = _fresh(PROBE.format(first=""), MINICNN_VECTOR_WIDTH="llvm")
+    assert got["status"]["applied"] == {} and got["cpu_name"] is None and got["features"] is None
