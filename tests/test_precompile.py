@@ -10,6 +10,7 @@ on a small machine, which benchmarks/cold_start.py measures instead.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -46,6 +47,8 @@ def test_precompile_then_a_fresh_process_compiles_nothing(tmp_path):
                            capture_output=True, text=True, timeout=1800)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "kernels" in first.stdout and "cache:" in first.stdout
+    # what the cache is keyed on (the CPU, and minicnn.simd's choice of vector width) is said
+    assert re.search(r"compiled for: \S+; vector width: \S", first.stdout), first.stdout
 
     second = subprocess.run([sys.executable, "-c", CHECK], cwd=tmp_path, env=_env(), capture_output=True,
                             text=True, timeout=1800)

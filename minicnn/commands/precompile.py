@@ -129,8 +129,10 @@ def workload(dtype: str) -> None:
 def precompile(dtypes=DTYPES) -> dict:
     """Run the workload for each dtype; return what it found: kernels, signatures, how many were
     compiled now (cache misses) and how many were loaded from the cache (hits), and the seconds."""
+    import llvmlite.binding as ll
     from numba import config
 
+    from .. import simd
     from ..kernels.fast.threads import only_version
 
     start = time.perf_counter()
@@ -150,7 +152,8 @@ def precompile(dtypes=DTYPES) -> dict:
             missing[name] = "no " + " or ".join(sorted(set(dtypes) - signature_dtypes(sigs)))
     return {"kernels": len(found), "signatures": sum(len(s) for s in cached.values()),
             "compiled": misses, "loaded": hits, "seconds": time.perf_counter() - start,
-            "cache_dir": config.CACHE_DIR or "__pycache__ next to each kernel module", "missing": missing}
+            "cache_dir": config.CACHE_DIR or "__pycache__ next to each kernel module", "missing": missing,
+            "cpu": config.CPU_NAME or ll.get_host_cpu_name(), "vector_width": simd.status()["reason"]}
 
 
 def run(args) -> int:
@@ -159,6 +162,8 @@ def run(args) -> int:
           f"(float32 and float64): {report['compiled']} compiled now, {report['loaded']} loaded from the cache, "
           f"{report['seconds']:.1f} s")
     print(f"cache: {report['cache_dir']}")
+    # the cache is keyed on the CPU and its features, which minicnn.simd may have set (512-bit on AVX-512)
+    print(f"compiled for: {report['cpu']}; vector width: {report['vector_width']}")
     if report["missing"]:
         print("not in the cache (compiled on first use instead):")
         for name, what in sorted(report["missing"].items()):
