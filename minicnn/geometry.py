@@ -160,10 +160,11 @@ def cropped(xp, ph, pw, hw, out=None):
     """The inverse of padded for a gradient: xp (N, C, H + 2ph, W + 2pw) without its padding rows
     and columns, hw = (H, W).  Copied once: into `out` when given (an array the caller checked),
     else into a new C-contiguous array (xp itself when there is no padding and it is contiguous)."""
+    if xp is out:           # the kernel wrote straight into `out` (no padding): nothing to copy
+        return out
     h, w = hw
     inner = xp[:, :, ph:ph + h, pw:pw + w]
     if out is None:
         return np.ascontiguousarray(inner)
-    if inner is not out:
-        out[...] = inner
+    out[...] = inner
     return out

@@ -136,9 +136,15 @@ def reuse_one_of(held: list, shape, dtype) -> np.ndarray:
         if a is not None and a.shape == shape and a.dtype == dtype and sys.getrefcount(a) <= 3:
             held.append(held.pop(i))
             return a
-    held.pop(0)
-    held.append(np.empty(shape, dtype))
+    hold(held, np.empty(shape, dtype))
     return held[-1]
+
+
+def hold(held: list, y: np.ndarray) -> None:
+    """A new output `y` (allocated here or by the op itself) takes the place of the entry of `held`
+    used longest ago (see reuse_one_of)."""
+    held.pop(0)
+    held.append(y)
 
 
 # --------------------------------------------------------------------------- parameters

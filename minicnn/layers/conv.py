@@ -6,7 +6,7 @@ import numpy as np
 from ..argcheck import int_pair, shape_str
 from ..geometry import conv_geometry
 from .base import (KernelOps, Layer, Parameter, as_input, errors_prefixed, init_weights, pair_text, param_dtype,
-                   reuse_one_of, reuse_or_new)
+                   hold, reuse_one_of, reuse_or_new)
 
 
 class Conv2D(Layer):
@@ -68,7 +68,7 @@ class Conv2D(Layer):
         else:
             y = conv(x, self.weight.value, self.bias.value, self.stride, self.padding)
             if self.backend == "cpu":    # a first output (or a new shape): the oldest entry makes room
-                self._ys = self._ys[1:] + [y]
+                hold(self._ys, y)
         self._cache = (x, y.shape)
         return y
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from ..argcheck import int_pair
 from ..geometry import pool_geometry
-from .base import KernelOps, Layer, as_input, errors_prefixed, pair_text, reuse_one_of, reuse_or_new
+from .base import (KernelOps, Layer, as_input, errors_prefixed, hold, pair_text, reuse_one_of,
+                   reuse_or_new)
 
 
 class Pool2D(Layer):
@@ -45,7 +46,7 @@ class Pool2D(Layer):
             y = op(x, self.kernel_size, self.stride, self.padding, out=out)
         else:       # a first output (or a new shape): the op sizes it, and it takes the oldest entry's place
             y = op(x, self.kernel_size, self.stride, self.padding)
-            self._ys = self._ys[1:] + [y]
+            hold(self._ys, y)
         self._cache = (x, y.shape)
         return y
 
