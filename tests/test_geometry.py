@@ -59,6 +59,33 @@ def test_padded_copies_only_when_padding():
     assert minicnn.pad2d is geometry.pad2d and minicnn.conv.pad2d is geometry.pad2d
 
 
+class _CountingWrites(np.ndarray):
+    """An ndarray that counts assignments into it (out[...] = ...)."""
+    writes = 0
+
+    def __setitem__(self, key, value):
+        type(self).writes += 1
+        super().__setitem__(key, value)
+
+
+def test_cropped_copies_once_and_never_onto_itself():
+    rng = np.random.default_rng(0)
+    xp = rng.standard_normal((2, 3, 7, 8))
+    inner = xp[:, :, 1:6, 2:6]
+    new = geometry.cropped(xp, 1, 2, (5, 4))
+    assert np.array_equal(new, inner) and new.flags.c_contiguous and not np.shares_memory(new, xp)
+    out = np.full((2, 3, 5, 4), np.nan).view(_CountingWrites)
+    _CountingWrites.writes = 0
+    assert geometry.cropped(xp, 1, 2, (5, 4), out) is out and np.array_equal(out, inner)
+    assert _CountingWrites.writes == 1
+    # a kernel that wrote straight into `out` (no padding): returned as it is, not copied onto itself
+    direct = rng.standard_normal((2, 3, 5, 4)).view(_CountingWrites)
+    before = np.array(direct)
+    _CountingWrites.writes = 0
+    assert geometry.cropped(direct, 0, 0, (5, 4), direct) is direct
+    assert _CountingWrites.writes == 0 and np.array_equal(direct, before)
+
+
 def test_docstring_examples_run():
     result = doctest.testmod(geometry, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 3 and result.failed == 0
