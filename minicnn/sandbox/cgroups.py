@@ -41,9 +41,10 @@ def _read(path: Path) -> str:
         return ""
 
 
-def kill_pids(pids) -> int:
-    """SIGKILL each of `pids` (those already gone are skipped), then reap our dead children;
-    returns how many signals were sent."""
+def kill_pids(pids, reap: bool = True) -> int:
+    """SIGKILL each of `pids` (those already gone are skipped), then, if `reap`, collect those of
+    them that are this process's dead children (never any other child's exit status); returns
+    how many signals were sent."""
     killed = 0
     for pid in pids:
         try:
@@ -51,12 +52,18 @@ def kill_pids(pids) -> int:
             killed += 1
         except (ProcessLookupError, PermissionError):
             pass
-    reap()
+    if reap:
+        for pid in pids:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:   # not our child (or already collected)
+                pass
     return killed
 
 
 def reap() -> None:
-    """Collect every dead child of this process (never waits for a live one)."""
+    """Collect every dead child of this process (never waits for a live one).  Only for a
+    process that runs nothing but grading: it takes every child's exit status."""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)

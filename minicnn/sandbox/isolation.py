@@ -18,9 +18,11 @@ rlimits     resource limits alone, for machines without bubblewrap.  The runner 
 
 Both: a wall-clock limit enforced from outside (SIGKILL: compiled loops ignore
 interrupts), RLIMIT_AS / CPU / FSIZE / NOFILE / NPROC / CORE, a new session, and at the
-end every process of the run killed: the cgroup's members, and every descendant, found
-through the grader being their child subreaper (the whole tree each round, so a fork bomb
-cannot outgrow the killing).
+end every process of the run killed, and nothing else: the runner's own tree (stopped
+first, so a fork bomb cannot outgrow the killing), its process group, the cgroup's members,
+and, in a process that made itself the child subreaper (the batch's worker, which runs
+nothing else), every orphan the run left behind.  A caller grading in its own process (a
+notebook, a test) keeps its other children and their exit statuses.
 
 What limits the number of processes (`process_limit()`, said in the first output line):
 
@@ -52,6 +54,7 @@ from pathlib import Path
 from . import cgroups
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 CLONE_NEWUSER = 0x10000000
 HOME_SOURCE = "/home/.workdir"      # the working folder, read-only, inside the sandbox (copied into the home)
 
@@ -207,7 +210,22 @@ def become_subreaper() -> bool:
         return False
 
 
-def _descendants_of(pid: int, keep=()) -> list[int]:
+def is_subreaper() -> bool:
+    """Whether orphans of this process's descendants become its children (become_subreaper)."""
+    flag = ctypes.c_int(0)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0 and flag.value != 0
+    except (OSError, AttributeError):
+        return False
+
+
+def children_of(pid: int) -> set:
+    """The processes whose parent is `pid` now."""
+    return set(descendants_of(pid, depth=1))
+
+
+def descendants_of(pid: int, keep=(), depth: int | None = None) -> list[int]:
     """Every process below `pid` (children, their children, ...), those in `keep` and below
     them left out; one pass over /proc."""
     children: dict = {}
@@ -221,22 +239,73 @@ def _descendants_of(pid: int, keep=()) -> list[int]:
             continue
         ppid = int(stat[stat.rfind(")") + 2:].split()[1])  # the name, in (...), may hold spaces
         children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
+    out, todo = [], [(pid, 0)]
     while todo:
-        for kid in children.get(todo.pop(), ()):
+        parent, level = todo.pop()
+        if depth is not None and level >= depth:
+            continue
+        for kid in children.get(parent, ()):
             if kid not in keep:
                 out.append(kid)
-                todo.append(kid)
+                todo.append((kid, level + 1))
     return out
+
+
+def kill_tree(root: int) -> int:
+    """SIGKILL `root` and every process below it; returns how many were signalled.
+
+    The tree is stopped first (SIGSTOP), round after round until a round finds no new process:
+    a stopped process cannot fork, and while its parent lives a child stays below it, so nothing
+    escapes by forking or by its parent dying while we look.  Then all of it is killed at once.
+    Nothing is reaped here (the caller waits for its own child, `root`; see Run.end)."""
+    seen: list = []
+    for _ in range(2000):
+        found = [p for p in [root] + descendants_of(root) if p not in seen]
+        if not found:
+            break
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except (ProcessLookupError, PermissionError):
+                pass
+        seen += found
+    return cgroups.kill_pids(seen, reap=False)
+
+
+def kill_session(sid: int) -> int:
+    """SIGKILL every process of session `sid` (never our own session), round after round until
+    none is left; returns how many were signalled."""
+    if sid == os.getsid(0):
+        return 0
+    killed = 0
+    for _ in range(2000):
+        members = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat", "rb") as fh:
+                        stat = fh.read().decode("ascii", "replace")
+                except OSError:
+                    continue
+                fields = stat[stat.rfind(")") + 2:].split()   # state ppid pgrp session ...
+                if int(fields[3]) == sid and fields[0] not in ("Z", "X"):   # a zombie does nothing more
+                    members.append(int(entry))
+        if not members:
+            break
+        killed += cgroups.kill_pids(members, reap=False)
+        time.sleep(0.005)
+    return killed
 
 
 def kill_descendants(keep=()) -> int:
     """SIGKILL every descendant of this process (orphans included, as we are their subreaper),
-    the whole tree at once, reap them, repeat until none is left; returns how many were killed."""
+    the whole tree at once, reap them, repeat until none is left; returns how many were killed.
+    Only for a process that runs nothing but grading (the batch's worker): `keep` (pids) and
+    everything below them are left alone."""
     killed, quiet_rounds = 0, 0
     me = os.getpid()
     for _ in range(2000):
-        kids = _descendants_of(me, keep)
+        kids = descendants_of(me, keep)
         if not kids:
             quiet_rounds += 1
             if quiet_rounds >= 3:
@@ -363,6 +432,7 @@ class Run:
     output: bytearray = field(default_factory=bytearray)
     output_bytes: int = 0
     output_cap: int = 256 * 1024
+    neighbours: frozenset = frozenset()   # this process's children before the run: never ours to kill
 
     def __post_init__(self):
         import threading
@@ -395,14 +465,14 @@ class Run:
         return self.proc.poll() is None
 
     def end(self) -> int:
-        """Kill the runner and everything it started; returns how many processes were killed."""
+        """Kill the runner and everything it started, and nothing else of this process's
+        (its other children live on, and their exit statuses stay theirs to collect); returns
+        how many processes were killed."""
         killed = 0
-        if self.proc.poll() is None:
-            try:
-                self.proc.kill()
-                killed += 1
-            except ProcessLookupError:
-                pass
+        if self.proc.returncode is None:   # not reaped yet, so its pid is still its own
+            killed += kill_tree(self.proc.pid)
+        if self.mode != "bwrap":   # rlimits: the runner leads a session of its own; what left its tree
+            killed += kill_session(self.proc.pid)   # (orphans) is still in it (bwrap: its pid namespace)
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -410,7 +480,8 @@ class Run:
         if self.cgroup is not None:
             killed += self.cgroup.kill_all()
             self.cgroup.remove()
-        killed += kill_descendants()
+        if is_subreaper():   # orphans of the run were handed to us: every descendant but what was here before
+            killed += kill_descendants(keep=self.neighbours)
         self._drainer.join(timeout=5)
         for fd in (self.request_fd, self.reply_fd, self.output_fd):
             try:
@@ -462,8 +533,9 @@ def start(mode: str, workdir: Path, limits: Limits, module: str, binds=(), extra
         _limit_self(limits, nproc)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
+    neighbours = frozenset(children_of(os.getpid()))
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(req_r, rep_w),
                             env=popen_env, cwd=cwd, preexec_fn=preexec, close_fds=True)
     for fd in (req_r, rep_w, out_w):
         os.close(fd)
-    return Run(proc, req_w, rep_r, out_r, cgroup, mode, output_cap=limits.output_kb * 1024)
+    return Run(proc, req_w, rep_r, out_r, cgroup, mode, output_cap=limits.output_kb * 1024, neighbours=neighbours)
