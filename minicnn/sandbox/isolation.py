@@ -19,7 +19,8 @@ rlimits     resource limits alone, for machines without bubblewrap.  The runner 
 Both: a wall-clock limit enforced from outside (SIGKILL: compiled loops ignore
 interrupts), RLIMIT_AS / CPU / FSIZE / NOFILE / NPROC / CORE, a new session, and at the
 end every process of the run killed, and nothing else: the runner's own tree (stopped
-first, so a fork bomb cannot outgrow the killing), its process group, the cgroup's members,
+first, so a fork bomb cannot outgrow the killing), its session (rlimits: the runner leads
+one; bubblewrap: the pid namespace ends with the runner), the cgroup's members,
 and, in a process that made itself the child subreaper (the batch's worker, which runs
 nothing else), every orphan the run left behind.  A caller grading in its own process (a
 notebook, a test) keeps its other children and their exit statuses.
