@@ -77,7 +77,7 @@ def worker_main(argv) -> int:
         except Exception as exc:  # noqa: BLE001 - a grader bug must not take the batch down
             rec = Grade.failed(job["student"], setup["assignment"], f"the grader failed: {type(exc).__name__}: {exc}",
                                output=traceback.format_exc()[-4000:])
-        isolation.kill_descendants()
+        isolation.kill_descendants()   # a safety net: grade() ends its own runs, unless it failed midway
         out.write(json.dumps(rec.to_dict()) + "\n")
         out.flush()
     return 0

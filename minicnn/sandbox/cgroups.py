@@ -41,8 +41,8 @@ def _read(path: Path) -> str:
         return ""
 
 
-def kill_pids(pids, reap: bool = True) -> int:
-    """SIGKILL each of `pids` (those already gone are skipped), then, if `reap`, collect those of
+def kill_pids(pids, collect: bool = True) -> int:
+    """SIGKILL each of `pids` (those already gone are skipped), then, if `collect`, collect those of
     them that are this process's dead children (never any other child's exit status); returns
     how many signals were sent."""
     killed = 0
@@ -52,7 +52,7 @@ def kill_pids(pids, reap: bool = True) -> int:
             killed += 1
         except (ProcessLookupError, PermissionError):
             pass
-    if reap:
+    if collect:
         for pid in pids:
             try:
                 os.waitpid(pid, os.WNOHANG)

@@ -226,10 +226,9 @@ def children_of(pid: int) -> set:
     return set(descendants_of(pid, depth=1))
 
 
-def descendants_of(pid: int, keep=(), depth: int | None = None) -> list[int]:
-    """Every process below `pid` (children, their children, ...), those in `keep` and below
-    them left out; one pass over /proc."""
-    children: dict = {}
+def processes():
+    """One pass over /proc: (pid, state, ppid, session) of every process now (those that end
+    while we read are left out)."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -238,8 +237,16 @@ def descendants_of(pid: int, keep=(), depth: int | None = None) -> list[int]:
                 stat = fh.read().decode("ascii", "replace")
         except OSError:
             continue
-        ppid = int(stat[stat.rfind(")") + 2:].split()[1])  # the name, in (...), may hold spaces
-        children.setdefault(ppid, []).append(int(entry))
+        fields = stat[stat.rfind(")") + 2:].split()   # the name, in (...), may hold spaces; then state ppid pgrp session
+        yield int(entry), fields[0], int(fields[1]), int(fields[3])
+
+
+def descendants_of(pid: int, keep=(), depth: int | None = None) -> list[int]:
+    """Every process below `pid` (children, their children, ...; `depth` levels at most), those
+    in `keep` and below them left out; one pass over /proc."""
+    children: dict = {}
+    for kid, _, ppid, _ in processes():
+        children.setdefault(ppid, []).append(kid)
     out, todo = [], [(pid, 0)]
     while todo:
         parent, level = todo.pop()
@@ -259,7 +266,7 @@ def kill_tree(root: int) -> int:
     a stopped process cannot fork, and while its parent lives a child stays below it, so nothing
     escapes by forking or by its parent dying while we look.  Then all of it is killed at once.
     Nothing is reaped here (the caller waits for its own child, `root`; see Run.end)."""
-    seen: list = []
+    seen: set = set()
     for _ in range(2000):
         found = [p for p in [root] + descendants_of(root) if p not in seen]
         if not found:
@@ -269,8 +276,8 @@ def kill_tree(root: int) -> int:
                 os.kill(pid, signal.SIGSTOP)
             except (ProcessLookupError, PermissionError):
                 pass
-        seen += found
-    return cgroups.kill_pids(seen, reap=False)
+        seen.update(found)
+    return cgroups.kill_pids(seen, collect=False)
 
 
 def kill_session(sid: int) -> int:
@@ -280,20 +287,11 @@ def kill_session(sid: int) -> int:
         return 0
     killed = 0
     for _ in range(2000):
-        members = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat", "rb") as fh:
-                        stat = fh.read().decode("ascii", "replace")
-                except OSError:
-                    continue
-                fields = stat[stat.rfind(")") + 2:].split()   # state ppid pgrp session ...
-                if int(fields[3]) == sid and fields[0] not in ("Z", "X"):   # a zombie does nothing more
-                    members.append(int(entry))
+        members = [pid for pid, state, _, session in processes()
+                   if session == sid and state not in ("Z", "X")]   # a zombie does nothing more
         if not members:
             break
-        killed += cgroups.kill_pids(members, reap=False)
+        killed += cgroups.kill_pids(members, collect=False)
         time.sleep(0.005)
     return killed
 
@@ -534,7 +532,8 @@ def start(mode: str, workdir: Path, limits: Limits, module: str, binds=(), extra
         _limit_self(limits, nproc)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
-    neighbours = frozenset(children_of(os.getpid()))
+    # as subreaper, Run.end kills every descendant but these (what else runs here, not ours)
+    neighbours = frozenset(children_of(os.getpid())) if is_subreaper() else frozenset()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(req_r, rep_w),
                             env=popen_env, cwd=cwd, preexec_fn=preexec, close_fds=True)
     for fd in (req_r, rep_w, out_w):
