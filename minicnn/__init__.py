@@ -6,7 +6,7 @@ cross-correlation, weight (K, C, kH, kW)).  Every op has a plain teaching loop
 """
 from . import simd
 
-simd.configure()        # before anything imports Numba: 512-bit vectors on AVX-512 hosts (minicnn/simd.py)
+simd.configure()        # before anything imports Numba: the vector width (minicnn/simd.py)
 
 from .allocator import keep_freed_memory
 from .activations import relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward

@@ -14,7 +14,10 @@ float32, minicnn over torch 2.11, medians, two processes each, `benchmarks/cpu_b
 So when `import minicnn` comes before Numba's first `@njit` (before Numba's import, or after it, as
 in the course notebooks' `from numba import njit` / `import minicnn`), on a host whose CPU has
 `avx512f`, this module sets NUMBA_CPU_NAME to the host's CPU and NUMBA_CPU_FEATURES to the host's features plus
-`-prefer-256-bit`, the same machine with the tuning flag off.  Numba reads both when it first
+`-prefer-256-bit`, the same machine with the tuning flag off; except on the hosts in AVX2_FASTER
+(AMD Zen 4, whose AVX-512 runs on 256-bit units and gives no more FMAs per cycle), where it
+sets the host's features with every AVX-512 feature off, the build measured fastest there.
+Numba reads both when it first
 compiles, for every `@njit` function in the process (and in child processes, which inherit
 the environment); they are also part of the key of Numba's on-disk cache, so a cache stays valid
 per machine and per setting.  Nothing changes:
@@ -34,7 +37,16 @@ import os
 import sys
 
 ENV = "MINICNN_VECTOR_WIDTH"
-CHOICES = ("auto", "llvm")          # auto: 512-bit on AVX-512 hosts; llvm: leave LLVM's choice
+CHOICES = ("auto", "llvm")          # auto: 512-bit on AVX-512 hosts (but AVX2_FASTER); llvm: leave LLVM's choice
+
+# AVX-512 hosts whose cores execute a 512-bit instruction as two 256-bit halves, where minicnn's
+# AVX2 build measured faster than its AVX-512 builds (512- and 256-bit alike), so auto turns the
+# AVX-512 features off there (LLVM's CPU names).  znver4, AMD Zen 4, 2026-12-01: FMA peak 117
+# GFLOP/s a thread at 512 bits, 116 at 256; `benchmarks/cpu_bench.py --rounds 9`, minicnn's own
+# times, host minus AVX-512 against minicnn's 512-bit default: large forward 29.9, 30.0 against
+# 31.8, 32.0 ms, stride-2 forward 5.8, 5.7 against 6.9, 7.0 (docs/results/cpu_bench_2026-12-01_zen4_
+# {zavx2,auto}_{a,b}3.json); docs/performance.md, "Vector width".
+AVX2_FASTER = frozenset({"znver4"})
 
 _decision = None                    # (settings applied or None, reason), from configure()
 
@@ -57,9 +69,18 @@ def choose(environ, numba_started: bool, host_name: str, host_features: str):
     features = host_features.split(",")
     if "+avx512f" not in features:
         return {}, f"no AVX-512 on this host ({host_name}): nothing wider to ask for"
+    if host_name in AVX2_FASTER:
+        off = ["-" + f[1:] if f.startswith("+") and is_avx512_feature(f[1:]) else f for f in features]
+        settings = {"NUMBA_CPU_NAME": host_name, "NUMBA_CPU_FEATURES": ",".join(off)}
+        return settings, f"AVX-512 host ({host_name}) that runs it on 256-bit units: AVX2 code, measured faster there"
     kept = [f for f in features if f not in ("+prefer-256-bit", "-prefer-256-bit")]
     settings = {"NUMBA_CPU_NAME": host_name, "NUMBA_CPU_FEATURES": ",".join(kept + ["-prefer-256-bit"])}
     return settings, f"AVX-512 host ({host_name}): 512-bit vectors (-prefer-256-bit)"
+
+
+def is_avx512_feature(name: str) -> bool:
+    """Whether an LLVM feature name ('avx512vl', 'evex512', 'avx10.1-512', ...) needs AVX-512."""
+    return name.startswith(("avx512", "evex512", "avx10"))
 
 
 def configure() -> None:

@@ -1,4 +1,5 @@
-"""minicnn.simd: 512-bit vectors on AVX-512 hosts, and every case where it must leave Numba alone.
+"""minicnn.simd: 512-bit vectors on AVX-512 hosts (AVX2 code on AMD Zen 4), and every case where
+it must leave Numba alone.
 
 `choose` is a pure function, so each branch is tested here on any host; the subprocess tests
 check what `import minicnn` really does to a fresh interpreter on this host (on an AVX-512 host,
@@ -99,11 +100,20 @@ def test_import_minicnn_on_this_host():
     expected, reason = simd.choose({}, False, host_name, host_features)
     got = _fresh(PROBE.format(first=""))
     assert got["status"]["applied"] == expected and got["status"]["reason"] == reason
-    if "+avx512f" in host_features.split(","):
+    _check_width(got, host_name, host_features)
+
+
+def _check_width(got, host_name, host_features):
+    """What the probe compiled to, for what `choose` said: 512-bit on an AVX-512 host, AVX2 code
+    (no zmm) on one in AVX2_FASTER, Numba untouched elsewhere."""
+    if "+avx512f" not in host_features.split(","):
+        assert got["cpu_name"] is None and got["features"] is None and got["zmm"] == 0
+    elif host_name in simd.AVX2_FASTER:
+        assert got["cpu_name"] == host_name and "-avx512f" in got["features"].split(",")
+        assert got["zmm"] == 0, "AVX-512 turned off, yet the probe compiled to zmm registers"
+    else:
         assert got["cpu_name"] == host_name and got["features"].endswith("-prefer-256-bit")
         assert got["zmm"] > 0, "an AVX-512 host compiled the probe without zmm registers"
-    else:
-        assert got["cpu_name"] is None and got["features"] is None and got["zmm"] == 0
 
 
 def _expected_here():
@@ -114,20 +124,19 @@ def _expected_here():
 
 def test_import_after_numba_but_before_any_njit_still_chooses():
     """The notebooks' order: `from numba import njit`, then `import minicnn`, then the student's @njit."""
-    host_name, host_features, avx512 = _expected_here()
+    host_name, host_features, _ = _expected_here()
     got = _fresh(PROBE.format(first="from numba import njit"))
     assert got["status"]["applied"] == simd.choose({}, False, host_name, host_features)[0]
-    if avx512:
-        assert got["features"].endswith("-prefer-256-bit") and got["zmm"] > 0
-    else:
-        assert got["features"] is None and got["zmm"] == 0
+    _check_width(got, host_name, host_features)
 
 
 def test_import_after_an_njit_changes_nothing():
     got = _fresh(PROBE.format(first="import numba\n@numba.njit\ndef g(x):\n    return x"))
     assert got["status"]["applied"] == {} and "before minicnn was imported" in got["status"]["reason"]
-    assert got["cpu_name"] is None and got["features"] is None and got["zmm"] == 0
+    assert got["cpu_name"] is None and got["features"] is None
     assert "NUMBA_CPU_FEATURES" not in got["environ"]
+    # LLVM's own code: no zmm on AVX2 hosts and on Intel's AVX-512 cores, zmm on AMD Zen 4
+    assert got["zmm"] == _fresh(PROBE.format(first=""), MINICNN_VECTOR_WIDTH="llvm")["zmm"]
 
 
 def test_numba_started_tracks_the_first_njit():
@@ -150,3 +159,31 @@ def test_import_keeps_the_users_numba_settings():
 def test_opt_out_in_a_fresh_process():
     got = _fresh(PROBE.format(first=""), MINICNN_VECTOR_WIDTH="llvm")
     assert got["status"]["applied"] == {} and got["cpu_name"] is None and got["features"] is None
+
+
+ZEN4 = "+64bit,+avx,+avx2,+fma,+avx512f,+avx512bw,+avx512vl,+avx512vnni,+avx512bf16,-avx512fp16,+gfni,+sse4.2"
+
+
+def test_zen4_gets_its_own_features_without_avx512():
+    """AMD Zen 4 runs AVX-512 on 256-bit units: minicnn's AVX2 build measured faster there."""
+    settings, reason = simd.choose({}, False, "znver4", ZEN4)
+    assert settings["NUMBA_CPU_NAME"] == "znver4"
+    features = settings["NUMBA_CPU_FEATURES"].split(",")
+    assert [f[1:] for f in features] == [f[1:] for f in ZEN4.split(",")]   # the same features, in order
+    assert not [f for f in features if f.startswith("+avx512")]
+    assert {"-avx512f", "-avx512vl", "-avx512vnni", "-avx512bf16", "-avx512fp16"} <= set(features)
+    assert {"+avx2", "+fma", "+gfni", "+64bit"} <= set(features)          # everything else as the host has it
+    assert "znver4" in reason and "AVX2" in reason
+
+
+def test_zen4_still_respects_the_users_choices():
+    assert simd.choose({simd.ENV: "llvm"}, False, "znver4", ZEN4)[0] == {}
+    assert simd.choose({"NUMBA_CPU_NAME": "znver4"}, False, "znver4", ZEN4)[0] == {}
+    assert simd.choose({}, True, "znver4", ZEN4)[0] == {}
+
+
+@pytest.mark.parametrize("name, wanted", [("avx512f", True), ("avx512vl", True), ("evex512", True),
+                                          ("avx10.1-512", True), ("avx2", False), ("avxvnni", False),
+                                          ("fma", False), ("gfni", False)])
+def test_which_features_need_avx512(name, wanted):
+    assert simd.is_avx512_feature(name) is wanted
