@@ -14,16 +14,12 @@ import time
 import minicnn  # first: its vector-width choice must be made before Numba compiles anything
 import numba
 import numpy as np
-from minicnn.geometry import ConvGeometry
+from minicnn.geometry import conv_geometry
 from minicnn.kernels import fast
 from minicnn.kernels.fast import layout
 
 # name: (x shape, filters, kernel size, stride, padding), as in benchmarks/cpu_bench.py
 CASES = {"stride2": ((32, 16, 64, 64), 32, 3, 2, 1), "large": ((64, 32, 32, 32), 64, 3, 1, 1)}
-
-
-def geometry(h, w, k, s, p):
-    return ConvGeometry(k, k, s, s, p, p, 1, 1, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1)
 
 
 def main(rounds=15):
@@ -34,7 +30,7 @@ def main(rounds=15):
         x = rng.standard_normal(shape).astype(np.float32)
         w = rng.standard_normal((n_filt, shape[1], k, k)).astype(np.float32)
         b = rng.standard_normal(n_filt).astype(np.float32)
-        g = geometry(shape[2], shape[3], k, s, p)
+        g = conv_geometry("conv_parts", x.shape, w.shape, s, p, 1)
         plan = layout.make_plan(x.shape, g, (g.out_h, g.out_w), x.dtype, layout=layout.WIDE)
         src = np.zeros(layout.phases_shape(x.shape, plan), np.float32)
         calls = {"split_phases": lambda: layout.split_phases(x, plan, src),
