@@ -41,7 +41,8 @@ SCENARIOS = {
         "model = models.lenet5(seed=0); loss_fn = SoftmaxCrossEntropy()\n"
         "opt = optim.SGD(model.parameters(), lr=0.01)\n"
         "xb = rng.standard_normal((16, 1, 32, 32)).astype(np.float32); yb = rng.integers(0, 10, 16)\n"
-        "loss = loss_fn.forward(model.forward(xb), yb); model.backward(loss_fn.backward()); opt.step()"),
+        "loss = loss_fn.forward(model.forward(xb), yb)\n"
+        "model.backward(loss_fn.backward(), input_grad=False); opt.step()"),   # as minicnn.train does
 }
 
 PRELUDE = (

@@ -376,7 +376,8 @@ def lenet_step(P, x, y, lr):
     ga2 = m.tanh_backward(m.avg_pool2d_backward(gp2, h2, 2), a2, y=h2)
     gp1, gw2, gb2 = m.conv2d_backward(ga2, p1, P["w2"])
     ga1 = m.tanh_backward(m.avg_pool2d_backward(gp1, h1, 2), a1, y=h1)
-    _, gw1, gb1 = m.conv2d_backward(ga1, x, P["w1"])
+    # the images need no gradient: skipped, as PyTorch's autograd skips it (x.requires_grad is False)
+    _, gw1, gb1 = m.conv2d_backward(ga1, x, P["w1"], input_grad=False)
     for name, grad in (("w1", gw1), ("b1", gb1), ("w2", gw2), ("b2", gb2), ("w3", gw3), ("b3", gb3),
                        ("w4", gw4), ("b4", gb4), ("w5", gw5), ("b5", gb5)):
         P[name] -= lr * grad

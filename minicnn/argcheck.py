@@ -88,6 +88,14 @@ def check_finite(name: str, arr: np.ndarray) -> None:
         )
 
 
+def flag(name: str, value) -> bool:
+    """`value` as a bool: True/False (or NumPy's), nothing else (a 0/1, a string or None is
+    more likely a mistake than a choice)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
 def as_int(name: str, v) -> int:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .argcheck import (as_array, check_finite as _check_finite, check_grad_out, dtype_of, int_single,
+from .argcheck import (as_array, check_finite as _check_finite, check_grad_out, dtype_of, flag, int_single,
                        shape_str)
 from .geometry import ConvGeometry, bias_vector, conv_geometry, conv_transpose_geometry, pad2d
 from .kernels import kernels
@@ -51,14 +51,20 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, strict=Fals
     return kernels(impl)["conv2d_forward"](x, weight, b, g, out)
 
 
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, impl="fast", out=None):
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, impl="fast", out=None,
+                    input_grad=True):
     """Gradients of conv2d.
 
     Inputs: grad_out (N, K, H_out, W_out) = dL/d(output); x, weight and the settings as given
     to conv2d; out None, or a tuple (grad_x, grad_weight, grad_bias) of arrays to write the
     results into, any of them None (allocated), each as conv2d's `out` requires.
+    input_grad  False: grad_x is not computed and None is returned in its place (a network's
+                first layer: nothing needs dL/d(images), and PyTorch skips it there too;
+                for LeNet-5's first convolution it is about half of the backward's work);
+                out[0] must then be None.
     Returns: (grad_x (N, C, H, W), grad_weight (K, C, kH, kW), grad_bias (K,)).
     """
+    input_grad = flag("conv2d_backward: input_grad", input_grad)
     dtype = dtype_of(grad_out, x, weight)
     x = as_array("x", x, 4, "(N, C, H, W)", dtype)
     weight = as_array("weight", weight, 4, "(K, C, kH, kW)", dtype)
@@ -69,8 +75,11 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, imp
         "conv2d_backward", out, (("grad_x", x.shape, dtype), ("grad_weight", weight.shape, dtype),
                                  ("grad_bias", weight.shape[:1], dtype)),
         {"grad_out": grad_out, "x": x, "weight": weight})
+    if out_x is not None and not input_grad:
+        raise ValueError("conv2d_backward: out[0] (grad_x) was given but input_grad=False computes no grad_x; "
+                         "pass None there")
     K = kernels(impl)
-    grad_x = K["conv2d_backward_input"](grad_out, weight, g, x.shape[2:], out_x)
+    grad_x = K["conv2d_backward_input"](grad_out, weight, g, x.shape[2:], out_x) if input_grad else None
     grad_w = into(out_w, K["conv2d_backward_weight"](grad_out, x, g))     # small: computed, then copied
     return grad_x, grad_w, into(out_b, K["bias_backward"](grad_out))
 

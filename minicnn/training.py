@@ -131,7 +131,10 @@ def train(model: Sequential, train_data, val_data=None, *, epochs=DEFAULTS["epoc
             xb, yb = random_shift(x[idx], augment, rng), y[idx]
             logits = model.forward(xb)
             loss = loss_fn.forward(logits, yb)
-            model.backward(loss_fn.backward())
+            if isinstance(model, Sequential):   # only the parameters' gradients are needed
+                model.backward(loss_fn.backward(), input_grad=False)
+            else:                               # a model of the user's own making
+                model.backward(loss_fn.backward())
             opt.step()
             step += 1
             history["batch_loss"].append(loss)

@@ -322,3 +322,44 @@ def test_results_do_not_depend_on_the_thread_count(tmp_path):
         assert proc.returncode == 0, proc.stderr
         digests.append(proc.stdout.strip())
     assert digests[0] == digests[1]
+
+
+def phases_by_numpy(x, ph, pw, sh, sw, hq, wq):
+    """The phase layout written with NumPy slicing: phase (a, b) of the zero-padded x is
+    xp[a::sh, b::sw], placed in an Hq x Wq plane (zeros past its edge), flattened."""
+    n, c, h, w = x.shape
+    xp = np.zeros((n, c, hq * sh, wq * sw), x.dtype)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    return np.stack([xp[:, :, a::sh, b::sw].reshape(n, c, hq * wq) for a in range(sh) for b in range(sw)], axis=2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_split_and_merge_phases_against_numpy_slicing(dtype, rng):
+    """split_phases (WIDE and BATCH_INNER) against the phase layout built by NumPy slicing, and
+    merge_phases as its inverse, for strides 1 to 3 with every padding up to 3 and widths from 1
+    to 70, odd and even (phases of unequal length, a phase with no cell of a row at all)."""
+    for sw in (1, 2, 3):
+        for sh in (1, 2):
+            for pw in range(4):
+                for w in (1, 2, 3, 4, 5, 8, 17, 37, 70):
+                    ph = (pw + w) % 3
+                    h = 1 + w % 5
+                    x = rng.standard_normal((2, 3, h, w)).astype(dtype)
+                    g = ConvGeometry(1, 1, sh, sw, ph, pw, 1, 1, 1, 1)
+                    what = f"stride ({sh}, {sw}), padding ({ph}, {pw}), {h}x{w}"
+                    for lay in (fast_layout.WIDE, fast_layout.BATCH_INNER):
+                        plan = fast_layout.make_plan(x.shape, g, (1, 1), x.dtype, layout=lay)
+                        want = phases_by_numpy(x, ph, pw, sh, sw, plan.hq, plan.wq)
+                        src = np.full(fast_layout.phases_shape(x.shape, plan), np.nan, dtype)   # WIDE writes all
+                        if lay == fast_layout.BATCH_INNER:
+                            src[:] = 0   # BATCH_INNER needs it zeroed (its docstring)
+                        got = fast_layout.split_phases(x, plan, src)
+                        if lay == fast_layout.WIDE:
+                            body = got[..., :plan.hq * plan.wq]
+                        else:   # (1, C, phases, Hq*Wq*N): image n at every N-th position
+                            body = got[0, ..., :plan.hq * plan.wq * 2].reshape(3, sh * sw, plan.hq * plan.wq, 2)
+                            body = body.transpose(3, 0, 1, 2)
+                        np.testing.assert_array_equal(body, want, err_msg=f"split {lay}, {what}")
+                        assert not got[..., plan.hq * plan.wq * (2 if lay else 1):].any(), f"slack, {what}"
+                        back = fast_layout.merge_phases(got, plan, np.full(x.shape, np.nan, dtype))
+                        np.testing.assert_array_equal(back, x, err_msg=f"merge {lay}, {what}")

@@ -80,6 +80,27 @@ def test_conv2d_gradcheck(F, rng, xs, ws, stride, padding, dilation, impl):
     assert_float32_backward(f, [x32, w32, b32], grads32, g32, ["grad_x", "grad_weight", "grad_bias"])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("xs,ws,stride,padding,dilation", CONV2D_CASES)
+def test_conv2d_backward_without_the_input_gradient(F, rng, xs, ws, stride, padding, dilation, impl, dtype):
+    """input_grad=False (a network's first layer): None for grad_x, and grad_weight and grad_bias
+    bit for bit those of the full backward; anything but True/False is refused by name."""
+    x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, **impl_kw(impl))
+    g = rng.standard_normal(F.conv2d(x, w, None, **kw).shape).astype(dtype)
+    full = F.conv2d_backward(g, x, w, **kw)
+    part = F.conv2d_backward(g, x, w, **kw, input_grad=False)
+    assert len(part) == 3 and part[0] is None
+    for name, got, want in zip(("grad_weight", "grad_bias"), part[1:], full[1:]):
+        assert got.dtype == dtype, name
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    assert F.conv2d_backward(g, x, w, **kw, input_grad=np.True_)[0].shape == x.shape
+    for bad in (0, 1, None, "no"):
+        with pytest.raises(TypeError, match=r"input_grad must be True or False"):
+            F.conv2d_backward(g, x, w, **kw, input_grad=bad)
+
+
 # --------------------------------------------------------------------------- pooling
 
 POOL_CASES = [

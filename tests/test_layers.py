@@ -449,6 +449,10 @@ def test_cuda_backend_layers_agree_with_cpu(rng):
         np.testing.assert_allclose(gpu.backward(g), cpu.backward(g), rtol=1e-5, atol=1e-5)
         for pc, pg in zip(cpu.parameters(), gpu.parameters()):
             np.testing.assert_allclose(pg.grad, pc.grad, rtol=1e-5, atol=1e-5)
+        # without the input gradient (a first layer in training): None, the same parameter grads
+        assert gpu.backward(2 * g, input_grad=False) is None and cpu.backward(2 * g, input_grad=False) is None
+        for pc, pg in zip(cpu.parameters(), gpu.parameters()):
+            np.testing.assert_allclose(pg.grad, pc.grad, rtol=1e-5, atol=1e-5)
 
 
 def test_odd_inputs_are_converted_or_refused_by_name():

@@ -1,6 +1,7 @@
 """Where a convolution forward spends its time: the stride-phase split (`layout.split_phases`) alone,
-and the whole forward in the WIDE layout (split + correlation) and the PER_IMAGE layout, on one
-thread, for the benchmark's stride-2 and large layers (float32); medians of 15 calls, in ms.
+its inverse (`layout.merge_phases`, which the input gradient ends with), and the whole forward in
+the WIDE layout (split + correlation) and the PER_IMAGE layout, on one thread, for the benchmark's
+stride-2 and large layers (float32); medians of 15 calls, in ms.
 
 Run it once per build to compare builds, each in a fresh cache, e.g. on an AVX-512 host:
 
@@ -33,7 +34,9 @@ def main(rounds=15):
         g = conv_geometry("conv_parts", x.shape, w.shape, s, p, 1)
         plan = layout.make_plan(x.shape, g, (g.out_h, g.out_w), x.dtype, layout=layout.WIDE)
         src = np.zeros(layout.phases_shape(x.shape, plan), np.float32)
+        back = np.empty_like(x)
         calls = {"split_phases": lambda: layout.split_phases(x, plan, src),
+                 "merge_phases": lambda: layout.merge_phases(src, plan, back),
                  "wide (split + correlate)": lambda: fast.conv2d_forward(x, w, b, g, layout=layout.WIDE),
                  "per_image": lambda: fast.conv2d_forward(x, w, b, g, layout=layout.PER_IMAGE)}
         for call in calls.values():

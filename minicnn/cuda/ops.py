@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from ..argcheck import as_array, check_finite as _check_finite, check_grad_out, float_dtype
+from ..argcheck import as_array, check_finite as _check_finite, check_grad_out, flag, float_dtype
 from ..geometry import bias_vector, conv_geometry, pool_geometry
 from . import kernels as _k
 from ._target import as_numba_device_array, cuda, is_device_array, quiet_launch, require_device
@@ -169,10 +169,11 @@ def _conv2d(x, weight, bias, stride, padding, dilation, strict, check_finite, ke
     return _result(out, on_device)
 
 
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1):
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, *, input_grad=True):
     """Gradients of conv2d on the GPU; same arguments and results as minicnn.conv2d_backward.
 
-    Inputs: grad_out (N, K, H_out, W_out) = dL/d(output); x, weight and settings as given to conv2d.
+    Inputs: grad_out (N, K, H_out, W_out) = dL/d(output); x, weight and settings as given to conv2d;
+    input_grad False: grad_x is not computed, None in its place (a network's first layer).
     Returns: (grad_x (N, C, H, W), grad_weight (K, C, kH, kW), grad_bias (K,)).
 
     Three kernels, each with one thread per element of the gradient it computes and no
@@ -181,6 +182,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1):
       grad_weight  each weight sums grad_out * x over the batch and all output positions
       grad_bias    each filter sums its grad_out plane
     """
+    input_grad = flag("conv2d_backward: input_grad", input_grad)
     grad_out, x, weight = _adopt(grad_out), _adopt(x), _adopt(weight)
     on_device = _any_on_device(grad_out, x, weight)
     dtype = _dtype_of(grad_out, x, weight)
@@ -193,12 +195,15 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1):
     K = _k.kernels_for(dtype)
     with quiet_launch():
         gd, xd, wd = _to_device(grad_out), _to_device(x), _to_device(weight)
-        grad_x = cuda.device_array(x.shape, dtype=dtype)
         grad_w = cuda.device_array(weight.shape, dtype=dtype)
         grad_b = cuda.device_array((weight.shape[0],), dtype=dtype)
-        _launch_flat(K.conv2d_grad_input, grad_x.size, gd, wd, grad_x, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw)
+        if input_grad:
+            grad_x = cuda.device_array(x.shape, dtype=dtype)
+            _launch_flat(K.conv2d_grad_input, grad_x.size, gd, wd, grad_x, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw)
         _launch_flat(K.conv2d_grad_weight, grad_w.size, gd, xd, grad_w, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw)
         _launch_flat(K.conv2d_grad_bias, grad_b.size, gd, grad_b)
+    if not input_grad:
+        return (None,) + _result((grad_w, grad_b), on_device)
     return _result((grad_x, grad_w, grad_b), on_device)
 
 

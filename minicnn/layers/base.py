@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .. import conv, pool
-from ..argcheck import as_array, check_grad_out
+from ..argcheck import as_array, check_grad_out, flag
 
 BACKENDS = ("cpu", "cuda")
 
@@ -219,11 +219,21 @@ class Layer:
         except (ValueError, TypeError) as exc:
             reraise(exc, f"{self!r}: ")
 
-    def backward(self, grad_out):
-        """grad_out = dL/dy with y's shape -> dL/dx with x's shape; sets each Parameter's grad."""
+    #: True for layers whose _backward takes input_grad and can skip computing dL/dx (Conv2D)
+    skips_input_grad = False
+
+    def backward(self, grad_out, *, input_grad=True):
+        """grad_out = dL/dy with y's shape -> dL/dx with x's shape; sets each Parameter's grad.
+        input_grad=False returns None instead of dL/dx, and does not compute it where the layer
+        can skip it (a network's first layer: Sequential.backward(..., input_grad=False))."""
         if self._cache is None:
             raise RuntimeError(f"{self!r}: backward() called before forward()")
         try:
+            if not flag("input_grad", input_grad):
+                if self.skips_input_grad:
+                    return self._backward(grad_out, input_grad=False)
+                self._backward(grad_out)
+                return None
             return self._backward(grad_out)
         except (ValueError, TypeError) as exc:
             reraise(exc, f"{self!r}: ")

@@ -72,17 +72,22 @@ class Conv2D(Layer):
         self._cache = (x, y.shape)
         return y
 
-    def _backward(self, grad_out):
+    skips_input_grad = True     # backward(g, input_grad=False) computes no input gradient
+
+    def _backward(self, grad_out, input_grad=True):
         x, y_shape = self._cache
         g = self._check_grad(grad_out, y_shape)
         w = self.weight.value
+        backward = self._ops("conv2d_backward")
         if self.backend == "cpu":
-            out = (reuse_or_new(self._gx, x.shape, x.dtype), reuse_or_new(self.weight.grad, w.shape, w.dtype),
+            out = (reuse_or_new(self._gx, x.shape, x.dtype) if input_grad else None,
+                   reuse_or_new(self.weight.grad, w.shape, w.dtype),
                    reuse_or_new(self.bias.grad, self.bias.value.shape, w.dtype))
-            gx, gw, gb = self._ops("conv2d_backward")(g, x, w, self.stride, self.padding, out=out)
-            self._gx = gx
+            gx, gw, gb = backward(g, x, w, self.stride, self.padding, out=out, input_grad=input_grad)
+            if input_grad:
+                self._gx = gx
         else:
-            gx, gw, gb = self._ops("conv2d_backward")(g, x, w, self.stride, self.padding)
+            gx, gw, gb = backward(g, x, w, self.stride, self.padding, input_grad=input_grad)
         self.weight.grad, self.bias.grad = gw, gb
         return gx
 

@@ -64,11 +64,13 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, grad_out):
-        """dL/d(output) -> dL/d(input); sets .grad of every parameter."""
+    def backward(self, grad_out, *, input_grad=True):
+        """dL/d(output) -> dL/d(input); sets .grad of every parameter.  input_grad=False returns
+        None, and the first layer does not compute dL/d(input) where it can skip it (Conv2D):
+        training needs only the parameters' gradients."""
         for i in range(len(self.layers) - 1, -1, -1):
             try:
-                grad_out = self.layers[i].backward(grad_out)
+                grad_out = self.layers[i].backward(grad_out, input_grad=input_grad if i == 0 else True)
             except (ValueError, TypeError, RuntimeError) as exc:
                 reraise(exc, f"layer {i} ")
         return grad_out
