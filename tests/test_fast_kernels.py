@@ -344,7 +344,8 @@ def test_split_and_merge_phases_against_numpy_slicing(dtype, rng):
                 for w in (1, 2, 3, 4, 5, 8, 17, 37, 70):
                     ph = (pw + w) % 3
                     h = 1 + w % 5
-                    x = rng.standard_normal((2, 3, h, w)).astype(dtype)
+                    n, c = 2, 3
+                    x = rng.standard_normal((n, c, h, w)).astype(dtype)
                     g = ConvGeometry(1, 1, sh, sw, ph, pw, 1, 1, 1, 1)
                     what = f"stride ({sh}, {sw}), padding ({ph}, {pw}), {h}x{w}"
                     for lay in (fast_layout.WIDE, fast_layout.BATCH_INNER):
@@ -354,12 +355,14 @@ def test_split_and_merge_phases_against_numpy_slicing(dtype, rng):
                         if lay == fast_layout.BATCH_INNER:
                             src[:] = 0   # BATCH_INNER needs it zeroed (its docstring)
                         got = fast_layout.split_phases(x, plan, src)
+                        per_row = 1 if lay == fast_layout.WIDE else n   # images interleaved in a row
+                        used = plan.hq * plan.wq * per_row
                         if lay == fast_layout.WIDE:
-                            body = got[..., :plan.hq * plan.wq]
+                            body = got[..., :used]
                         else:   # (1, C, phases, Hq*Wq*N): image n at every N-th position
-                            body = got[0, ..., :plan.hq * plan.wq * 2].reshape(3, sh * sw, plan.hq * plan.wq, 2)
+                            body = got[0, ..., :used].reshape(c, sh * sw, plan.hq * plan.wq, n)
                             body = body.transpose(3, 0, 1, 2)
                         np.testing.assert_array_equal(body, want, err_msg=f"split {lay}, {what}")
-                        assert not got[..., plan.hq * plan.wq * (2 if lay else 1):].any(), f"slack, {what}"
+                        assert not got[..., used:].any(), f"slack, {what}"
                         back = fast_layout.merge_phases(got, plan, np.full(x.shape, np.nan, dtype))
                         np.testing.assert_array_equal(back, x, err_msg=f"merge {lay}, {what}")
