@@ -179,7 +179,10 @@ def _real_v2_root() -> Path | None:
     return None
 
 
-def test_real_cgroup2_member_listed_and_killed():
+def test_real_cgroup2_members_listed_and_killed():
+    """Members are listed, all killed, and each of them that is our own child keeps its exit
+    status for its Popen: -SIGKILL, not the 0 that Popen reports when something else collected
+    the child first (kill_all once did, now and then: eight sleepers make that race likely)."""
     root = _real_v2_root()
     if root is None:
         pytest.skip("no cgroup2 hierarchy this process may make a cgroup in (needs root and a cgroup2 mount)")
@@ -187,16 +190,17 @@ def test_real_cgroup2_member_listed_and_killed():
     group = cgroups.make_v2(name, 128, 2 << 30, root)
     assert group is not None, f"could not make {root / name}"
     try:
-        sleeper = subprocess.Popen(["sleep", "300"], preexec_fn=group.join_self)
+        sleepers = [subprocess.Popen(["sleep", "300"], preexec_fn=group.join_self) for _ in range(8)]
+        pids = sorted(s.pid for s in sleepers)
         deadline = time.monotonic() + 10
-        while sleeper.pid not in group.members() and time.monotonic() < deadline:
+        while group.members() != pids and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert group.members() == [sleeper.pid]
-        child = sleeper.pid
-        assert group.kill_all() >= 1
-        sleeper.wait(timeout=10)
-        assert sleeper.returncode == -signal.SIGKILL
-        assert group.members() == [] and not Path(f"/proc/{child}/cmdline").exists()
+        assert group.members() == pids
+        assert group.kill_all() >= len(pids)
+        for sleeper in sleepers:
+            sleeper.wait(timeout=10)
+        assert [s.returncode for s in sleepers] == [-signal.SIGKILL] * len(pids)
+        assert group.members() == [] and not any(Path(f"/proc/{pid}/cmdline").exists() for pid in pids)
         if "pids" in group.limits:  # only where the hierarchy passes pids down (not /sys/fs/cgroup/unified here)
             assert (root / name / "pids.max").read_text().strip() == "128"
     finally:
