@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .argcheck import as_array, check_finite as _check_finite, check_grad_out, dtype_of, shape_str
+from .argcheck import as_array, check_finite as _check_finite, check_grad_out, dtype_of, flag, shape_str
 from .kernels import kernels
 
 
@@ -36,13 +36,16 @@ def dense(x, weight, bias=None, *, check_finite=True, impl="fast"):
     return kernels(impl)["dense_forward"](x, weight, b)
 
 
-def dense_backward(grad_out, x, weight, *, impl="fast"):
+def dense_backward(grad_out, x, weight, *, impl="fast", input_grad=True):
     """Gradients of dense.
 
     Inputs: grad_out (N, out_features), x (N, in_features), weight (out_features, in_features).
+    input_grad  False: grad_x is not computed and None is returned in its place (a network's first
+                layer, as for conv2d_backward; for a dense layer it is half of the backward's work).
     Returns: (grad_x = grad_out @ weight, grad_weight = grad_out.T @ x, grad_bias = grad_out summed over N).
     """
+    input_grad = flag("dense_backward: input_grad", input_grad)
     x, weight, dtype = _inputs("dense_backward", x, weight, (grad_out,))
     grad_out = as_array("grad_out", grad_out, 2, "(N, out_features)", dtype)
     check_grad_out(grad_out, (x.shape[0], weight.shape[0]), "dense")
-    return kernels(impl)["dense_backward"](grad_out, x, weight)
+    return kernels(impl)["dense_backward"](grad_out, x, weight, input_grad)

@@ -24,7 +24,7 @@ function has checked: the result's shape and dtype, C-contiguous, not overlappin
     avg_pool2d_forward(x, g, count_include_pad, out=None)        -> (N,C,g.out_h,g.out_w)
     avg_pool2d_backward(grad_out, g, x_hw, count_include_pad, out=None)   -> grad_x (N,C,H,W)
     dense_forward(x, w, b)                     x (N,I), w (O,I), b (O,) -> (N,O)
-    dense_backward(grad_out, x, w)             -> (grad_x, grad_w, grad_b)
+    dense_backward(grad_out, x, w, input_grad=True)   -> (grad_x, grad_w, grad_b), grad_x None if not input_grad
 
 There is no "cuda" row: a row must implement every op on NumPy arrays, and minicnn.cuda
 has no dense or transposed-convolution kernels, takes and returns device arrays (kept on

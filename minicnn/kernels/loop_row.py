@@ -82,4 +82,11 @@ def avg_pool2d_backward(grad_out, g, x_hw, count_include_pad, out=None):
 # ---------------------------------------------------------------- dense: the loops as they are
 
 dense_forward = loops.dense_forward     # x (N, I), w (O, I), b (O,) -> (N, O)
-dense_backward = loops.dense_backward   # grad_out (N, O), x (N, I), w (O, I) -> (grad_x, grad_w, grad_b)
+
+
+def dense_backward(grad_out, x, w, input_grad=True):
+    """grad_out (N, O), x (N, I), w (O, I) -> (grad_x, grad_w, grad_b), grad_x None when input_grad
+    is False.  The teaching loop is the three sums in one loop nest, as the formula reads, so it
+    computes grad_x either way and this row drops it (the fast row skips it)."""
+    grad_x, grad_w, grad_b = loops.dense_backward(grad_out, x, w)
+    return (grad_x if input_grad else None), grad_w, grad_b

@@ -219,7 +219,7 @@ class Layer:
         except (ValueError, TypeError) as exc:
             reraise(exc, f"{self!r}: ")
 
-    #: True for layers whose _backward takes input_grad and can skip computing dL/dx (Conv2D)
+    #: True for layers whose _backward takes input_grad and can skip computing dL/dx (Conv2D, Dense)
     skips_input_grad = False
 
     def backward(self, grad_out, *, input_grad=True):

@@ -62,10 +62,12 @@ class Dense(Layer):
         self._cache = x
         return dense(x, self.weight.value, self.bias.value)
 
-    def _backward(self, grad_out):
+    skips_input_grad = True     # backward(g, input_grad=False) computes no input gradient
+
+    def _backward(self, grad_out, input_grad=True):
         x = self._cache
         g = self._check_grad(grad_out, (x.shape[0], self.out_features))
-        gx, gw, gb = dense_backward(g, x, self.weight.value)
+        gx, gw, gb = dense_backward(g, x, self.weight.value, input_grad=input_grad)
         self.weight.grad, self.bias.grad = gw, gb
         return gx
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import activations, losses
 from . import serialisation
+from ..argcheck import flag
 from .base import Layer, Parameter, param_dtype, reraise
 from .summary import Summary, summarise
 
@@ -65,15 +66,21 @@ class Sequential:
     __call__ = forward
 
     def backward(self, grad_out, *, input_grad=True):
-        """dL/d(output) -> dL/d(input); sets .grad of every parameter.  input_grad=False returns
-        None, and the first layer does not compute dL/d(input) where it can skip it (Conv2D):
-        training needs only the parameters' gradients."""
-        for i in range(len(self.layers) - 1, -1, -1):
+        """dL/d(output) -> dL/d(input); sets .grad of every parameter.
+
+        input_grad=False (training needs only the parameters' gradients) returns None, and no
+        layer computes a gradient nobody uses: the layers before the first one with parameters
+        (a Flatten, say) are not run backward at all, and that first one is asked for no
+        dL/d(its input), which Conv2D and Dense then do not compute."""
+        first = 0
+        if not flag("input_grad", input_grad):
+            first = next((i for i, layer in enumerate(self.layers) if layer.parameters()), len(self.layers))
+        for i in range(len(self.layers) - 1, first - 1, -1):
             try:
-                grad_out = self.layers[i].backward(grad_out, input_grad=input_grad if i == 0 else True)
+                grad_out = self.layers[i].backward(grad_out, input_grad=input_grad if i == first else True)
             except (ValueError, TypeError, RuntimeError) as exc:
                 reraise(exc, f"layer {i} ")
-        return grad_out
+        return grad_out if input_grad else None
 
     def predict(self, x, batch_size=500):
         """Logits for x (N, ...) in eval mode, batch by batch; the mode is restored afterwards."""

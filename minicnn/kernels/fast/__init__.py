@@ -218,8 +218,9 @@ def dense_forward(x, w, b):
     return _run(small, fd.dense_forward, np.ascontiguousarray(x), np.ascontiguousarray(w), np.ascontiguousarray(b))
 
 
-def dense_backward(grad_out, x, w):
-    """grad_out (N, O), x (N, I), w (O, I) -> (grad_x, grad_w, grad_b)."""
-    small = 4 * x.shape[0] * x.shape[1] * w.shape[0] < SMALL_FLOPS
+def dense_backward(grad_out, x, w, input_grad=True):
+    """grad_out (N, O), x (N, I), w (O, I) -> (grad_x, grad_w, grad_b); grad_x None (not computed)
+    when input_grad is False."""
+    small = (4 if input_grad else 2) * x.shape[0] * x.shape[1] * w.shape[0] < SMALL_FLOPS
     return _run(small, fd.dense_backward, np.ascontiguousarray(grad_out), np.ascontiguousarray(x),
-                np.ascontiguousarray(w))
+                np.ascontiguousarray(w), input_grad)

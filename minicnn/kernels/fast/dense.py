@@ -72,22 +72,26 @@ def dense_forward_parallel(parts, x, w, b, out):
         dense_forward_part(np.int64(part), parts, x, w, b, out)
 
 
-def dense_backward(grad_out, x, w):
-    """grad_out (N, O), x (N, I), w (O, I) -> (grad_x (N, I), grad_w (O, I), grad_b (O,))."""
-    grad_x = np.zeros(x.shape, dtype=grad_out.dtype)
+def dense_backward(grad_out, x, w, input_grad=True):
+    """grad_out (N, O), x (N, I), w (O, I) -> (grad_x (N, I), grad_w (O, I), grad_b (O,)).
+    input_grad=False: grad_x is None, and its rows are not computed (the kernel gets a grad_x with
+    no rows: the same compiled kernel, its grad_x loop empty)."""
+    grad_x = np.zeros((x.shape[0] if input_grad else 0, x.shape[1]), dtype=grad_out.dtype)
     grad_w = np.zeros(w.shape, dtype=grad_out.dtype)
     grad_b = np.zeros(w.shape[0], dtype=grad_out.dtype)
     run(dense_backward_part, dense_backward_parallel, grad_out, x, w, grad_x, grad_w, grad_b)
-    return grad_x, grad_w, grad_b
+    return (grad_x if input_grad else None), grad_w, grad_b
 
 
 @njit(cache=True, fastmath=_FMA)
 def dense_backward_part(part, parts, grad_out, x, w, grad_x, grad_w, grad_b):
     """Share `part` of `parts` of the rows n of grad_x and of the rows o of grad_w and grad_b
-    (zeros on entry): the two sums do not depend on each other, so one call does a share of each."""
+    (zeros on entry): the two sums do not depend on each other, so one call does a share of each.
+    A grad_x with no rows (input_grad=False) skips the first sum."""
     n_batch, n_in = x.shape
     n_out = w.shape[0]
-    for n in range(n_batch * part // parts, n_batch * (part + 1) // parts):
+    n_rows = grad_x.shape[0]     # n_batch, or 0: no input gradient wanted
+    for n in range(n_rows * part // parts, n_rows * (part + 1) // parts):
         gx = grad_x[n]
         g = grad_out[n]
         o = 0
