@@ -168,10 +168,10 @@ def test_the_fast_dense_kernel_gets_no_input_rows_to_compute(threads, monkeypatc
     seen = []
     real_run = fd.run
 
-    def spy(part, parallel, *args):
+    def spy(part, *args):
         if part is fd.dense_backward_part:
             seen.append(args[3].shape)      # (grad_out, x, w, grad_x, grad_w, grad_b)
-        return real_run(part, parallel, *args)
+        return real_run(part, *args)
     monkeypatch.setattr(fd, "run", spy)
     x = rng.standard_normal((256, 120)).astype(np.float32)
     w = rng.standard_normal((84, 120)).astype(np.float32)

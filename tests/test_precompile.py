@@ -79,15 +79,17 @@ def test_precompile_then_a_fresh_process_compiles_nothing(tmp_path):
 
 def test_the_workload_reaches_every_threaded_kernel(monkeypatch):
     """`minicnn precompile` runs its workload once with every multi-threaded kernel's serial version
-    and once with its prange twin; a kernel the workload never reaches is missing from a fresh
+    and once under its launcher; a kernel the workload never reaches is missing from a fresh
     cache (the per-image correlation was: the check above passes on the suite's shared cache,
-    which other tests fill).  Here every `run(part, parallel, ...)` of the workload is recorded."""
+    which other tests fill).  Here every `run(part, ...)` of the workload is recorded, with the
+    launcher it would use."""
     from minicnn.commands import precompile as pc
+    from minicnn.kernels.fast import threads
 
     reached = set()
 
-    def spy(part, parallel, *args):
-        reached.add((part.py_func.__module__, part.py_func.__name__, parallel.py_func.__name__))
+    def spy(part, *args):
+        reached.add((part.py_func.__module__, part.py_func.__name__, threads.LAUNCH[len(args)].py_func.__name__))
         part(0, 1, *args)
 
     for mod in ("conv", "layout", "pool", "dense"):
@@ -96,6 +98,6 @@ def test_the_workload_reaches_every_threaded_kernel(monkeypatch):
     names = {name for name in pc.dispatchers() if name.endswith("_part")}
     assert names, "no *_part kernels found"
     assert {f"{m}.{p}" for m, p, _ in reached} == names
-    for module, part, parallel in reached:
-        assert parallel == part[:-len("_part")] + "_parallel", (part, parallel)
-        assert f"{module}.{parallel}" in pc.dispatchers()
+    launchers = {f"{threads.__name__}.{f.py_func.__name__}" for f in threads.LAUNCH.values()}
+    assert {f"{threads.__name__}.{launcher}" for _, _, launcher in reached} == launchers   # each one used
+    assert launchers <= set(pc.dispatchers())

@@ -13,13 +13,14 @@ the compiled kernels:
     dense.py    dense layers (its docstring says why not NumPy's BLAS)
     workspace.py  scratch buffers reused from call to call (the laid-out copies), so that a
                 plain loop over conv2d_backward does not page-fault (its docstring has figures)
-    threads.py  runs a kernel's serial version on one thread, its prange twin on more
+    threads.py  runs a kernel's serial share function on one thread, or under a prange launcher on more
 
 Throughout:
 - work is split into tasks that write disjoint memory, one consecutive share of them per thread
-  (threads.py: a serial kernel per share, and a `prange` twin that runs every share; a call on
-  one thread compiles only the serial one), and partial sums are added in a fixed order, so no
-  two threads ever add into the same element and the result does not depend on the thread count;
+  (threads.py: a serial kernel per share, and a `prange` launcher that calls it by address once
+  per share; a call on one thread compiles only the serial one), and partial sums are added in a
+  fixed order, so no two threads ever add into the same element and the result does not depend
+  on the thread count;
 - inner loops run with unit stride and no branches, so LLVM vectorises them.
 - a pass's kernels are called one by one from here, not from one @njit wrapper per pass: a
   wrapper must be compiled with every kernel it might call, so the first call in a fresh cache

@@ -42,7 +42,7 @@ results do not depend on the number of threads.  Float32 stays float32 throughou
 float or int enters the arithmetic.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .layout import BATCH_INNER, KB, KBW, SLACK, aligned_rows, pieces, round_up, split_plane
 from .passes import SUM, dot_pass, taps_pass, taps_pass1
@@ -121,12 +121,6 @@ def correlate_part(part, parts, src, wt, bias, tplane, toff, out, plan):
     for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
         _correlate_task(task, src, wt, bias, tplane, toff, out, plan)
 
-@njit(cache=True, parallel=True)
-def correlate_parallel(parts, src, wt, bias, tplane, toff, out, plan):
-    """correlate_part's shares on Numba's threads, one share per thread (see threads.py)."""
-    for part in prange(parts):
-        correlate_part(np.int64(part), parts, src, wt, bias, tplane, toff, out, plan)
-
 
 def correlate(src, wt, bias, tplane, toff, out, plan):
     """out[n, k, i, j] = bias[k] + sum_t wt[k//KB, k%KB, t] * src(tap t at output (i, j)); returns out.
@@ -136,7 +130,7 @@ def correlate(src, wt, bias, tplane, toff, out, plan):
     flat offset toff[t] + p, p the output position in the plan's layout: i*Wq + j (WIDE) or
     (i*Wq + j)*N + n (BATCH_INNER).  A task owns KB output channels of one image (or of one output row) and one
     piece of it, and writes only those: tasks never share memory."""
-    run(correlate_part, correlate_parallel, src, wt, bias, tplane, toff, out, plan)
+    run(correlate_part, src, wt, bias, tplane, toff, out, plan)
     return out
 
 
@@ -155,12 +149,6 @@ def correlate_per_image_part(part, parts, x, wt, bias, tplane, toff, out, plan):
         for t in range(per_image):
             _correlate_task(s * per_image + t, own, wt, bias, tplane, toff, out, plan)
 
-@njit(cache=True, parallel=True)
-def correlate_per_image_parallel(parts, x, wt, bias, tplane, toff, out, plan):
-    """correlate_per_image_part's shares on Numba's threads, one share per thread (see threads.py)."""
-    for part in prange(parts):
-        correlate_per_image_part(np.int64(part), parts, x, wt, bias, tplane, toff, out, plan)
-
 
 def correlate_per_image(x, wt, bias, tplane, toff, out, plan):
     """`correlate` on x (N, C, H, W) itself (a PER_IMAGE plan: WIDE positions), one task per
@@ -168,7 +156,7 @@ def correlate_per_image(x, wt, bias, tplane, toff, out, plan):
     thread's own, which stays in L2 while every output channel of that image is computed from it.
     This saves writing the whole laid-out batch to memory and reading it back; it needs N >= the
     thread count to keep every thread busy.  The arithmetic, and so the result, is `correlate`'s."""
-    run(correlate_per_image_part, correlate_per_image_parallel, x, wt, bias, tplane, toff, out, plan)
+    run(correlate_per_image_part, x, wt, bias, tplane, toff, out, plan)
     return out
 
 
@@ -207,12 +195,6 @@ def scatter_part(part, parts, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzer
     for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
         _scatter_task(task, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero)
 
-@njit(cache=True, parallel=True)
-def scatter_parallel(parts, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
-    """scatter_part's shares on Numba's threads, one share per thread (see threads.py)."""
-    for part in prange(parts):
-        scatter_part(np.int64(part), parts, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero)
-
 
 def scatter(g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
     """The transpose of `correlate`, for the input gradient: for every tap t and channel c,
@@ -225,7 +207,7 @@ def scatter(g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
     n_chan = C on are left alone.  kidx = arange(K) and kzero = K zeros (int64): the output-gradient
     channels as the passes' list of (plane, offset).  Each task owns KB channels of dst (and one
     image unless batch-inner), so no two tasks write the same memory.  Returns dst."""
-    run(scatter_part, scatter_parallel, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero)
+    run(scatter_part, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero)
     return dst
 
 
@@ -259,12 +241,6 @@ def weight_grad_part(part, parts, g, src, tplane, toff, plan, partial):
     for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
         _weight_task(task, g, src, tplane, toff, partial, plan)
 
-@njit(cache=True, parallel=True)
-def weight_grad_parallel(parts, g, src, tplane, toff, plan, partial):
-    """weight_grad_part's shares on Numba's threads, one share per thread (see threads.py)."""
-    for part in prange(parts):
-        weight_grad_part(np.int64(part), parts, g, src, tplane, toff, plan, partial)
-
 
 def weight_grad(g, src, tplane, toff, plan, n_groups):
     """grad_w (K, T): sum over items (images, or output rows if batch-inner) of g[item, k] . shifted src.
@@ -276,7 +252,7 @@ def weight_grad(g, src, tplane, toff, plan, n_groups):
     n_filt, n_taps = g.shape[1], tplane.shape[0]
     n_kb = -(-n_filt // KBW)
     partial = np.zeros((n_groups, n_kb, KBW, n_taps), dtype=g.dtype)
-    run(weight_grad_part, weight_grad_parallel, g, src, tplane, toff, plan, partial)
+    run(weight_grad_part, g, src, tplane, toff, plan, partial)
     # NumPy adds along the first axis one group after the other: the fixed order promised above
     return partial.sum(axis=0).reshape(n_kb * KBW, n_taps)[:n_filt]
 

@@ -19,7 +19,7 @@ does not depend on the thread count.  The compiled kernels do share `part` of `p
 rows and run on every thread through threads.run.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .threads import run
 
@@ -32,7 +32,7 @@ OB = 4   # rows of w (or of x) per pass: every value loaded feeds four multiply-
 def dense_forward(x, w, b):
     """x (N, I), w (O, I), b (O,) -> (N, O)."""
     out = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
-    run(dense_forward_part, dense_forward_parallel, x, w, b, out)
+    run(dense_forward_part, x, w, b, out)
     return out
 
 
@@ -65,12 +65,6 @@ def dense_forward_part(part, parts, x, w, b, out):
                 s += row[i] * wp[i]
             out[n, p] = s
 
-@njit(cache=True, parallel=True, fastmath=_SUM)
-def dense_forward_parallel(parts, x, w, b, out):
-    """dense_forward_part's shares on Numba's threads, one share per thread (see threads.py)."""
-    for part in prange(parts):
-        dense_forward_part(np.int64(part), parts, x, w, b, out)
-
 
 def dense_backward(grad_out, x, w, input_grad=True):
     """grad_out (N, O), x (N, I), w (O, I) -> (grad_x (N, I), grad_w (O, I), grad_b (O,)).
@@ -79,7 +73,7 @@ def dense_backward(grad_out, x, w, input_grad=True):
     grad_x = np.zeros((x.shape[0] if input_grad else 0, x.shape[1]), dtype=grad_out.dtype)
     grad_w = np.zeros(w.shape, dtype=grad_out.dtype)
     grad_b = np.zeros(w.shape[0], dtype=grad_out.dtype)
-    run(dense_backward_part, dense_backward_parallel, grad_out, x, w, grad_x, grad_w, grad_b)
+    run(dense_backward_part, grad_out, x, w, grad_x, grad_w, grad_b)
     return (grad_x if input_grad else None), grad_w, grad_b
 
 
@@ -123,8 +117,3 @@ def dense_backward_part(part, parts, grad_out, x, w, grad_x, grad_w, grad_b):
                 gw[i] += gm * xm[i]
         grad_b[o] = total
 
-@njit(cache=True, parallel=True, fastmath=_FMA)
-def dense_backward_parallel(parts, grad_out, x, w, grad_x, grad_w, grad_b):
-    """dense_backward_part's shares on Numba's threads, one share per thread (see threads.py)."""
-    for part in prange(parts):
-        dense_backward_part(np.int64(part), parts, grad_out, x, w, grad_x, grad_w, grad_b)

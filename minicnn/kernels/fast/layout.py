@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .threads import run
 
@@ -317,14 +317,8 @@ def grad_rows_part(part, parts, grad_out, plan, g):
                 for p in range(i * row + out_w, end):   # the discarded wide columns (and the tail)
                     dst[p] = 0
 
-@njit(cache=True, parallel=True)
-def grad_rows_parallel(parts, grad_out, plan, g):
-    """grad_rows_part's shares on Numba's threads, one share per thread (see threads.py)."""
-    for part in prange(parts):
-        grad_rows_part(np.int64(part), parts, grad_out, plan, g)
-
 
 def grad_rows(grad_out, plan, g):
     """grad_rows_part on every thread (threads.run); returns g."""
-    run(grad_rows_part, grad_rows_parallel, grad_out, plan, g)
+    run(grad_rows_part, grad_out, plan, g)
     return g

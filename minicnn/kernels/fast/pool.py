@@ -10,7 +10,7 @@ the input arrives padded already (-inf for max pooling, 0 for average pooling). 
 kernel does share `part` of `parts` of the planes and runs on every thread through threads.run.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..loops import window_argmax
 from .threads import run
@@ -28,7 +28,7 @@ def max_pool(xp, geom, out=None):
     when given (that shape and xp's dtype, C-contiguous: the caller checks)."""
     if out is None:
         out = np.empty((xp.shape[0], xp.shape[1], geom.out_h, geom.out_w), dtype=xp.dtype)
-    run(max_pool_part, max_pool_parallel, xp, geom, out)
+    run(max_pool_part, xp, geom, out)
     return out
 
 
@@ -67,12 +67,6 @@ def max_pool_part(part, parts, xp, geom, out):
                             x = row[j * sw + v]
                             d[j] = x if x > d[j] else d[j]
 
-@njit(cache=True, parallel=True)
-def max_pool_parallel(parts, xp, geom, out):
-    """max_pool_part's shares on Numba's threads, one share per thread (see threads.py)."""
-    for part in prange(parts):
-        max_pool_part(np.int64(part), parts, xp, geom, out)
-
 
 def max_pool_backward(grad_out, xp, geom, grad_xp=None):
     """grad_out (N, C, Ho, Wo), xp padded -> grad of the padded input; the first maximum wins ties.
@@ -82,7 +76,7 @@ def max_pool_backward(grad_out, xp, geom, grad_xp=None):
     # before it stores into them, while they sit in L1, so the memory is gone over once, not twice.
     if grad_xp is None:
         grad_xp = np.empty(xp.shape, dtype=grad_out.dtype)
-    run(max_pool_backward_part, max_pool_backward_parallel, grad_out, xp, geom, grad_xp)
+    run(max_pool_backward_part, grad_out, xp, geom, grad_xp)
     return grad_xp
 
 
@@ -126,19 +120,13 @@ def max_pool_backward_part(part, parts, grad_out, xp, geom, grad_xp):
                     u, v = window_argmax(src, i * sh, j * sw, k_h, k_w)
                     dst[i * sh + u, j * sw + v] += g[j]
 
-@njit(cache=True, parallel=True)
-def max_pool_backward_parallel(parts, grad_out, xp, geom, grad_xp):
-    """max_pool_backward_part's shares on Numba's threads, one share per thread (see threads.py)."""
-    for part in prange(parts):
-        max_pool_backward_part(np.int64(part), parts, grad_out, xp, geom, grad_xp)
-
 
 def avg_pool(xp, geom, div, out=None):
     """xp (N, C, Hp, Wp) zero-padded, div (Ho, Wo) in xp's dtype -> (N, C, Ho, Wo), written into
     `out` when given (as for max_pool)."""
     if out is None:
         out = np.empty((xp.shape[0], xp.shape[1]) + div.shape, dtype=xp.dtype)
-    run(avg_pool_part, avg_pool_parallel, xp, geom, div, out)
+    run(avg_pool_part, xp, geom, div, out)
     return out
 
 
@@ -174,12 +162,6 @@ def avg_pool_part(part, parts, xp, geom, div, out):
                 for j in range(out_w):
                     d[j] /= q[j]
 
-@njit(cache=True, parallel=True)
-def avg_pool_parallel(parts, xp, geom, div, out):
-    """avg_pool_part's shares on Numba's threads, one share per thread (see threads.py)."""
-    for part in prange(parts):
-        avg_pool_part(np.int64(part), parts, xp, geom, div, out)
-
 
 def avg_pool_backward(grad_out, geom, div, padded_h, padded_w, grad_xp=None):
     """grad_out (N, C, Ho, Wo), div in grad_out's dtype -> grad of the padded input (N, C, padded_h, padded_w),
@@ -188,7 +170,7 @@ def avg_pool_backward(grad_out, geom, div, padded_h, padded_w, grad_xp=None):
         grad_xp = np.zeros(grad_out.shape[:2] + (padded_h, padded_w), dtype=grad_out.dtype)
     else:
         grad_xp.fill(0)     # cells no window covers stay 0, and the general path adds into it
-    run(avg_pool_backward_part, avg_pool_backward_parallel, grad_out, geom, div, grad_xp)
+    run(avg_pool_backward_part, grad_out, geom, div, grad_xp)
     return grad_xp
 
 
@@ -222,8 +204,3 @@ def avg_pool_backward_part(part, parts, grad_out, geom, div, grad_xp):
                         for j in range(out_w):
                             row[j * sw + v] += g[j] / q[j]
 
-@njit(cache=True, parallel=True)
-def avg_pool_backward_parallel(parts, grad_out, geom, div, grad_xp):
-    """avg_pool_backward_part's shares on Numba's threads, one share per thread (see threads.py)."""
-    for part in prange(parts):
-        avg_pool_backward_part(np.int64(part), parts, grad_out, geom, div, grad_xp)

@@ -1,23 +1,30 @@
-"""Running a kernel on one thread or on all: a serial kernel, and a parallel twin that calls it.
+"""Running a kernel on one thread or on all: a serial kernel, and one parallel launcher for every kernel.
 
-Every multi-threaded kernel in this package comes as two compiled functions:
+Every multi-threaded kernel in this package is one compiled serial function over a share of its tasks:
 
-    kernel_part(part, parts, *args)     serial: does tasks  n*part//parts  up to  n*(part+1)//parts
+    kernel_part(part, parts, *args)     does tasks  n*part//parts  up to  n*(part+1)//parts
                                         (n, the number of tasks, computed inside from the arguments)
-    kernel_parallel(parts, *args)       for part in prange(parts): kernel_part(part, parts, *args)
 
-`run(kernel_part, kernel_parallel, *args)` calls kernel_part(0, 1, *args) when minicnn runs on one
-thread (`numba.get_num_threads()` is 1: a small layer, see `threads_for` in __init__.py, or a user's
-`numba.set_num_threads(1)`), and kernel_parallel(threads, *args) otherwise: one share per thread,
-as a `prange` loop with a static schedule would split the tasks.  Each task writes memory no other
-task writes, so the result does not depend on the number of threads.
+`run(kernel_part, *args)` calls kernel_part(0, 1, *args) when minicnn runs on one thread
+(`numba.get_num_threads()` is 1: a small layer, see `threads_for` in __init__.py, or a user's
+`numba.set_num_threads(1)`), and otherwise a launcher (`launch3` .. `launch9`, by argument
+count), whose `prange` loop calls kernel_part once per thread, one share each, as a `prange` loop
+with a static schedule would split the tasks.  Each task
+writes memory no other task writes, so the result does not depend on the number of threads.
 
-Why two: a `parallel=True` function compiles much more slowly than a serial one (Numba's parfor
-passes outline the loop body into a function of its own, and LLVM compiles the task it calls once
-more inside it), and a first call on a small input runs on one thread anyway.  So a call that runs on
-one thread compiles only the serial kernel.  Measured on the idle 2-core AMD EPYC (Zen 3), a new
-process each with an empty NUMBA_CACHE_DIR (`python benchmarks/cold_start.py --no-precompiled`,
-whose scenarios are small inputs): see docs/performance.md, "What the first call compiles".
+Why a share function at all: a `parallel=True` function compiles much more slowly than a serial one
+(Numba's parfor passes outline the loop body into a function of its own), and a first call on a small
+input runs on one thread anyway.  So a call that runs on one thread compiles only the serial kernel.
+
+Why the launcher calls kernel_part through its address (`call_part`) instead of by name: a compiled
+function that calls another by name links the callee's code into its own and LLVM optimises and
+emits all of it again (Numba does this so that it can inline).  A `prange` twin per kernel,
+`for part in prange(parts): kernel_part(part, parts, ...)`, thereby compiled each kernel two more
+times (the twin and its outlined loop body), which was a third of a LeNet-5 training step's first
+call in a fresh cache.  Called through its address, kernel_part is compiled once; a launcher is
+compiled once per list of argument types (not per kernel: kernels whose arguments have the same types
+share it), and quickly, since it holds nothing but the loop.  An indirect call per thread costs nothing
+next to a share of a kernel.  Measured: docs/performance.md, "What the first call compiles".
 
 Why not Python threads around the serial kernel (tried): handing a share to a waiting Python
 thread cost about 60 microseconds a call (`prange`: 3, as Numba's OpenMP threads spin between
@@ -28,15 +35,109 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import numba
+import numpy as np
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 _only = None    # None: choose by the thread count; "serial" or "parallel": only_version(), for precompile
 
 
-def run(kernel_part, kernel_parallel, *args) -> None:
-    """kernel_part(0, 1, *args) on one thread, else kernel_parallel(numba.get_num_threads(), *args)."""
+@intrinsic
+def call_part(typingctx, address, part, parts, args):
+    """call_part(address, part, parts, args): calls the compiled function at `address` as
+    f(part, parts, *args), with Numba's own calling convention, and re-raises what it raised.
+
+    `address` must be that of a Numba-compiled function whose arguments have exactly these types
+    and which returns None: `part_address` makes sure of it."""
+    argtys = (part, parts) + tuple(args.types)
+
+    def codegen(context, builder, signature, llargs):
+        cc = context.call_conv
+        address_v, part_v, parts_v, args_v = llargs
+        values = [part_v, parts_v] + [builder.extract_value(args_v, i) for i in range(len(args.types))]
+        # the address as a pointer to the function type Numba gives kernel_part(part, parts, *args)
+        fn = builder.inttoptr(address_v, cc.get_function_type(types.none, argtys).as_pointer())
+        status, _ = cc.call_function(builder, fn, types.none, argtys, values)
+        with cgutils.if_unlikely(builder, status.is_error):   # it raised: the launcher returns, raising it
+            cc.return_status_propagate(builder, status)
+        return context.get_dummy_value()
+
+    return types.none(address, part, parts, args), codegen
+
+
+# launchN(address, parts, *N arguments): f(part, parts, *arguments) for part in 0..parts-1 on Numba's
+# threads, f the function at `address`.  One per argument count, because Numba's parfor lowering
+# rejects a star-argument tuple that holds a tuple (the Plan): the loop body gets the arguments one
+# by one and packs them itself.
+
+@njit(cache=True, parallel=True)
+def launch3(address, parts, a, b, c):
+    for part in prange(parts):      # one share per thread
+        call_part(address, np.int64(part), parts, (a, b, c))
+
+
+@njit(cache=True, parallel=True)
+def launch4(address, parts, a, b, c, d):
+    for part in prange(parts):      # one share per thread
+        call_part(address, np.int64(part), parts, (a, b, c, d))
+
+
+@njit(cache=True, parallel=True)
+def launch6(address, parts, a, b, c, d, e, f):
+    for part in prange(parts):      # one share per thread
+        call_part(address, np.int64(part), parts, (a, b, c, d, e, f))
+
+
+@njit(cache=True, parallel=True)
+def launch7(address, parts, a, b, c, d, e, f, g):
+    for part in prange(parts):      # one share per thread
+        call_part(address, np.int64(part), parts, (a, b, c, d, e, f, g))
+
+
+@njit(cache=True, parallel=True)
+def launch9(address, parts, a, b, c, d, e, f, g, h, i):
+    for part in prange(parts):      # one share per thread
+        call_part(address, np.int64(part), parts, (a, b, c, d, e, f, g, h, i))
+
+
+# the argument counts the kernels have (a launcher never called would be missing from a
+# precompiled cache, and `minicnn precompile` would say so)
+LAUNCH = {3: launch3, 4: launch4, 6: launch6, 7: launch7, 9: launch9}
+
+
+_addresses = {}     # (kernel, the arguments' kinds) -> the address of its compiled version for them
+
+
+def _kind(a):
+    """What decides the Numba type of argument `a` (cheaper than numba.typeof, which takes ~7 us)."""
+    if isinstance(a, np.ndarray):
+        f = a.flags
+        return (a.dtype, a.ndim, f.c_contiguous, f.f_contiguous, f.writeable, f.aligned)
+    if isinstance(a, tuple):
+        return (type(a),) + tuple(_kind(v) for v in a)
+    return type(a)
+
+
+def part_address(kernel_part, args) -> int:
+    """The address of kernel_part compiled for (int64, int64, *types of args); compiled (or loaded
+    from Numba's cache) on first use."""
+    key = (kernel_part, tuple(_kind(a) for a in args))
+    address = _addresses.get(key)
+    if address is None:
+        sig = (types.int64, types.int64) + tuple(numba.typeof(a) for a in args)
+        kernel_part.compile(sig)
+        compiled = kernel_part.overloads[sig]
+        address = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
+        _addresses[key] = address
+    return address
+
+
+def run(kernel_part, *args) -> None:
+    """kernel_part(0, 1, *args) on one thread; else launchN(its address, numba.get_num_threads(), *args)."""
     parts = numba.get_num_threads()
     if _only == "parallel" or (parts > 1 and _only is None):
-        kernel_parallel(parts, *args)
+        LAUNCH[len(args)](part_address(kernel_part, args), parts, *args)
     else:
         kernel_part(0, 1, *args)
 
