@@ -33,7 +33,7 @@ class _num_threads:
 def spied(monkeypatch):
     """threads.run with its launcher and addresses recorded instead of run: [(what, ...)]."""
     calls = []
-    monkeypatch.setattr(threads, "part_address", lambda kernel, args: ("address of", kernel))
+    monkeypatch.setattr(threads, "address_of", lambda kernel, args: ("address of", kernel))
     monkeypatch.setattr(threads, "LAUNCH", {n: (lambda *a: calls.append(("launch",) + a)) for n in (1, 2)})
     return calls
 
@@ -90,13 +90,13 @@ def _share_sum(part, parts, out, a, b, c):
 def test_launcher_calls_every_share_once_with_the_arguments(parts, dtype):
     a = np.arange(11, dtype=dtype)
     out = np.full(11, -1, dtype=dtype)
-    threads.LAUNCH[3](threads.part_address(_share_marks, (out, a, 2.5)), parts, out, a, 2.5)
+    threads.LAUNCH[3](threads.address_of(_share_marks, (0, 1, out, a, 2.5)), parts, out, a, 2.5)
     shares = [next(p for p in range(parts) if 11 * p // parts <= i < 11 * (p + 1) // parts) for i in range(11)]
     np.testing.assert_array_equal(out, a * dtype(2.5) + 1000 * (np.array(shares) + 1))
 
     b, c = a[::-1].copy(), a + 1
     got = np.zeros_like(a)
-    threads.LAUNCH[4](threads.part_address(_share_sum, (got, a, b, c)), parts, got, a, b, c)
+    threads.LAUNCH[4](threads.address_of(_share_sum, (0, 1, got, a, b, c)), parts, got, a, b, c)
     np.testing.assert_array_equal(got, a + b * c + np.array(shares))
 
 
@@ -106,12 +106,12 @@ def test_launcher_passes_a_strided_array_as_a_strided_array():
     base = np.arange(40, dtype=np.float64)
     a = base[::2]                                  # 20 elements, stride 16 bytes
     out = np.zeros(20)
-    contiguous = threads.part_address(_share_marks, (out, base[:20].copy(), 1.0))
-    strided = threads.part_address(_share_marks, (out, a, 1.0))
+    contiguous = threads.address_of(_share_marks, (0, 1, out, base[:20].copy(), 1.0))
+    strided = threads.address_of(_share_marks, (0, 1, out, a, 1.0))
     assert strided != contiguous
     threads.LAUNCH[3](strided, 2, out, a, 1.0)
     np.testing.assert_array_equal(out, a + 1000 * (np.arange(20) >= 10) + 1000)
-    assert threads.part_address(_share_marks, (out, base[1::2], 3.0)) == strided   # cached per kind
+    assert threads.address_of(_share_marks, (0, 1, out, base[1::2], 3.0)) == strided   # cached per kind
 
 
 @numba.njit(parallel=True)
@@ -143,7 +143,7 @@ def test_launcher_raises_as_a_prange_loop_does(parts):
     less: on one share, the kernel's own ValueError."""
     a = np.ones(8)
     a[5] = np.nan
-    address = threads.part_address(_share_marks, (np.zeros(8), a, 1.0))
+    address = threads.address_of(_share_marks, (0, 1, np.zeros(8), a, 1.0))
     mine = _outcome(lambda out: threads.LAUNCH[3](address, parts, out, a, 1.0), a)
     twin = _outcome(lambda out: _share_marks_twin(parts, out, a, 1.0), a)
     assert mine[0] == twin[0]

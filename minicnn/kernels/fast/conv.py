@@ -46,7 +46,7 @@ from numba import njit
 
 from .layout import BATCH_INNER, KB, KBW, SLACK, aligned_rows, pieces, round_up, split_plane
 from .passes import SUM, dot_pass, taps_pass, taps_pass1
-from .threads import run
+from .threads import address_of, call_at, run
 
 
 @njit(cache=True)
@@ -111,15 +111,16 @@ def _correlate_task(task, src, wt, bias, tplane, toff, out, plan):
 
 
 @njit(cache=True)
-def correlate_part(part, parts, src, wt, bias, tplane, toff, out, plan):
-    """Share `part` of `parts` of correlate's tasks (see threads.py)."""
+def correlate_part(part, parts, task_at, src, wt, bias, tplane, toff, out, plan):
+    """Share `part` of `parts` of correlate's tasks (see threads.py); task_at: _correlate_task's
+    address (see threads.py: called by address, its code is not compiled again in here)."""
     n_batch, n_out, out_h, out_w = out.shape
     inner = plan.layout == BATCH_INNER
     seg = out_w * n_batch if inner else (out_h - 1) * plan.wq + out_w
     n_piece = pieces(round_up(seg), plan.chunk)[0]
     n_tasks = (out_h if inner else n_batch) * wt.shape[0] * n_piece
     for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
-        _correlate_task(task, src, wt, bias, tplane, toff, out, plan)
+        call_at(task_at, (np.int64(task), src, wt, bias, tplane, toff, out, plan))
 
 
 def correlate(src, wt, bias, tplane, toff, out, plan):
@@ -130,13 +131,15 @@ def correlate(src, wt, bias, tplane, toff, out, plan):
     flat offset toff[t] + p, p the output position in the plan's layout: i*Wq + j (WIDE) or
     (i*Wq + j)*N + n (BATCH_INNER).  A task owns KB output channels of one image (or of one output row) and one
     piece of it, and writes only those: tasks never share memory."""
-    run(correlate_part, src, wt, bias, tplane, toff, out, plan)
+    task_at = address_of(_correlate_task, (0, src, wt, bias, tplane, toff, out, plan))
+    run(correlate_part, task_at, src, wt, bias, tplane, toff, out, plan)
     return out
 
 
 @njit(cache=True)
-def correlate_per_image_part(part, parts, x, wt, bias, tplane, toff, out, plan):
-    """Share `part` of `parts` of correlate_per_image's images (see threads.py)."""
+def correlate_per_image_part(part, parts, task_at, x, wt, bias, tplane, toff, out, plan):
+    """Share `part` of `parts` of correlate_per_image's images (see threads.py); task_at:
+    _correlate_task's address, for an `own` buffer (a 4-D C-contiguous array of x's dtype)."""
     n_batch, n_chan = x.shape[0], x.shape[1]
     row, n_phase = plan.wq, plan.sh * plan.sw
     out_h, out_w = out.shape[2], out.shape[3]
@@ -147,7 +150,7 @@ def correlate_per_image_part(part, parts, x, wt, bias, tplane, toff, out, plan):
         for c in range(n_chan):
             split_plane(x[s, c], plan, own[0, c])
         for t in range(per_image):
-            _correlate_task(s * per_image + t, own, wt, bias, tplane, toff, out, plan)
+            call_at(task_at, (np.int64(s * per_image + t), own, wt, bias, tplane, toff, out, plan))
 
 
 def correlate_per_image(x, wt, bias, tplane, toff, out, plan):
@@ -156,7 +159,9 @@ def correlate_per_image(x, wt, bias, tplane, toff, out, plan):
     thread's own, which stays in L2 while every output channel of that image is computed from it.
     This saves writing the whole laid-out batch to memory and reading it back; it needs N >= the
     thread count to keep every thread busy.  The arithmetic, and so the result, is `correlate`'s."""
-    run(correlate_per_image_part, x, wt, bias, tplane, toff, out, plan)
+    own = np.empty((1, 1, 1, 1), dtype=x.dtype)   # of the type of the part's own buffer
+    task_at = address_of(_correlate_task, (0, own, wt, bias, tplane, toff, out, plan))
+    run(correlate_per_image_part, task_at, x, wt, bias, tplane, toff, out, plan)
     return out
 
 
@@ -189,11 +194,11 @@ def _scatter_task(task, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
 
 
 @njit(cache=True)
-def scatter_part(part, parts, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
-    """Share `part` of `parts` of scatter's tasks (see threads.py)."""
+def scatter_part(part, parts, task_at, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
+    """Share `part` of `parts` of scatter's tasks (see threads.py); task_at: _scatter_task's address."""
     n_tasks = (1 if plan.layout == BATCH_INNER else g.shape[0]) * ws.shape[1]
     for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
-        _scatter_task(task, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero)
+        call_at(task_at, (np.int64(task), g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero))
 
 
 def scatter(g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
@@ -207,7 +212,8 @@ def scatter(g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
     n_chan = C on are left alone.  kidx = arange(K) and kzero = K zeros (int64): the output-gradient
     channels as the passes' list of (plane, offset).  Each task owns KB channels of dst (and one
     image unless batch-inner), so no two tasks write the same memory.  Returns dst."""
-    run(scatter_part, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero)
+    task_at = address_of(_scatter_task, (0, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero))
+    run(scatter_part, task_at, g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero)
     return dst
 
 
@@ -235,11 +241,11 @@ def _weight_task(task, g, src, tplane, toff, partial, plan):
 
 
 @njit(cache=True)
-def weight_grad_part(part, parts, g, src, tplane, toff, plan, partial):
-    """Share `part` of `parts` of weight_grad's tasks (see threads.py)."""
+def weight_grad_part(part, parts, task_at, g, src, tplane, toff, plan, partial):
+    """Share `part` of `parts` of weight_grad's tasks (see threads.py); task_at: _weight_task's address."""
     n_tasks = partial.shape[0] * partial.shape[1]
     for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
-        _weight_task(task, g, src, tplane, toff, partial, plan)
+        call_at(task_at, (np.int64(task), g, src, tplane, toff, partial, plan))
 
 
 def weight_grad(g, src, tplane, toff, plan, n_groups):
@@ -252,7 +258,8 @@ def weight_grad(g, src, tplane, toff, plan, n_groups):
     n_filt, n_taps = g.shape[1], tplane.shape[0]
     n_kb = -(-n_filt // KBW)
     partial = np.zeros((n_groups, n_kb, KBW, n_taps), dtype=g.dtype)
-    run(weight_grad_part, g, src, tplane, toff, plan, partial)
+    task_at = address_of(_weight_task, (0, g, src, tplane, toff, partial, plan))
+    run(weight_grad_part, task_at, g, src, tplane, toff, plan, partial)
     # NumPy adds along the first axis one group after the other: the fixed order promised above
     return partial.sum(axis=0).reshape(n_kb * KBW, n_taps)[:n_filt]
 

@@ -7,7 +7,7 @@ Every multi-threaded kernel in this package is one compiled serial function over
 
 `run(kernel_part, *args)` calls kernel_part(0, 1, *args) when minicnn runs on one thread
 (`numba.get_num_threads()` is 1: a small layer, see `threads_for` in __init__.py, or a user's
-`numba.set_num_threads(1)`), and otherwise a launcher (`launch3` .. `launch9`, by argument
+`numba.set_num_threads(1)`), and otherwise a launcher (`launch3` .. `launch10`, by argument
 count), whose `prange` loop calls kernel_part once per thread, one share each, as a `prange` loop
 with a static schedule would split the tasks.  Each task
 writes memory no other task writes, so the result does not depend on the number of threads.
@@ -16,7 +16,7 @@ Why a share function at all: a `parallel=True` function compiles much more slowl
 (Numba's parfor passes outline the loop body into a function of its own), and a first call on a small
 input runs on one thread anyway.  So a call that runs on one thread compiles only the serial kernel.
 
-Why the launcher calls kernel_part through its address (`call_part`) instead of by name: a compiled
+Why the launcher calls kernel_part through its address (`call_at`) instead of by name: a compiled
 function that calls another by name links the callee's code into its own and LLVM optimises and
 emits all of it again (Numba does this so that it can inline).  A `prange` twin per kernel,
 `for part in prange(parts): kernel_part(part, parts, ...)`, thereby compiled each kernel two more
@@ -24,7 +24,12 @@ times (the twin and its outlined loop body), which was a third of a LeNet-5 trai
 call in a fresh cache.  Called through its address, kernel_part is compiled once; a launcher is
 compiled once per list of argument types (not per kernel: kernels whose arguments have the same types
 share it), and quickly, since it holds nothing but the loop.  An indirect call per thread costs nothing
-next to a share of a kernel.  Measured: docs/performance.md, "What the first call compiles".
+next to a share of a kernel.  The convolution's shares (conv.py) call their task function the same
+way, for the same reason (a share is a loop over tasks, and compiled its task's code once more); a
+task runs all the taps of several filters over its piece of output (LeNet-5's conv3: 4 filters x 400
+taps x 64 positions), so the call costs nothing there either.
+`address_of(f, args)` gives the address of f compiled for the types of `args`.  Measured:
+docs/performance.md, "What the first call compiles".
 
 Why not Python threads around the serial kernel (tried): handing a share to a waiting Python
 thread cost about 60 microseconds a call (`prange`: 3, as Numba's OpenMP threads spin between
@@ -44,26 +49,26 @@ _only = None    # None: choose by the thread count; "serial" or "parallel": only
 
 
 @intrinsic
-def call_part(typingctx, address, part, parts, args):
-    """call_part(address, part, parts, args): calls the compiled function at `address` as
-    f(part, parts, *args), with Numba's own calling convention, and re-raises what it raised.
+def call_at(typingctx, address, args):
+    """call_at(address, args): calls the compiled function at `address` as f(*args), with Numba's own
+    calling convention, and re-raises what it raised.
 
-    `address` must be that of a Numba-compiled function whose arguments have exactly these types
-    and which returns None: `part_address` makes sure of it."""
-    argtys = (part, parts) + tuple(args.types)
+    `address` must be that of a Numba-compiled function whose arguments have exactly the types of
+    `args` and which returns None: `address_of` makes sure of it."""
+    argtys = tuple(args.types)
 
     def codegen(context, builder, signature, llargs):
         cc = context.call_conv
-        address_v, part_v, parts_v, args_v = llargs
-        values = [part_v, parts_v] + [builder.extract_value(args_v, i) for i in range(len(args.types))]
-        # the address as a pointer to the function type Numba gives kernel_part(part, parts, *args)
+        address_v, args_v = llargs
+        values = [builder.extract_value(args_v, i) for i in range(len(argtys))]
+        # the address as a pointer to the function type Numba gives f(*args)
         fn = builder.inttoptr(address_v, cc.get_function_type(types.none, argtys).as_pointer())
         status, _ = cc.call_function(builder, fn, types.none, argtys, values)
-        with cgutils.if_unlikely(builder, status.is_error):   # it raised: the launcher returns, raising it
+        with cgutils.if_unlikely(builder, status.is_error):   # it raised: return, raising it here too
             cc.return_status_propagate(builder, status)
         return context.get_dummy_value()
 
-    return types.none(address, part, parts, args), codegen
+    return types.none(address, args), codegen
 
 
 # launchN(address, parts, *N arguments): f(part, parts, *arguments) for part in 0..parts-1 on Numba's
@@ -74,36 +79,42 @@ def call_part(typingctx, address, part, parts, args):
 @njit(cache=True, parallel=True)
 def launch3(address, parts, a, b, c):
     for part in prange(parts):      # one share per thread
-        call_part(address, np.int64(part), parts, (a, b, c))
+        call_at(address, (np.int64(part), parts, a, b, c))
 
 
 @njit(cache=True, parallel=True)
 def launch4(address, parts, a, b, c, d):
     for part in prange(parts):      # one share per thread
-        call_part(address, np.int64(part), parts, (a, b, c, d))
+        call_at(address, (np.int64(part), parts, a, b, c, d))
 
 
 @njit(cache=True, parallel=True)
 def launch6(address, parts, a, b, c, d, e, f):
     for part in prange(parts):      # one share per thread
-        call_part(address, np.int64(part), parts, (a, b, c, d, e, f))
+        call_at(address, (np.int64(part), parts, a, b, c, d, e, f))
 
 
 @njit(cache=True, parallel=True)
 def launch7(address, parts, a, b, c, d, e, f, g):
     for part in prange(parts):      # one share per thread
-        call_part(address, np.int64(part), parts, (a, b, c, d, e, f, g))
+        call_at(address, (np.int64(part), parts, a, b, c, d, e, f, g))
 
 
 @njit(cache=True, parallel=True)
-def launch9(address, parts, a, b, c, d, e, f, g, h, i):
+def launch8(address, parts, a, b, c, d, e, f, g, h):
     for part in prange(parts):      # one share per thread
-        call_part(address, np.int64(part), parts, (a, b, c, d, e, f, g, h, i))
+        call_at(address, (np.int64(part), parts, a, b, c, d, e, f, g, h))
+
+
+@njit(cache=True, parallel=True)
+def launch10(address, parts, a, b, c, d, e, f, g, h, i, j):
+    for part in prange(parts):      # one share per thread
+        call_at(address, (np.int64(part), parts, a, b, c, d, e, f, g, h, i, j))
 
 
 # the argument counts the kernels have (a launcher never called would be missing from a
 # precompiled cache, and `minicnn precompile` would say so)
-LAUNCH = {3: launch3, 4: launch4, 6: launch6, 7: launch7, 9: launch9}
+LAUNCH = {3: launch3, 4: launch4, 6: launch6, 7: launch7, 8: launch8, 10: launch10}
 
 
 _addresses = {}     # (kernel, the arguments' kinds) -> the address of its compiled version for them
@@ -119,15 +130,15 @@ def _kind(a):
     return type(a)
 
 
-def part_address(kernel_part, args) -> int:
-    """The address of kernel_part compiled for (int64, int64, *types of args); compiled (or loaded
-    from Numba's cache) on first use."""
-    key = (kernel_part, tuple(_kind(a) for a in args))
+def address_of(fn, args) -> int:
+    """The address of `fn` compiled for the types of `args` (the call f(*args)); compiled, or loaded
+    from Numba's cache, on first use, then remembered per argument kinds."""
+    key = (fn, tuple(_kind(a) for a in args))
     address = _addresses.get(key)
     if address is None:
-        sig = (types.int64, types.int64) + tuple(numba.typeof(a) for a in args)
-        kernel_part.compile(sig)
-        compiled = kernel_part.overloads[sig]
+        sig = tuple(numba.typeof(a) for a in args)
+        fn.compile(sig)
+        compiled = fn.overloads[sig]
         address = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
         _addresses[key] = address
     return address
@@ -137,7 +148,7 @@ def run(kernel_part, *args) -> None:
     """kernel_part(0, 1, *args) on one thread; else launchN(its address, numba.get_num_threads(), *args)."""
     parts = numba.get_num_threads()
     if _only == "parallel" or (parts > 1 and _only is None):
-        LAUNCH[len(args)](part_address(kernel_part, args), parts, *args)
+        LAUNCH[len(args)](address_of(kernel_part, (0, parts) + args), parts, *args)
     else:
         kernel_part(0, 1, *args)
 
