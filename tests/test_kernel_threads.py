@@ -214,3 +214,42 @@ def test_three_shares_cover_every_task_once(op, batch, dtype, monkeypatch):
         whole = OPS[op](x, w, b)
     for a, e in zip(shares if isinstance(shares, tuple) else (shares,), whole if isinstance(whole, tuple) else (whole,)):
         np.testing.assert_array_equal(a, e)
+
+
+DISABLE_JIT_SCRIPT = """
+import sys
+import numpy as np
+import minicnn
+from minicnn.kernels.fast import threads
+x, w, b = (np.load(sys.argv[1] + f"/{n}.npy") for n in "xwb")
+for version in ("serial", "parallel"):
+    with threads.only_version(version):
+        out = minicnn.conv2d(x, w, b, 2, 1)
+        gx, gw, gb = minicnn.conv2d_backward(out, x, w, 2, 1)
+        pooled = minicnn.max_pool2d(x, 2)
+        np.save(sys.argv[1] + f"/{version}.npy", np.concatenate([a.ravel() for a in (out, gx, gw, gb, pooled)]))
+"""
+
+
+def test_fast_kernels_run_as_python_under_numba_disable_jit(tmp_path):
+    """NUMBA_DISABLE_JIT=1 (to step through a kernel in a debugger) runs every kernel as Python: the
+    addresses are then the Python functions themselves.  Same results as the compiled kernels."""
+    import os
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 6, 6))
+    w = rng.standard_normal((5, 3, 3, 3))
+    b = rng.standard_normal(5)
+    for name, a in zip("xwb", (x, w, b)):
+        np.save(tmp_path / f"{name}.npy", a)
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    done = subprocess.run([sys.executable, "-c", DISABLE_JIT_SCRIPT, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = minicnn.conv2d(x, w, b, 2, 1)
+    gx, gw, gb = minicnn.conv2d_backward(out, x, w, 2, 1)
+    want = np.concatenate([a.ravel() for a in (out, gx, gw, gb, minicnn.max_pool2d(x, 2))])
+    for version in ("serial", "parallel"):
+        np.testing.assert_allclose(np.load(tmp_path / f"{version}.npy"), want, rtol=1e-12, atol=1e-12)

@@ -48,27 +48,34 @@ from numba.extending import intrinsic
 _only = None    # None: choose by the thread count; "serial" or "parallel": only_version(), for precompile
 
 
-@intrinsic
-def call_at(typingctx, address, args):
-    """call_at(address, args): calls the compiled function at `address` as f(*args), with Numba's own
-    calling convention, and re-raises what it raised.
+if numba.config.DISABLE_JIT:
+    # NUMBA_DISABLE_JIT=1 (stepping through the kernels in a Python debugger): nothing is compiled,
+    # so an "address" is the Python function itself (see address_of) and calling it is a plain call.
+    def call_at(address, args):
+        """call_at(f, args): f(*args) (NUMBA_DISABLE_JIT=1)."""
+        address(*args)
+else:
+    @intrinsic
+    def call_at(typingctx, address, args):
+        """call_at(address, args): calls the compiled function at `address` as f(*args), with Numba's own
+        calling convention, and re-raises what it raised.
 
-    `address` must be that of a Numba-compiled function whose arguments have exactly the types of
-    `args` and which returns None: `address_of` makes sure of it."""
-    argtys = tuple(args.types)
+        `address` must be that of a Numba-compiled function whose arguments have exactly the types of
+        `args` and which returns None: `address_of` makes sure of it."""
+        argtys = tuple(args.types)
 
-    def codegen(context, builder, signature, llargs):
-        cc = context.call_conv
-        address_v, args_v = llargs
-        values = [builder.extract_value(args_v, i) for i in range(len(argtys))]
-        # the address as a pointer to the function type Numba gives f(*args)
-        fn = builder.inttoptr(address_v, cc.get_function_type(types.none, argtys).as_pointer())
-        status, _ = cc.call_function(builder, fn, types.none, argtys, values)
-        with cgutils.if_unlikely(builder, status.is_error):   # it raised: return, raising it here too
-            cc.return_status_propagate(builder, status)
-        return context.get_dummy_value()
+        def codegen(context, builder, signature, llargs):
+            cc = context.call_conv
+            address_v, args_v = llargs
+            values = [builder.extract_value(args_v, i) for i in range(len(argtys))]
+            # the address as a pointer to the function type Numba gives f(*args)
+            fn = builder.inttoptr(address_v, cc.get_function_type(types.none, argtys).as_pointer())
+            status, _ = cc.call_function(builder, fn, types.none, argtys, values)
+            with cgutils.if_unlikely(builder, status.is_error):   # it raised: return, raising it here too
+                cc.return_status_propagate(builder, status)
+            return context.get_dummy_value()
 
-    return types.none(address, args), codegen
+        return types.none(address, args), codegen
 
 
 # launchN(address, parts, *N arguments): f(part, parts, *arguments) for part in 0..parts-1 on Numba's
@@ -133,6 +140,8 @@ def _kind(a):
 def address_of(fn, args) -> int:
     """The address of `fn` compiled for the types of `args` (the call f(*args)); compiled, or loaded
     from Numba's cache, on first use, then remembered per argument kinds."""
+    if numba.config.DISABLE_JIT:
+        return fn               # a Python function: call_at calls it as it is
     key = (fn, tuple(_kind(a) for a in args))
     address = _addresses.get(key)
     if address is None:
