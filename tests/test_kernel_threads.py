@@ -152,6 +152,23 @@ def test_launcher_raises_as_a_prange_loop_does(parts):
         assert any("ValueError: a NaN in a" in line for line in mine[0]), mine[0]
 
 
+@numba.njit
+def _calls_by_address(address, out, a):
+    threads.call_at(address, (np.int64(0), np.int64(1), out, a, 1.0))
+
+
+def test_a_call_by_address_raises_what_the_callee_raised():
+    """Outside prange (a convolution share calling its task) an exception is the callee's own."""
+    a = np.ones(8)
+    out = np.zeros(8)
+    address = threads.address_of(_share_marks, (0, 1, out, a, 1.0))
+    _calls_by_address(address, out, a)
+    np.testing.assert_array_equal(out, a + 1000)
+    a[3] = np.nan
+    with pytest.raises(ValueError, match="a NaN in a"):
+        _calls_by_address(address, out, a)
+
+
 def test_every_kernel_argument_count_has_a_launcher():
     """run picks the launcher by the number of arguments; every kernel's count must have one."""
     import inspect
