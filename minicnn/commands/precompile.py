@@ -63,20 +63,11 @@ def cached_signatures(dispatcher) -> list:
         raise RuntimeError(f"cannot read Numba {__import__('numba').__version__}'s cache index: {exc}") from exc
 
 
-def _flat(sig) -> list:
-    """A signature's argument types, the members of tuple arguments included (threads.launch takes
-    the kernel's arguments as one)."""
-    out = []
-    for arg in sig:
-        out += _flat(arg.types) if isinstance(getattr(arg, "types", None), tuple) else [arg]
-    return out
-
-
 def signature_dtypes(signatures) -> set:
     """The float dtype names ('float32', 'float64') that appear in these signatures' arguments (arrays and scalars)."""
     seen = set()
     for sig in signatures:
-        for arg in _flat(sig):
+        for arg in sig:
             name = str(getattr(arg, "dtype", arg))
             if name in DTYPES:
                 seen.add(name)
@@ -85,7 +76,7 @@ def signature_dtypes(signatures) -> set:
 
 def takes_floats(signatures) -> bool:
     """Whether any argument of these signatures is an array or scalar of floats."""
-    return any(str(getattr(arg, "dtype", arg)).startswith("float") for sig in signatures for arg in _flat(sig))
+    return any(str(getattr(arg, "dtype", arg)).startswith("float") for sig in signatures for arg in sig)
 
 
 def workload(dtype: str) -> None:
@@ -145,7 +136,7 @@ def precompile(dtypes=DTYPES) -> dict:
     from ..kernels.fast.threads import only_version
 
     start = time.perf_counter()
-    for version in ("serial", "parallel"):   # kernel_part alone, then under threads.launch
+    for version in ("serial", "parallel"):   # kernel_part alone, then under its threads.LAUNCH launcher
         with only_version(version):
             for dtype in dtypes:
                 workload(dtype)

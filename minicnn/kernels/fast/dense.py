@@ -116,4 +116,3 @@ def dense_backward_part(part, parts, grad_out, x, w, grad_x, grad_w, grad_b):
             for i in range(n_in):
                 gw[i] += gm * xm[i]
         grad_b[o] = total
-

@@ -203,4 +203,3 @@ def avg_pool_backward_part(part, parts, grad_out, geom, div, grad_xp):
                     for v in range(k_w):
                         for j in range(out_w):
                             row[j * sw + v] += g[j] / q[j]
-
