@@ -4,22 +4,15 @@ checkouts, alternate fresh processes:
 
     for i in 1 2 3; do for s in OLD NEW; do PYTHONPATH=$s python benchmarks/probes/tiny_call.py; done; done
 """
-import statistics
-import time
-
 import numba
 import numpy as np
 
 import minicnn
+from step_and_conv2 import median_ms     # this folder's probe (the script's folder is on sys.path)
 
 
 def median_us(fn, n=3000):
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e6
+    return median_ms(fn, n) * 1e3
 
 
 def main():
