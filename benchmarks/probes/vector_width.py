@@ -1,5 +1,7 @@
 """Which vector registers Numba's code uses here: zmm (512-bit), ymm (256-bit), counted in the
-machine code of a plain @njit axpy and of minicnn's convolution task (`correlate_part`).
+machine code of a plain @njit axpy and of minicnn's convolution pass (`taps_pass`, the inner loop
+of the forward; until 2026-12-02 this counted `correlate_part`, which then still held the pass's code:
+since the shares call their tasks by address, see threads.py, it holds only the loop over tasks).
 
     python benchmarks/probes/vector_width.py                          # minicnn's choice (minicnn/simd.py)
     MINICNN_VECTOR_WIDTH=llvm python benchmarks/probes/vector_width.py   # LLVM's own choice
@@ -10,7 +12,7 @@ import re
 import minicnn  # first: its vector-width choice must be made before Numba is imported
 import numba
 import numpy as np
-from minicnn.kernels.fast import conv as fast_conv
+from minicnn.kernels.fast import passes as fast_passes
 
 
 def registers(asm: str) -> dict:
@@ -31,8 +33,8 @@ def main():
     print("axpy", registers(next(iter(axpy.inspect_asm().values()))))
     rng = np.random.default_rng(0)
     minicnn.conv2d(rng.random((16, 6, 14, 14), dtype=np.float32), rng.random((16, 6, 5, 5), dtype=np.float32))
-    for asm in fast_conv.correlate_part.inspect_asm().values():
-        print("correlate_part", registers(asm))
+    for asm in fast_passes.taps_pass.inspect_asm().values():
+        print("taps_pass", registers(asm))
 
 
 if __name__ == "__main__":
