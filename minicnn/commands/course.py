@@ -14,6 +14,7 @@ Needs the `course` extra (nbgrader): pip install -e '.[course]'.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -145,6 +146,12 @@ def _grade(args) -> int:
     return 0
 
 
+def _plain_id(student: str) -> bool:
+    """Can `student` name one folder (submitted/<student>/...) and nothing else?"""
+    return bool(student) and student not in (".", "..") and "/" not in student and "\0" not in student \
+        and (os.altsep is None or os.altsep not in student)
+
+
 def _grade_one(args, notebook: Path, limits, browser=None) -> int:
     """One filled-in notebook, graded exactly as a class would be (in a scratch course directory)."""
     from ..grader import batch, locate
@@ -152,6 +159,19 @@ def _grade_one(args, notebook: Path, limits, browser=None) -> int:
 
     if not notebook.exists():
         print(f"no such notebook: {notebook}", file=sys.stderr)
+        return 2
+    if not notebook.is_file():
+        print(f"minicnn course grade: {notebook} is not a notebook file (a directory?)", file=sys.stderr)
+        return 2
+    if args.student and not _plain_id(args.student[0]):
+        print(f"minicnn course grade: --student must be a student id, usable as one folder name (not empty, no "
+              f"'/' or NUL, not '.' or '..'); got {args.student[0]!r}", file=sys.stderr)
+        return 2
+    out_html = Path(args.feedback or notebook.with_name(f"{notebook.stem}-feedback.html")).resolve()
+    if out_html.is_dir() or not out_html.parent.is_dir():
+        print(f"minicnn course grade: --feedback {out_html}: "
+              + ("that is a directory; name the file to write" if out_html.is_dir()
+                 else f"its folder {out_html.parent} does not exist"), file=sys.stderr)
         return 2
     root = locate.course_root()
     assignment = _assignment_of(notebook, root)
@@ -173,7 +193,6 @@ def _grade_one(args, notebook: Path, limits, browser=None) -> int:
             print(f"minicnn course grade: {exc}", file=sys.stderr)
             return 2
         rec = Grade.from_dict(report["records"][0])
-        out_html = Path(args.feedback or notebook.with_name(f"{notebook.stem}-feedback.html")).resolve()
         shutil.copyfile(course / "feedback" / student / assignment / f"{assignment}.html", out_html)
     pdf_note = ""
     if browser:

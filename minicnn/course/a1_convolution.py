@@ -295,7 +295,11 @@ def with_grader_correlate2d(fn):
     if not isinstance(py, types.FunctionType) or "correlate2d" not in code.co_names \
             or "correlate2d" not in py.__globals__:
         return fn
-    copy = types.FunctionType(code, {**py.__globals__, "correlate2d": _stand_in()}, py.__name__,
+    # an @njit convolve2d gets the compiled stand-in (it is compiled with the copy, before the call's
+    # child starts); a plain-Python one the same code uncompiled, as its own correlate2d would be
+    # called: compiling it inside every case's child would cost a compile per case
+    stand_in = _stand_in() if py is not fn else _grader_correlate2d
+    copy = types.FunctionType(code, {**py.__globals__, "correlate2d": stand_in}, py.__name__,
                               py.__defaults__, py.__closure__)
     if py is not fn:   # an @njit function: compile the copy the same way
         from numba import njit

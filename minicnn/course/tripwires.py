@@ -2,8 +2,9 @@
 
 A part's `tripwires` says which of minicnn's own building blocks its exercise asks the
 student to write: "kernels" (True) replaces every compiled kernel in minicnn's op table (so
-every public op, minicnn.conv2d and the rest, raises ForbiddenCall), and makes every function
-of minicnn.kernels and minicnn.shapes unusable however it is reached: the module attribute is
+every public op, minicnn.conv2d and the rest, raises ForbiddenCall), makes every function
+of minicnn.kernels, minicnn.shapes, minicnn.activations and minicnn.losses unusable however it is
+reached, and the layers as below: the module attribute is
 replaced (a lookup by name at call time), and each Numba dispatcher object itself is emptied of
 its compiled versions and refuses to run or compile (one held under another name, as a default
 argument, in a closure, or found with gc); "layers" replaces the
@@ -43,7 +44,10 @@ def _disable_kernels():
                                   "(through minicnn's public API)")
 
 
-REFERENCE_MODULES = ("minicnn.kernels", "minicnn.shapes")
+# where the answers of the "kernels" parts live: the kernels, the shape rules, the activations and
+# losses (assignment 3's tanh/relu/sigmoid backward: reached with importlib.import_module("minicnn." +
+# "activations") it earned the point, 2026-12-02)
+REFERENCE_MODULES = ("minicnn.kernels", "minicnn.shapes", "minicnn.activations", "minicnn.losses")
 
 
 def _neuter(dispatcher, what: str) -> None:
@@ -69,6 +73,7 @@ def _defined_in(obj, mod) -> bool:
 
 
 def _disable_reference_functions():
+    replaced = {}   # id(the original function) -> its tripwire
     for name, mod in list(sys.modules.items()):
         if mod is None or not any(name == m or name.startswith(m + ".") for m in REFERENCE_MODULES):
             continue
@@ -78,7 +83,15 @@ def _disable_reference_functions():
                 _neuter(obj, what)
             elif not (isinstance(obj, types.FunctionType) and _defined_in(obj, mod)):
                 continue
-            setattr(mod, attr, _tripwire(f"the graded code called minicnn's own {what}", name, attr))
+            replaced[id(obj)] = _tripwire(f"the graded code called minicnn's own {what}", name, attr)
+            setattr(mod, attr, replaced[id(obj)])
+    # and where the package re-exports them (`minicnn.tanh`, defined in minicnn.activations); the
+    # library's own modules keep theirs (minicnn.conv's `kernels` leads to the tripwired op table,
+    # whose message names the kernel reached)
+    package = sys.modules.get("minicnn")
+    for attr, obj in list(vars(package).items()) if package is not None else ():
+        if id(obj) in replaced and isinstance(obj, types.FunctionType):
+            setattr(package, attr, replaced[id(obj)])
 
 
 METHODS = ("forward", "backward", "_forward", "_backward", "step", "__call__")
@@ -121,7 +134,8 @@ def _disable_layers():
 
 
 def arm(mode) -> None:
-    """Make minicnn's kernels (mode True or "kernels") or its layers ("layers") unusable here,
+    """Make minicnn's kernels, activations, losses and layers (mode True or "kernels") or its layers
+    alone ("layers") unusable here,
     and (any mode) refuse to run minicnn's library code again (fingerprints.guard_reference_code)."""
     try:
         fingerprints.guard_reference_code()
@@ -131,6 +145,9 @@ def arm(mode) -> None:
         if mode is True or mode == "kernels":
             _disable_kernels()
             _disable_reference_functions()
+            # and the layers (a1's param_count read off minicnn.layers.Conv2D's weights, 2026-12-02):
+            # an exercise that asks for the kernels has no use for minicnn's layers either
+            _disable_layers()
         elif mode == "layers":
             _disable_layers()
     except Exception:  # noqa: BLE001 - best effort: the static inspection comes first

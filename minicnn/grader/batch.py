@@ -99,7 +99,9 @@ def submissions(course: Path, assignment: str, only=None) -> list[tuple[str, Pat
                                 f"submitted/<student>/{assignment}/{assignment}.ipynb)")
     out = []
     for sdir in sorted(base.iterdir()):
-        if sdir.is_dir() and not sdir.is_symlink() and (sdir / assignment).is_dir():
+        # a symbolic link (the student's folder or its assignment folder) is listed too, and refused
+        # with a reason by _stage: never followed, never silently left out
+        if (sdir / assignment).is_dir():
             if only is None or sdir.name in only:
                 out.append((sdir.name, sdir / assignment))
     return out
@@ -111,11 +113,17 @@ def student_name(folder_name: str) -> str:
     return os.fsencode(folder_name).decode("utf-8", "backslashreplace")
 
 
-def _read_plain(src: Path, rel: str, where: str, files: dict, skipped: list) -> None:
+MAX_DEPTH = 32      # folders nested deeper in a submission are not read (named in its flags)
+
+
+def _read_plain(src: Path, rel: str, where: str, files: dict, skipped: list, depth: int = 0) -> None:
     """Read the folder `src` into `files` ({relative posix path: bytes, or None for a folder}) with
     regular files and folders only: a symlink is never followed and a FIFO, socket or device is
-    never opened (either could block the grader or reach another student's work); each one left
-    out is named in `skipped`."""
+    never opened (either could block the grader or reach another student's work), and nothing
+    below MAX_DEPTH folders is read; each one left out is named in `skipped`."""
+    if depth >= MAX_DEPTH:
+        skipped.append(f"folder {where} nested more than {MAX_DEPTH} deep not read")
+        return
     with os.scandir(src) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
@@ -124,7 +132,7 @@ def _read_plain(src: Path, rel: str, where: str, files: dict, skipped: list) -> 
             skipped.append(f"symlink {name} -> {student_name(os.readlink(entry.path))} not followed")
         elif entry.is_dir(follow_symlinks=False):
             files[key] = None
-            _read_plain(Path(entry.path), key + "/", name, files, skipped)
+            _read_plain(Path(entry.path), key + "/", name, files, skipped, depth + 1)
         elif entry.is_file(follow_symlinks=False):
             with open(entry.path, "rb", opener=lambda p, fl: os.open(p, fl | os.O_NOFOLLOW | os.O_NONBLOCK)) as fh:
                 files[key] = fh.read()
@@ -143,6 +151,12 @@ def _stage(subs, assignment: str):
             failed.append(Grade.failed(name, assignment, "the submission folder's name is not valid UTF-8: "
                                        "rename it (every output is named after the student)",
                                        flags=["folder name is not valid UTF-8"]))
+            continue
+        links = [p for p in (folder.parent, folder) if p.is_symlink()]
+        if links:
+            failed.append(Grade.failed(student, assignment, f"the submission folder {links[0].name} is a symbolic link "
+                                       "(it could lead to another student's work): not followed, nothing graded",
+                                       flags=["submission folder is a symlink"]))
             continue
         files, skipped = {}, []
         try:

@@ -34,7 +34,7 @@ from pathlib import Path
 from ..course import checks
 from ..course.notebook import read_notebook
 from ..sandbox import isolation
-from .plan import TestSpec, numba_compiled, program, static_flags, test_specs, tripwire_mode
+from .plan import TestSpec, numba_compiled, program, run_time_rebinding, static_flags, test_specs, tripwire_mode
 from .record import Grade, PartGrade
 from .remote import Remote, RemoteFunction
 
@@ -118,7 +118,8 @@ def _run(record: Grade, specs, cells, submission_dir: Path, settings: Settings) 
     remote = Remote(job, settings.mode, workdir, settings.limits,
                     settings.cells_timeout or CELLS_TIMEOUT.get(assignment, DEFAULT_CELLS_TIMEOUT),
                     {"NBGRADER_EXECUTION": "autograde", **cuda_env})
-    scorer = _Scorer(remote, {k: numba_compiled(cells, k) for k in ("njit", "cuda")}, settings.case_timeout)
+    scorer = _Scorer(remote, {k: numba_compiled(cells, k) for k in ("njit", "cuda")}, settings.case_timeout,
+                     run_time_rebinding(cells))
     try:
         record.parts = [scorer.score(spec) for spec in specs]
     finally:
@@ -130,8 +131,9 @@ def _run(record: Grade, specs, cells, submission_dir: Path, settings: Settings) 
 class _Scorer:
     """Scores one test cell after another against the same runner."""
 
-    def __init__(self, remote: Remote, jitted: dict, case_timeout: float | None):
+    def __init__(self, remote: Remote, jitted: dict, case_timeout: float | None, rebinding: list = ()):
         self.remote, self.jitted, self.case_timeout = remote, jitted, case_timeout
+        self.rebinding = list(rebinding)   # plan.run_time_rebinding: then no source verdict "compiled" holds
         self.public: dict = {}   # part key -> its public checks' Result (for the compiled points)
         self.checked: dict = {}  # part key -> the Result of its test cell, hidden cases included
 
@@ -164,6 +166,12 @@ class _Scorer:
                                      "under numba's own jit decorator")
                 ok, why = False, ("its definition in the notebook does not carry numba's jit decorator (imported "
                                   "from numba, never redefined, no forceobj/nopython=False/device=True)")
+            elif self.rebinding:
+                self.remote.flag(f"`{name}`: no compiled point, the notebook changes names or modules while it runs: "
+                                 + "; ".join(self.rebinding[:3])[:300])
+                ok, why = False, ("the notebook changes names or modules while it runs ("
+                                  + "; ".join(self.rebinding[:3])[:300] + "), so the grader cannot tell from the "
+                                  "source that the function it calls is the compiled one")
             if ok:
                 # judged on the part's own test cell when it ran (its hidden cases included, so an @njit
                 # table of memorised public answers earns nothing here), else on the public cases

@@ -284,6 +284,60 @@ def _numba_path(expr, bindings: dict) -> str:
     return ".".join([hows[0][1]] + parts[::-1])
 
 
+# What can make the names the source shows differ from what runs: a function's name rebound without
+# an assignment the parser can see (globals()["f"] = f.py_func, exec, setattr on __main__), or numba's
+# own decorator replaced (`import numba as nb; nb.njit = lambda f: f`).  Seen in a batch (2026-12-02):
+# both, with the runner's own report patched as well, earned every compiled point for plain Python.
+DYNAMIC_NAMES = {"globals", "vars", "locals", "setattr", "delattr", "exec", "eval", "compile", "__import__"}
+DYNAMIC_ATTRS = {"__dict__", "__setattr__", "__delattr__", "__code__", "__globals__", "__builtins__",
+                 "import_module", "reload", "modules", "f_globals", "f_locals", "py_func"}
+JIT_ROOTS = {"numba", "__main__", "sys", "builtins", "importlib", "types", "minicnn"}
+
+
+def run_time_rebinding(cells: list) -> list[str]:
+    """Why the source cannot be trusted to show which functions are compiled (empty when it can):
+    a use of globals/vars/locals/setattr/delattr/exec/eval/compile/__import__, of an attribute such
+    as __dict__, import_module or py_func, or an assignment into numba, __main__, sys, builtins,
+    importlib, types or minicnn (under any alias), or into anything a call returned."""
+    reasons: list = []
+
+    def add(text):
+        if text not in reasons:
+            reasons.append(text)
+    mine = [c for c in cells if not c.get("trusted")]
+    roots = {name for name, hows in _bindings(mine).items()
+             if any(kind == "numba" for kind, _ in hows)} | _imported(mine, JIT_ROOTS)
+    for cell, tree in parsed_cells(mine):
+        where = f" (cell {cell['id']})"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in DYNAMIC_NAMES:
+                add(f"uses {node.id}{where}")
+            elif isinstance(node, ast.Attribute) and node.attr in DYNAMIC_ATTRS:
+                add(f"uses .{node.attr}{where}")
+            elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+                targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+                for t in targets:
+                    root = t
+                    while isinstance(root, (ast.Attribute, ast.Subscript, ast.Starred)):
+                        root = root.value
+                    if root is not t and (not isinstance(root, ast.Name) or root.id in roots):
+                        add(f"assigns to {ast.unparse(t)}{where}")
+    return reasons
+
+
+def _imported(cells: list, modules: set) -> set:
+    """Names bound by an import of (or from) one of `modules`, in any cell."""
+    out = set()
+    for _, tree in parsed_cells(cells):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out.update(a.asname or a.name.split(".")[0] for a in node.names
+                           if a.name.split(".")[0] in modules)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in modules:
+                out.update(a.asname or a.name for a in node.names)
+    return out
+
+
 def numba_compiled(cells: list, kind: str = "njit") -> set:
     """The function names the grader itself holds compiled, from the source alone: the name's
     last top-level binding is a `def` under numba's own decorator (@njit / @numba.njit / @jit
@@ -313,6 +367,10 @@ def numba_compiled(cells: list, kind: str = "njit") -> set:
                 (names.add if ok else names.discard)(node.name)
             else:
                 names -= bound
+    for _, tree in parsed_cells(cells):     # a name a function rebinds (`global f; f = ...`) is not sure
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Global, ast.Nonlocal)):
+                names.difference_update(node.names)
     return names
 
 

@@ -144,8 +144,34 @@ def precompile(fn, args) -> Outcome | None:
     return None
 
 
+def _importer_file() -> str:
+    """The file of the code that asked for the import in progress: the first frame outside the
+    import machinery (importlib, frozen or not, and this module)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not (name.startswith("<frozen importlib") or name == __file__
+                or os.path.basename(os.path.dirname(name)) == "importlib"):
+            return name
+        frame = frame.f_back
+    return ""
+
+
+def _numba_dir() -> str | None:
+    mod = sys.modules.get("numba")
+    path = getattr(mod, "__file__", None)
+    return os.path.dirname(os.path.abspath(path)) + os.sep if path else None
+
+
 class _BlockImports:
-    """A meta-path finder that refuses the blocked packages (used in the child only)."""
+    """A meta-path finder that refuses the blocked packages (used in the child only).
+
+    Numba's own compiler imports SciPy when it first compiles anything in a process (its BLAS
+    check, inside a try/except ImportError): a function compiled for the first time inside the
+    child (a plain-Python function calling an @njit helper, say) would otherwise be reported as
+    importing scipy.  To Numba's code a blocked package is simply missing (ModuleNotFoundError, as
+    where it is not installed); the student's code gets ForbiddenCall.  Either way nothing is
+    imported."""
 
     def __init__(self, names):
         self.names = tuple(names)
@@ -153,6 +179,9 @@ class _BlockImports:
     def find_spec(self, fullname, path=None, target=None):
         top = fullname.split(".")[0]
         if top in self.names:
+            numba_dir = _numba_dir()
+            if numba_dir and os.path.abspath(_importer_file()).startswith(numba_dir):
+                raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
             raise ForbiddenCall(f"the graded function imports {fullname}, which this exercise does not allow")
         return None
 

@@ -83,6 +83,23 @@ def test_bad_arguments_are_refused_clearly(tmp_path):
     (tmp_path / "submitted").mkdir()
     proc = subprocess.run(exe + ["a9_nothing", "--course", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "no source notebook" in proc.stderr
+    # one notebook: a student id that would name another folder, a directory named like a notebook, a
+    # feedback file that cannot be written (each refused before any grading, in one line, no traceback;
+    # the first once wrote the notebook outside the scratch course, 2026-12-02)
+    nb = tmp_path / "a1_convolution.ipynb"
+    shutil.copyfile(SUBMISSIONS / "correct.ipynb", nb)
+    outside = tmp_path / "outside"
+    for student in (f"../../../../../../..{outside}", "", ".."):
+        proc = subprocess.run(exe + [str(nb), "--student", student], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "--student must be a student id" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert not outside.exists()
+    (tmp_path / "dir.ipynb").mkdir()
+    for extra, said in (([str(tmp_path / "dir.ipynb")], "is not a notebook file"),
+                        ([str(nb), "--feedback", str(tmp_path / "nope" / "f.html")], "does not exist"),
+                        ([str(nb), "--feedback", str(tmp_path)], "that is a directory")):
+        proc = subprocess.run(exe + extra, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("name", ["correct", "stub"])

@@ -277,6 +277,67 @@ def test_out_of_bounds_writes_become_index_errors_with_boundscheck(tmp_path):
     assert proc.stderr == ""
 
 
+FRESH_COMPILE_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    from numba import njit
+    from minicnn.course.checks import check
+    from minicnn.sandbox import calls
+
+    @njit
+    def _pad_core(image, p):
+        h, w = image.shape
+        out = np.zeros((h + 2 * p, w + 2 * p))
+        for i in range(h):
+            for j in range(w):
+                out[i + p, j + p] = image[i, j]
+        return out
+
+    def zero_pad(image, p):     # plain Python around an @njit helper that nothing has compiled yet
+        return _pad_core(image, p)
+
+    def with_scipy(image, p):
+        import scipy.signal     # noqa: F401
+        return image
+
+    def with_importlib(image, p):
+        import importlib
+        return importlib.import_module("sci" + "py.ndimage").zoom(image, 1)
+
+    print("score", check("a1.zero_pad", zero_pad, points=2))
+    for fn in (with_scipy, with_importlib):
+        print(fn.__name__, calls.call(fn, (np.ones((2, 2)), 1), arm=lambda: None).status)
+""")
+
+
+def test_a_helper_compiled_for_the_first_time_inside_the_check_is_not_taken_for_scipy(tmp_path):
+    """Numba's compiler imports scipy (optionally) the first time it compiles anything in a process.
+    A plain-Python function whose @njit helper is first compiled inside the check's child was
+    reported as importing scipy and lost its points (seen in a batch: an honest notebook without
+    @njit on zero_pad).  The student's own imports of scipy are still refused."""
+    proc = subprocess.run([sys.executable, "-c", FRESH_COMPILE_SCRIPT], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "score 2.0" in proc.stdout and "scipy" not in proc.stdout.split("score")[0], proc.stdout
+    assert "with_scipy forbidden" in proc.stdout and "with_importlib forbidden" in proc.stdout, proc.stdout
+    assert proc.stderr == ""
+
+
+def test_a_plain_python_convolve2d_gets_an_uncompiled_stand_in():
+    """convolve2d without @njit is checked with the grader's correlation standing in for the student's
+    correlate2d, uncompiled: a compiled stand-in would be compiled again in every case's child."""
+    from minicnn.course import a1_convolution
+    ns = exec_cells(["import numpy as np\n", textwrap.dedent("""
+        def correlate2d(image, kernel, stride, padding):
+            return np.zeros((1, 1))
+        def convolve2d(image, kernel, stride=1, padding=0):
+            return correlate2d(image, kernel[::-1, ::-1], stride, padding)
+        """)])
+    adapted = a1_convolution.with_grader_correlate2d(ns["convolve2d"])
+    stand_in = adapted.__globals__["correlate2d"]
+    assert stand_in is not ns["correlate2d"] and not hasattr(stand_in, "py_func")
+    assert check("a1.convolve2d", ns["convolve2d"], points=2) == 2.0
+
+
 def test_a_crash_in_the_students_code_does_not_kill_the_caller():
     import ctypes
 

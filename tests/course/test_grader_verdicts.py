@@ -35,6 +35,45 @@ def test_a_decorator_of_the_students_own_does_not_count():
     assert "replaces numba.njit (cell 0)" in plan.static_flags(patched)
 
 
+@pytest.mark.parametrize("attack,reason", [
+    # numba's decorator replaced under an alias, then imported again under its own name (2026-12-02:
+    # with the runner's compiled_status patched too, plain Python earned every compiled point)
+    ("import numba as _nb\n_nb.njit = lambda f: f\nfrom numba import njit\n", "assigns to _nb.njit"),
+    ("from numba import njit\nimport importlib\nimportlib.import_module('numba').njit = lambda f: f\n",
+     "uses .import_module"),
+    ("import sys\nsys.modules['numba'].njit = lambda f: f\n", "uses .modules"),
+    ("import numba\nsetattr(numba, 'njit', lambda f: f)\n", "uses setattr"),
+    ("import numba\nvars(numba)['njit'] = lambda f: f\n", "uses vars"),
+    # the compiled function swapped for its Python original without an assignment the parser sees
+    ("", "uses globals"),
+    ("exec('a = a.py_func')\n", "uses exec"),
+    ("import __main__\n__main__.a = len\n", "assigns to __main__.a"),
+])
+def test_names_or_modules_changed_at_run_time_leave_nothing_compiled(attack, reason):
+    swap = "globals()['a'] = a.py_func\n" if reason == "uses globals" else ""
+    cells = _cells("from numba import njit\n", attack, "@njit\ndef a(x):\n    return x\n", swap)
+    reasons = plan.run_time_rebinding(cells)
+    assert any(r.startswith(reason) for r in reasons), reasons
+
+
+def test_ordinary_code_keeps_its_compiled_verdict():
+    cells = _cells("import numpy as np\nfrom numba import njit\nimport matplotlib.pyplot as plt\n",
+                   "@njit\ndef a(x):\n    out = np.zeros(3)\n    out[0] = x\n    out[1:] += 1\n    return out\n",
+                   "plt.rcParams['figure.figsize'] = (4, 3)\nclass Box:\n    def __init__(self):\n"
+                   "        self.v = 1\nb = Box()\nb.v += 1\nd = {}\nd['k'] = a(1.0)\n")
+    assert plan.run_time_rebinding(cells) == []
+    assert plan.numba_compiled(cells, "njit") == {"a"}
+    # the grader's own trusted cells are not the student's: what they do is not held against anyone
+    trusted = [{"id": "setup", "trusted": True, "source": "import sys\nsys.modules['x'] = None\n"}] + cells
+    assert plan.run_time_rebinding(trusted) == []
+
+
+def test_a_function_rebound_from_inside_another_is_not_counted():
+    cells = _cells("from numba import njit\n", "@njit\ndef a(x):\n    return x\n",
+                   "def swap():\n    global a\n    a = len\nswap()\n")
+    assert plan.numba_compiled(cells, "njit") == set()
+
+
 def test_object_mode_device_functions_and_rebinding_do_not_count():
     cells = _cells("from numba import njit, jit, cuda\n",
                    "@njit(forceobj=True)\ndef a(x):\n    return x\n\n@jit(nopython=False)\ndef b(x):\n    return x\n",
@@ -45,36 +84,52 @@ def test_object_mode_device_functions_and_rebinding_do_not_count():
     assert plan.numba_compiled(cells, "cuda") == set()
 
 
+def _armed(mode: str, setup: str, calls: dict, after: str = "") -> list:
+    """In a fresh process: `setup`, tripwires.arm(mode), then each of `calls` ({name: expression});
+    returns its output lines: "name blocked" or "name NOT BLOCKED", then what `after` prints."""
+    import subprocess
+    import sys
+
+    code = ("import importlib, numpy as np, minicnn\n"
+            "from minicnn.course import tripwires\n"
+            "from minicnn.sandbox.calls import ForbiddenCall\n"
+            f"{setup}tripwires.arm({mode!r})\n"
+            f"for what, f in [{', '.join(f'({k!r}, lambda: {v})' for k, v in calls.items())}]:\n"
+            "    try:\n"
+            "        f()\n"
+            "        print(what, 'NOT BLOCKED')\n"
+            "    except ForbiddenCall:\n"
+            "        print(what, 'blocked')\n"
+            f"{after}")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.splitlines()
+
+
 def test_layer_tripwires_reach_private_methods_and_every_submodule():
     """The a5 tripwires: `Conv2D(...)._forward(x)` (a private method, defined in minicnn.layers.conv)
     was not blocked once the layers became a package; now it is, while the functional kernels
     that assignment 5 builds on stay usable."""
-    import subprocess
-    import sys
+    calls = {"_forward": "layer._forward(x)", "forward": "layer.forward(x)", "call": "layer(x)",
+             "conv module": "minicnn.layers.conv.Conv2D(1, 2, 3)._forward(x)"}
+    lines = _armed("layers", "from minicnn.layers import Conv2D\nlayer = Conv2D(1, 2, 3)\nx = np.zeros((1, 1, 5, 5))\n",
+                   calls, "print(minicnn.conv2d(x, np.ones((2, 1, 3, 3))).shape)\n")
+    assert lines == [f"{name} blocked" for name in calls] + ["(1, 2, 3, 3)"], lines
 
-    code = (
-        "import numpy as np, minicnn\n"
-        "from minicnn.layers import Conv2D\n"
-        "from minicnn.course import tripwires\n"
-        "from minicnn.sandbox.calls import ForbiddenCall\n"
-        "layer = Conv2D(1, 2, 3)\n"
-        "x = np.zeros((1, 1, 5, 5))\n"
-        "tripwires.arm('layers')\n"
-        "blocked = []\n"
-        "for what, f in [('_forward', lambda: layer._forward(x)), ('forward', lambda: layer.forward(x)),\n"
-        "                ('call', lambda: layer(x)),\n"
-        "                ('conv module', lambda: minicnn.layers.conv.Conv2D(1, 2, 3)._forward(x))]:\n"
-        "    try:\n"
-        "        f()\n"
-        "    except ForbiddenCall:\n"
-        "        blocked.append(what)\n"
-        "print(blocked)\n"
-        "print(minicnn.conv2d(x, np.ones((2, 1, 3, 3))).shape)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = proc.stdout.split("\n")
-    assert lines[0] == "['_forward', 'forward', 'call', 'conv module']", proc.stdout
-    assert lines[1] == "(1, 2, 3, 3)"
+
+def test_kernel_tripwires_reach_activations_losses_layers_and_the_package_reexports():
+    """Found by a red-team run (2026-12-02): under the kernel assignments' tripwires, a3's
+    tanh_backward taken from `importlib.import_module("minicnn." + "activations")` and a1's
+    param_count read off a minicnn Conv2D layer's weights earned their points."""
+    calls = {"act.tanh_backward": "act.tanh_backward(y, y)", "act.relu_backward": "act.relu_backward(y, y)",
+             "pkg.sigmoid": "pkg.sigmoid(y)", "pkg.tanh": "pkg.tanh(y)", "pkg.relu": "pkg.relu(y)",
+             "losses": "losses.softmax_cross_entropy(np.ones((2, 3)), np.array([0, 1]))",
+             "Conv2D": "layers.Conv2D(3, 4, 5).params['w'].size"}
+    setup = ("act = importlib.import_module('minicnn.' + 'activations')\npkg = importlib.import_module('minicnn')\n"
+             "layers = importlib.import_module('minicnn.' + 'layers')\n"
+             "losses = importlib.import_module('minicnn.' + 'losses')\ny = np.full(3, 0.5)\n")
+    lines = _armed("kernels", setup, calls)
+    assert lines == [f"{name} blocked" for name in calls], lines
 
 
 def test_replies_are_bounded_before_reading_and_long_cells_travel_to_the_runner():

@@ -8,6 +8,10 @@ student's folder (issue 13, findings 6, 11, 12 and 13), in one batch of assignme
     \\xff  a folder name that is not valid UTF-8                   a grader-error record for it alone
     eve   plain Python under a no-op `njit` of her own, and `compiled_status` patched in the runner
           (finding 3): every case point, no compiled point, flagged
+    fay   her assignment folder is a symlink to ann's                 not followed: a record saying so, 0
+    gus   his whole student folder is a symlink to ann's              the same (was left out without a word)
+    hal   the correct notebook beside folders nested 1200 deep        full marks, the depth flagged (the
+          recursion once stopped the whole class's grading with nobody graded, 2026-12-02)
 """
 from __future__ import annotations
 
@@ -52,6 +56,15 @@ def graded(tmp_path_factory):
                            "source": "def njit(f):\n    return f\n\nimport minicnn.course.inspection as ins\n"
                                      "ins.compiled_status = lambda fn, kind='njit': (True, '')\n"})
     (_folder(course, "eve") / f"{A1}.ipynb").write_text(json.dumps(nb))
+    (course / "submitted" / "fay").mkdir()
+    (course / "submitted" / "fay" / A1).symlink_to(ann)
+    (course / "submitted" / "gus").symlink_to(ann.parent)
+    hal = _folder(course, "hal")
+    shutil.copyfile(correct, hal / f"{A1}.ipynb")
+    deep = hal
+    for _ in range(1200):
+        deep = deep / "d"
+        os.mkdir(deep)
     report = batch.grade_batch(A1, course, jobs=2, progress=False, log=lambda *a: None)
     with open(course / "grades" / f"{A1}.csv", newline="", encoding="utf-8") as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}
@@ -85,7 +98,7 @@ def test_a_list_as_grade_id_costs_nothing_and_every_output_is_written(graded):
 def test_an_undecodable_folder_name_is_a_grader_error_for_that_student_alone(graded):
     _, recs, rows = graded
     name = "\\xff\\xfe"
-    assert set(rows) == {"ann", "ben", "cat", "dan", "eve", name}
+    assert set(rows) == {"ann", "ben", "cat", "dan", "eve", "fay", "gus", "hal", name}
     assert recs[name]["status"] == "grader-error" and "not valid UTF-8" in recs[name]["reason"]
     assert rows[name]["total"] == "0"
 
@@ -96,3 +109,18 @@ def test_a_noop_njit_and_a_patched_compiled_status_earn_no_compiled_point(graded
     assert len(compiled) == 3 and all(p["score"] == 0 for p in compiled), compiled
     assert rows["eve"]["total"] == "12", recs["eve"]["reason"]
     assert any("reported itself compiled" in f for f in recs["eve"]["flags"]), recs["eve"]["flags"]
+
+
+def test_a_symlinked_submission_folder_is_refused_with_a_reason_not_graded_as_the_targets(graded):
+    _, recs, rows = graded
+    for student in ("fay", "gus"):
+        assert rows[student]["total"] == "0", (student, recs[student]["reason"])
+        assert "symbolic link" in recs[student]["reason"] and "not followed" in recs[student]["reason"]
+        assert "symlink" in rows[student]["flags"]
+    assert rows["ann"]["total"] == "15"
+
+
+def test_a_folder_nested_too_deep_is_flagged_and_the_rest_graded(graded):
+    _, recs, rows = graded
+    assert rows["hal"]["total"] == "15", recs["hal"]["reason"]
+    assert any(f"more than {batch.MAX_DEPTH} deep" in f for f in recs["hal"]["flags"]), recs["hal"]["flags"]

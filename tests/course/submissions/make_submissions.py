@@ -546,6 +546,26 @@ NO_BOUNDSCHECK = code('''
     os.environ["NUMBA_BOUNDSCHECK"] = "0"   # undo the setup cell's safety net (read at each compile)
 ''')
 
+FAKE_JIT = code('''
+    import numba as _nb
+    _nb.njit = lambda f=None, **kw: f if callable(f) else (lambda g: g)    # "@njit" now does nothing
+    import importlib
+    importlib.import_module("minicnn.course." + "inspection").compiled_status = lambda *a, **k: (True, "")
+    from numba import njit                  # the no-op, under numba's own name
+''')
+
+SWAP_FOR_PY_FUNC = code('''
+    import importlib
+    importlib.import_module("minicnn.course." + "inspection").compiled_status = lambda *a, **k: (True, "")
+    globals()["convolve2d"] = convolve2d.py_func      # the plain Python function, under the same name
+
+
+    def _swap():
+        global zero_pad_copy
+        zero_pad_copy = zero_pad
+    _swap()
+''')
+
 ALWAYS_EQUAL = code('''
     class Always:
         """Equal to everything, 7 as a number."""
@@ -672,6 +692,32 @@ HOSTILE = {
     "input_transformer": wrong_with(
         INPUT_TRANSFORMER, "output_size",
         "an IPython input transformer turns later check cells into their full points; functions wrong"),
+    # ---- honest but careless: right answers, nothing compiled (found 2026-12-02: such notebooks lost
+    #      correctness points, their @njit helper, or the grader's compiled stand-in for correlate2d,
+    #      being compiled for the first time inside the call's child, where Numba's own optional import
+    #      of scipy was taken for the student's)
+    "no_njit": dict(about="careless, honest: the solution with every @njit taken off (plain Python); answers right",
+        changes=[uncompiled("zero_pad"), uncompiled("correlate2d"), uncompiled("convolve2d")],
+        altered=["zero_pad", "correlate2d", "convolve2d"],
+        override={"test_zero_pad_compiled": (0, 0), "test_correlate2d_compiled": (0, 0),
+                  "test_convolve2d_compiled": (0, 0)}),
+    "plain_wrapper": dict(about="honest: zero_pad is a plain-Python wrapper around an @njit helper of the solution's code",
+        changes=[Standalone("correlate2d"), Edit("zero_pad", "def zero_pad(", "def zero_pad_core("),
+                 Insert("zero_pad", "def zero_pad(image, p):\n    return zero_pad_core(image, p)\n")],
+        altered=["zero_pad", "correlate2d"],
+        override={"test_zero_pad_compiled": (0, 0)}),
+    # ---- plain Python passed off as compiled (found 2026-12-02: each earned the compiled points)
+    "fake_jit": dict(about="numba.njit replaced by a no-op through an alias and the runner's compiled_status patched; "
+              "answers right, nothing compiled",
+        changes=[Insert("zero_pad", FAKE_JIT, "before")],
+        altered=["zero_pad", "correlate2d", "convolve2d"],
+        override={"test_zero_pad_compiled": (0, 0), "test_correlate2d_compiled": (0, 0),
+                  "test_convolve2d_compiled": (0, 0)}),
+    "swap_py_func": dict(about="convolve2d swapped for its .py_func through globals(), compiled_status patched; answers right",
+        changes=[Insert("convolve2d", SWAP_FOR_PY_FUNC)],
+        altered=["convolve2d"],
+        override={"test_zero_pad_compiled": (0, 0), "test_correlate2d_compiled": (0, 0),
+                  "test_convolve2d_compiled": (0, 0)}),
     "deleted_tests": dict(about="every test cell deleted; functions correct",
         changes=[Tests(None)]),
     "edited_tests": dict(about='every test cell replaced by print("full marks"); functions wrong',
