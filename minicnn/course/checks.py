@@ -68,13 +68,13 @@ def call_part(part: Part, fn, args, timeout: float | None = None, kept=None) -> 
     fork = part.fork() if callable(part.fork) else part.fork
     if kept is not None and fork and kept.usable(target()):
         return kept.call(target, tuple(args), timeout=limit, of=fn)
-    return calls.call(target(), tuple(args), timeout=limit, arm=tripwires.arming(part.tripwires), fork=fork,
+    return calls.call(target(), tuple(args), timeout=limit, arm=tripwires.arming(part.tripwires, part.numpy_functions), fork=fork,
                       hide=(HERE,))
 
 
 def kept_child(part: Part) -> KeptChild:
     """A child for the calls of one part (see call_part): armed with the part's tripwires."""
-    return KeptChild(arm=tripwires.arming(part.tripwires), hide=(HERE,))
+    return KeptChild(arm=tripwires.arming(part.tripwires, part.numpy_functions), hide=(HERE,))
 
 
 class InThisProcess:

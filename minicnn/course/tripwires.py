@@ -154,9 +154,38 @@ def arm(mode) -> None:
         pass
 
 
-def arming(mode):
-    """The function the sandbox's child runs before a call of a part with this `tripwires` mode."""
-    if not mode:
+def _disable_numpy(names) -> None:
+    """NumPy's functions `names` (a part's numpy_functions: the ones that would do its exercise)
+    raise ForbiddenCall wherever NumPy keeps them: a name built at run time, `getattr(np, "p" +
+    "ad")`, gets the tripwire too (it earned zero_pad's points, 2026-12-02)."""
+    import numpy as np
+
+    for fname in names:
+        original = getattr(np, fname, None)
+        if original is None:
+            continue
+        trip = _tripwire(f"the graded function called numpy.{fname}, which this exercise asks you to write "
+                         "yourself", "numpy", fname)
+        for name, mod in list(sys.modules.items()):
+            if mod is not None and (name == "numpy" or name.startswith("numpy.")):
+                for attr, obj in list(vars(mod).items()):
+                    if obj is original:
+                        setattr(mod, attr, trip)
+
+
+def arming(mode, numpy_functions=()):
+    """The function the sandbox's child runs before a call of a part with this `tripwires` mode (and
+    its numpy_functions, see _disable_numpy)."""
+    if not mode and not numpy_functions:
         return None
-    fingerprints.reference_index()   # built once here, not in every forked child
-    return lambda: arm(mode)
+    if mode:
+        fingerprints.reference_index()   # built once here, not in every forked child
+
+    def armed():
+        if mode:
+            arm(mode)
+        try:
+            _disable_numpy(numpy_functions)
+        except Exception:  # noqa: BLE001 - best effort: the static inspection comes first
+            pass
+    return armed

@@ -215,6 +215,23 @@ def test_library_calls_earn_nothing_and_say_why(name, why, capsys):
     assert check_compiled("a1.correlate2d", fn, points=1) == 0.0
 
 
+def test_a_numpy_function_the_exercise_forbids_is_refused_however_it_is_named(capsys):
+    """zero_pad through `getattr(np, "p" + "ad")` got past the static inspection and earned its points
+    (a red-team run, 2026-12-02); inside the call np.pad is a tripwire wherever NumPy keeps it."""
+    ns = exec_cells([textwrap.dedent("""
+        import numpy as np
+        def by_name(image, p):
+            return getattr(np, "p" + "ad")(image, p)
+        def by_module(image, p):
+            import importlib
+            return importlib.import_module("numpy.lib._arraypad" + "_impl").pad(image, p)
+        """)])
+    for name in ("by_name", "by_module"):
+        score, out = run("a1.zero_pad", ns[name], capsys=capsys)
+        assert score == 0.0 and "called numpy.pad" in out.out, out.out
+    assert np.pad(np.ones((1, 1)), 1).shape == (3, 3)     # this process's NumPy is left alone
+
+
 def test_nothing_reaches_stderr_warnings_are_reported_on_stdout(capfd):
     ns = exec_cells([textwrap.dedent("""
         import sys, warnings
