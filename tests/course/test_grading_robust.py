@@ -10,8 +10,8 @@ student's folder (issue 13, findings 6, 11, 12 and 13), in one batch of assignme
           (finding 3): every case point, no compiled point, flagged
     fay   her assignment folder is a symlink to ann's                 not followed: a record saying so, 0
     gus   his whole student folder is a symlink to ann's              the same (was left out without a word)
-    hal   the correct notebook beside folders nested 1200 deep        full marks, the depth flagged (the
-          recursion once stopped the whole class's grading with nobody graded, 2026-12-02)
+    hal   the correct notebook beside folders nested 40 deep          full marks, the depth flagged (1200
+          levels once stopped the whole class's grading with a RecursionError, 2026-12-02)
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def graded(tmp_path_factory):
     hal = _folder(course, "hal")
     shutil.copyfile(correct, hal / f"{A1}.ipynb")
     deep = hal
-    for _ in range(1200):
+    for _ in range(batch.MAX_DEPTH + 8):      # (not 1200: pytest's own clean-up of tmp_path recurses)
         deep = deep / "d"
         os.mkdir(deep)
     report = batch.grade_batch(A1, course, jobs=2, progress=False, log=lambda *a: None)
