@@ -29,7 +29,7 @@ import sys
 import time
 
 from ..course import checks, fingerprints, inspection, tripwires
-from ..sandbox import wire
+from ..sandbox import noexec, wire
 
 
 def _reply(fd, value):
@@ -131,6 +131,9 @@ def main(argv=None) -> int:
     # to the reference it is checked against.  (The blocked libraries are refused only inside
     # each call's child: Numba's compiler imports scipy.)
     tripwires.arm(job.get("tripwires", "kernels"))
+    # and no program started from here on (a new Python would hold a minicnn without tripwires):
+    # the kernel refuses execve to this process and all it forks (seccomp; sandbox.noexec)
+    noexec.forbid_exec()
     # nor reach it another way: from here on, minicnn's library code already loaded never runs
     # again (a fresh load of its file, a reload) and a copy of a reference function is refused
     # (an audit hook: the student's code cannot remove it; fingerprints.py)

@@ -13,9 +13,10 @@ stderr scores an nbgrader test cell 0.  So `call()`:
 - records, instead of printing, whatever the call writes to stdout or stderr (Python
   level and file-descriptor level) and every warning it raises (Numba's included);
 - inside the child, runs the caller's `arm()` (which makes libraries the call must not
-  use unusable: the course passes one that disables minicnn's kernels) and refuses imports
+  use unusable: the course passes one that disables minicnn's kernels), refuses imports
   of torch/scipy/..., so a function that hands the work to a library is caught even when
-  the call is hidden from static inspection.
+  the call is hidden from static inspection, and forbids starting programs (noexec: a new
+  Python would be one without the tripwires).
 
 Where fork is not available (Windows, macOS), or for `@njit(parallel=True)` functions
 (Numba's thread pool does not survive a fork), the call runs in-process with the same
@@ -37,6 +38,8 @@ import time
 import traceback
 import warnings
 from dataclasses import dataclass, field
+
+from . import noexec
 
 USE_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
 
@@ -206,6 +209,7 @@ def _run_here(fn, args, arm, blocked_imports, hide):
         except Exception:  # noqa: BLE001 - best effort, as the static inspection comes first
             pass
         block_imports(blocked_imports)
+        noexec.forbid_exec()   # a new program would be a Python without the tripwires
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):

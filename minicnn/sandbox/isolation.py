@@ -52,7 +52,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cgroups
+from . import cgroups, noexec
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
@@ -100,9 +100,11 @@ def _probe_bwrap(path: str) -> str | None:
 
 def choose(requested: str = "auto", limits: "Limits | None" = None) -> tuple[str, str]:
     """("bwrap" | "rlimits", a sentence for the instructor: the isolation, then "; processes: "
-    and what limits the processes of one submission, see process_limit)."""
+    and what limits the processes of one submission (see process_limit), then "; programs: " and
+    whether the submission's process can forbid itself to start programs (noexec.probe))."""
     mode, sentence = _choose(requested)
-    return mode, f"{sentence}; processes: {process_limit(mode, limits or Limits())[1]}"
+    return mode, (f"{sentence}; processes: {process_limit(mode, limits or Limits())[1]}; "
+                  f"programs: {noexec.probe()[1]}")
 
 
 def _choose(requested: str) -> tuple[str, str]:

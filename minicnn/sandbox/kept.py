@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 
-from . import calls, wire
+from . import calls, noexec, wire
 from .calls import Outcome
 
 _HEADER = struct.Struct("<Q")   # a message: its length (8 bytes), then its pickle
@@ -85,6 +85,7 @@ def _serve(make_target, req_fd: int, rep_fd: int, arm, blocked_imports, hide) ->
             with contextlib.suppress(Exception):
                 arm()
             calls.block_imports(blocked_imports)
+            noexec.forbid_exec()
         while True:
             message = _receive(req_fd, None, MAX_REPLY)
             if message is None:

@@ -232,6 +232,38 @@ def test_a_numpy_function_the_exercise_forbids_is_refused_however_it_is_named(ca
     assert np.pad(np.ones((1, 1)), 1).shape == (3, 3)     # this process's NumPy is left alone
 
 
+def test_a_graded_function_cannot_hand_its_work_to_a_new_python(capsys):
+    """A new Python has a minicnn without tripwires: `subprocess` running minicnn's own kernel earned
+    the points (a red-team run, 2026-12-02).  Inside the call starting any program is refused; this
+    process, which ran the check, still can."""
+    ns = exec_cells([textwrap.dedent("""
+        import os, pickle, subprocess, sys
+        CHILD = ("import pickle, sys, minicnn; a = pickle.load(sys.stdin.buffer); "
+                 "sys.stdout.buffer.write(pickle.dumps(minicnn.correlate2d(*a, impl='loop')))")
+        def via_subprocess(image, kernel, stride, padding):
+            done = subprocess.run([sys.executable, "-c", CHILD], input=pickle.dumps((image, kernel, stride, padding)),
+                                  capture_output=True, check=True)
+            return pickle.loads(done.stdout)
+        def via_system(image, kernel, stride, padding):
+            import numpy as np, shlex, tempfile
+            folder = tempfile.mkdtemp()
+            np.save(folder + "/a.npy", image)
+            np.save(folder + "/k.npy", kernel)
+            script = (f"import numpy as np, minicnn; np.save({folder!r} + '/o.npy', minicnn.correlate2d("
+                      f"np.load({folder!r} + '/a.npy'), np.load({folder!r} + '/k.npy'), {stride}, {padding}, impl='loop'))")
+            os.system(f"{shlex.quote(sys.executable)} -c {shlex.quote(script)}")
+            return np.load(folder + "/o.npy")
+        """)])
+    assert not ns["__cell_errors__"], ns["__cell_errors__"]
+    for name in ("via_subprocess", "via_system"):
+        score, out = run("a1.correlate2d", ns[name], capsys=capsys)
+        assert score == 0.0, (name, out.out)
+    assert "PermissionError" in run("a1.correlate2d", ns["via_subprocess"], capsys=capsys)[1].out
+    image, kernel = np.arange(16.0).reshape(4, 4), np.ones((3, 3))
+    for name in ("via_subprocess", "via_system"):   # what each would have earned, run here
+        assert np.array_equal(ns[name](image, kernel, 1, 0), minicnn.correlate2d(image, kernel, impl="loop"))
+
+
 def test_nothing_reaches_stderr_warnings_are_reported_on_stdout(capfd):
     ns = exec_cells([textwrap.dedent("""
         import sys, warnings

@@ -41,7 +41,7 @@ def test_the_committed_fixtures_are_what_the_generator_writes_now(gen):
 def test_every_submission_is_listed_with_bounds_for_every_test_cell(gen):
     expected = json.loads((SUBMISSIONS / "expected.json").read_text(encoding="utf-8"))
     names = {p.stem for p in SUBMISSIONS.glob("*.ipynb")}
-    assert set(expected) == names and len(names) == 38
+    assert set(expected) == names and len(names) == 40
     for name, exp in expected.items():
         assert set(exp["min"]) == set(exp["max"]) == set(gen.POINTS), name
         assert all(0 <= exp["min"][t] <= exp["max"][t] <= gen.POINTS[t] for t in gen.POINTS), name

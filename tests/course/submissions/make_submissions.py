@@ -566,6 +566,41 @@ SWAP_FOR_PY_FUNC = code('''
     _swap()
 ''')
 
+SUBPROCESS_REFERENCE = code('''
+    # convolve2d hands its work to a new Python, whose minicnn has no tripwires (found 2026-12-02:
+    # earned every case point of the part, as the tripwires live in the runner's memory only)
+    import pickle as _pickle, subprocess as _sp, sys as _sys
+
+    _CHILD = ("import pickle, sys, minicnn; a = pickle.load(sys.stdin.buffer); "
+              "sys.stdout.buffer.write(pickle.dumps(minicnn.convolve2d(*a, impl='loop')))")
+
+
+    def convolve2d(image, kernel, stride, padding):
+        done = _sp.run([_sys.executable, "-c", _CHILD], input=_pickle.dumps((image, kernel, stride, padding)),
+                       capture_output=True, timeout=60, check=True)
+        return _pickle.loads(done.stdout)
+''')
+
+SUBPROCESS_SERVER = code('''
+    # cell level: a helper Python started before any graded call, with minicnn free of tripwires;
+    # correlate2d (redefined after its cell) sends its arguments down a pipe and reads the answer
+    import pickle as _pickle, subprocess as _sp, sys as _sys
+
+    _SERVER = ("import pickle, sys, minicnn\\n"
+               "while True:\\n"
+               "    a = pickle.load(sys.stdin.buffer)\\n"
+               "    pickle.dump(minicnn.correlate2d(*a, impl='loop'), sys.stdout.buffer)\\n"
+               "    sys.stdout.buffer.flush()\\n")
+    _helper = _sp.Popen([_sys.executable, "-c", _SERVER], stdin=_sp.PIPE, stdout=_sp.PIPE)
+''')
+
+SERVED_CORRELATE = code('''
+    def correlate2d(image, kernel, stride, padding):
+        _pickle.dump((image, kernel, stride, padding), _helper.stdin)
+        _helper.stdin.flush()
+        return _pickle.load(_helper.stdout)
+''')
+
 ALWAYS_EQUAL = code('''
     class Always:
         """Equal to everything, 7 as a number."""
@@ -718,6 +753,15 @@ HOSTILE = {
         altered=["convolve2d"],
         override={"test_zero_pad_compiled": (0, 0), "test_correlate2d_compiled": (0, 0),
                   "test_convolve2d_compiled": (0, 0)}),
+    # ---- the work handed to a new Python, whose minicnn has no tripwires (found 2026-12-02)
+    "subprocess_reference": dict(about="convolve2d runs minicnn's convolve2d in a new Python started by the call",
+        changes=[Insert("convolve2d", SUBPROCESS_REFERENCE)],
+        zero=["convolve2d"]),
+    "subprocess_server": dict(about="cell level: a helper Python with minicnn started before the calls; "
+                              "correlate2d sends it its arguments",
+        changes=[Standalone("convolve2d"), Insert("zero_pad", SUBPROCESS_SERVER),
+                 Insert("correlate2d", SERVED_CORRELATE)],
+        zero=["correlate2d"]),
     "deleted_tests": dict(about="every test cell deleted; functions correct",
         changes=[Tests(None)]),
     "edited_tests": dict(about='every test cell replaced by print("full marks"); functions wrong',
