@@ -8,6 +8,10 @@ from . import simd
 
 simd.configure()        # before anything imports Numba: the vector width (minicnn/simd.py)
 
+from . import unchecked
+
+unchecked.install()     # minicnn's kernels compiled without bounds checks (minicnn/unchecked.py)
+
 from .allocator import keep_freed_memory
 from .activations import relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward
 from .conv import (conv1d, conv1d_backward, conv2d, conv2d_backward, conv_transpose2d,

@@ -24,6 +24,9 @@ def as_array(name: str, value, ndim: int | None, layout: str = "", dtype=None) -
     rejected; float16 becomes float32, other integers float64.  The caller's array
     is never written to: kernels always allocate their outputs.
     """
+    if (type(value) is np.ndarray and dtype is not None and value.dtype == dtype and (ndim is None or value.ndim == ndim)
+            and value.flags.c_contiguous):
+        return value    # the common case, already right: what np.ascontiguousarray would return
     if isinstance(value, np.ndarray) and type(value) is not np.ndarray:
         value = np.asarray(value)  # drop ndarray subclasses (np.matrix, masked arrays)
     try:
@@ -41,9 +44,16 @@ def as_array(name: str, value, ndim: int | None, layout: str = "", dtype=None) -
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
+F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 def float_dtype(*dtypes) -> np.dtype:
     """The float dtype an op computes in: float32 if every float input is float32
     (or smaller), otherwise float64.  Integers count as float64, as in NumPy."""
+    if dtypes and all(d is F32 for d in dtypes):      # the common cases, without np.result_type
+        return F32
+    if dtypes and all(d is F64 for d in dtypes):
+        return F64
     floats = [np.dtype(d) for d in dtypes]
     result = np.result_type(*floats) if floats else np.dtype(np.float64)
     if result == np.float16:
@@ -55,7 +65,7 @@ def float_dtype(*dtypes) -> np.dtype:
 
 def dtype_of(*values) -> np.dtype:
     """The float dtype an op computes in for these inputs (None entries skipped)."""
-    return float_dtype(*[np.asarray(v).dtype for v in values if v is not None])
+    return float_dtype(*[v.dtype if type(v) is np.ndarray else np.asarray(v).dtype for v in values if v is not None])
 
 
 @njit(cache=True, fastmath={"reassoc"})
@@ -72,7 +82,7 @@ def _finite_sum(flat):
 def all_finite(arr: np.ndarray) -> bool:
     if arr.size == 0:
         return True
-    if arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous:
+    if (arr.dtype is F32 or arr.dtype is F64 or arr.dtype in (F32, F64)) and arr.flags.c_contiguous:
         return _finite_sum(arr.reshape(-1)) == 0
     return bool(np.all(np.isfinite(arr)))
 

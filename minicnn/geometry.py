@@ -58,12 +58,36 @@ def _shape_of(shape) -> str:
     return shape_str(np.empty(shape, np.uint8))
 
 
+_SEEN: dict = {}     # settings already checked -> their ConvGeometry (see conv_geometry)
+_SEEN_MAX = 512
+
+
 def conv_geometry(what, x_shape, w_shape, stride, padding, dilation, strict=False, names=("x", "weight")):
     """Check that x (N, C, H, W) and weight (K, C, kH, kW) fit together; return their ConvGeometry.
 
     what: the op's name, for the error messages; names: what the caller calls x and weight.
     padding: int, (rows, cols), 'valid', 'same' or 'full'.  strict: raise instead of flooring
-    when the filter does not tile the input evenly."""
+    when the filter does not tile the input evenly.
+
+    A training loop asks the same question every step, and the checks cost several
+    microseconds of a small layer's call: settings given as plain ints (or a padding string)
+    that passed once are remembered (only those: True == 1 and np.int64(1) == 1 as dict keys,
+    and those must still be checked, and refused or accepted, as they were)."""
+    plain = type(stride) is int and type(dilation) is int and type(padding) in (int, str) and type(strict) is bool
+    if plain:
+        key = (tuple(x_shape), tuple(w_shape), stride, padding, dilation, strict)
+        g = _SEEN.get(key)
+        if g is not None:
+            return g
+    g = _conv_geometry(what, x_shape, w_shape, stride, padding, dilation, strict, names)
+    if plain:
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN[key] = g
+    return g
+
+
+def _conv_geometry(what, x_shape, w_shape, stride, padding, dilation, strict, names):
     if x_shape[1] != w_shape[1]:
         raise ValueError(
             f"{what}: {names[0]} has {x_shape[1]} channels (shape {_shape_of(x_shape)}) "

@@ -118,6 +118,27 @@ def test_integer_boolean_and_noncontiguous_inputs_are_converted():
     assert minicnn.conv2d(X.astype(np.float16), W.astype(np.float32)).dtype == np.float32
 
 
+def test_the_shortcut_for_arrays_already_right_takes_nothing_else():
+    """as_array returns an array that is already what the kernels need (an ndarray, C-contiguous,
+    that dtype and rank) as it is, and converts everything else as before: a subclass, a
+    big-endian float32, a read-only view, a float64 where float32 is asked for."""
+    from minicnn.argcheck import as_array, dtype_of
+    x32 = np.ascontiguousarray(X, dtype=np.float32)
+    assert as_array("x", x32, 4, "", np.dtype(np.float32)) is x32
+    masked = np.ma.masked_array(x32)
+    assert type(as_array("x", masked, 4, "", np.dtype(np.float32))) is np.ndarray
+    swapped = x32.astype(">f4")
+    assert dtype_of(swapped, W.astype(np.float32)) == np.float32
+    got = as_array("x", swapped, 4, "", np.dtype(np.float32))
+    assert got.dtype == np.dtype(np.float32) and got.dtype.isnative
+    np.testing.assert_array_equal(minicnn.conv2d(swapped, W.astype(np.float32)), minicnn.conv2d(x32, W.astype(np.float32)))
+    with pytest.raises(ValueError, match="x must be 4-D"):
+        as_array("x", x32[0], 4, "(N, C, H, W)", np.dtype(np.float32))
+    assert as_array("x", x32, 4, "", np.dtype(np.float64)).dtype == np.float64
+    assert dtype_of(x32, None, np.ones(3, np.float32)) == np.float32
+    assert dtype_of(x32, np.ones(3)) == np.float64 and dtype_of(np.ones(2, np.int32)) == np.float64
+
+
 def test_float32_stays_float32_and_mixed_becomes_float64():
     x32, w32 = X.astype(np.float32), W.astype(np.float32)
     assert minicnn.conv2d(x32, w32).dtype == np.float32

@@ -119,3 +119,28 @@ def test_backends_take_the_geometry_from_the_public_module(path):
     assert "def _conv_geometry" not in source and "def _pool_geometry" not in source
     if path != "kernels/fast/__init__.py" and path != "kernels/loop_row.py":
         assert any(m == "minicnn.geometry" for m, _ in imported), imported
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(stride=True), "stride must be an int"), (dict(stride=np.int64(1), padding=0.0), "padding"),
+    (dict(dilation=True), "dilation must be an int"), (dict(padding=True), "padding"),
+])
+def test_a_remembered_geometry_never_lets_through_what_the_checks_refuse(bad, match):
+    """conv_geometry remembers settings given as plain ints that passed (a training loop asks the same
+    question every step); True == 1 and np.int64(1) == 1 as dict keys, so those must not hit the memory."""
+    settings = dict(stride=1, padding=1, dilation=1)
+    first = conv_geometry("conv2d", (2, 3, 9, 9), (4, 3, 3, 3), **settings)
+    assert conv_geometry("conv2d", (2, 3, 9, 9), (4, 3, 3, 3), **settings) is first    # remembered
+    with pytest.raises((TypeError, ValueError), match=match):
+        conv_geometry("conv2d", (2, 3, 9, 9), (4, 3, 3, 3), **{**settings, **bad})
+
+
+def test_a_remembered_geometry_is_per_shape_and_strictness():
+    g = conv_geometry("conv2d", (1, 1, 8, 8), (1, 1, 3, 3), 2, 0, 1)
+    assert g.out_h == 3
+    with pytest.raises(ValueError, match="does not tile"):
+        conv_geometry("conv2d", (1, 1, 8, 8), (1, 1, 3, 3), 2, 0, 1, strict=True)
+    with pytest.raises(ValueError, match="channels"):
+        conv_geometry("conv2d", (1, 2, 8, 8), (1, 1, 3, 3), 2, 0, 1)
+    assert conv_geometry("conv2d", (1, 1, 9, 9), (1, 1, 3, 3), 2, 0, 1).out_h == 4
+    assert conv_geometry("conv2d", (1, 1, 9, 9), (1, 1, 3, 3), 2, 1, 1).out_h == 5

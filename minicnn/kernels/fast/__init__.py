@@ -103,8 +103,9 @@ def conv2d_forward(x, w, b, g, out=None, layout=None):
     k, kh, kw = w.shape[0], w.shape[2], w.shape[3]
     small = 2 * n * k * g.out_h * g.out_w * c * kh * kw < SMALL_FLOPS
     nkb = -(-k // KB)
-    wt = np.zeros((nkb * KB, c * kh * kw), dtype=x.dtype)   # filters padded to a multiple of KB
+    wt = np.empty((nkb * KB, c * kh * kw), dtype=x.dtype)   # filters padded to a multiple of KB
     wt[:k] = w.reshape(k, -1)
+    wt[k:] = 0.0                                             # (only the padding rows need zeros)
     if out is None:
         out = np.empty((n, k, g.out_h, g.out_w), dtype=x.dtype)
     x, wt, b = np.ascontiguousarray(x), wt.reshape(nkb, KB, -1), np.ascontiguousarray(b, dtype=x.dtype)
@@ -131,8 +132,9 @@ def conv2d_backward_input(grad_out, w, g, x_hw, out=None):
     tplane, toff = plan_taps(plan, kh, kw)
     small = 2 * grad_out.size * c * kh * kw < SMALL_FLOPS
     ncb = -(-c // KB)
-    ws = np.zeros((kh * kw, ncb * KB, k), dtype=grad_out.dtype)   # ws[t, c, k] = w[k, c, u_t, v_t]
+    ws = np.empty((kh * kw, ncb * KB, k), dtype=grad_out.dtype)   # ws[t, c, k] = w[k, c, u_t, v_t]
     ws[:, :c] = w.reshape(k, c, kh * kw).transpose(2, 1, 0)
+    ws[:, c:] = 0.0                                                # the channels padding to KB
     unit = n if inner else 1
     dst = scratch("scatter", (1 if inner else n, ncb * KB, plan.sh * plan.sw, plan.hq * plan.wq * unit + SLACK),
                   grad_out.dtype, zero=True)
