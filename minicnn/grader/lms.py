@@ -98,11 +98,32 @@ def gather(course: Path, assignments=None, parts: bool = False):
     return columns, maxima, list(rows.values()), warnings
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")   # what a spreadsheet may run as a formula
+
+
+def formula_warnings(rows) -> list[str]:
+    """A warning for every name, id or email that a spreadsheet opening the export could take for a
+    formula (it starts with =, +, -, @, a tab or a carriage return).  Written as it is: the LMS
+    matches rows on these values, so changing them (a leading quote, say) would break the import;
+    the instructor is told not to open the file in a spreadsheet first, or to check those rows."""
+    out = []
+    for r in rows:
+        for what in ("student_id", "first_name", "last_name", "email", "lms_id"):
+            value = getattr(r, what)
+            if value and value.startswith(FORMULA_START):
+                out.append(f"{r.student_id!r}: {what} {value[:40]!r} starts like a spreadsheet formula; it is "
+                           "exported as it is (the LMS matches on it): import the file directly, do not open "
+                           "it in a spreadsheet first")
+    return out
+
+
 def write(course: Path, fmt: str, out: Path, assignments=None, parts: bool = False) -> list[str]:
-    """Write the export; returns the warnings (students not on the roster, hand grading left)."""
+    """Write the export; returns the warnings (students not on the roster, hand grading left, values
+    that look like spreadsheet formulas)."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     columns, maxima, rows, warnings = gather(course, assignments, parts)
+    warnings = warnings + formula_warnings(rows)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="", encoding="utf-8") as fh:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -143,3 +144,24 @@ def test_per_part_columns_and_a_wrong_assignment(graded, tmp_path):
         lms.write(course, "canvas", tmp_path / "x.csv", assignments=["a9_nothing"])
     with pytest.raises(ValueError, match="format must be one of canvas, moodle"):
         lms.write(course, "blackboard", tmp_path / "x.csv")
+
+
+def test_a_value_that_looks_like_a_formula_is_exported_unchanged_with_a_warning(tmp_path, monkeypatch):
+    """A roster name such as '=HYPERLINK(...)' would run as a formula in a spreadsheet; it is what the
+    LMS matches on, so it is written as it is, and the export says so."""
+    course = tmp_path / "course"
+    course.mkdir()
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))  # alembic
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.update_or_create_assignment(A)
+        gb.add_student("eve", first_name="Eve", last_name='=HYPERLINK("http://x","y")', email="@eve",
+                       lms_user_id="eve1")
+        gb.add_student("fay", first_name="Fay", last_name="Ada", email="fay@example.org", lms_user_id="fay1")
+    out = tmp_path / "moodle.csv"
+    warnings = lms.write(course, "moodle", out)
+    rows = _csv(out)
+    eve = next(r for r in rows if r[2] == "eve")
+    assert eve[1] == '=HYPERLINK("http://x","y")' and eve[3] == "@eve"
+    flagged = [w for w in warnings if "spreadsheet formula" in w]
+    assert len(flagged) == 2 and all("'eve'" in w for w in flagged)
+    assert not any("'fay'" in w for w in warnings)
