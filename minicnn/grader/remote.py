@@ -44,6 +44,19 @@ def runner_binds() -> list[Path]:
     return [PACKAGE_DIR]
 
 
+
+# the texts of request() and _start() for a call cut off in time (before 2026-12-03 "no answer within ...
+# (the process was killed)" was reported as a crash, for its word "killed")
+TIMED_OUT = ("no answer within", "the submission used up", "not run: the submission used up",
+             "the notebook's cells did not finish within")
+
+
+def failed_call(text: str) -> Outcome:
+    """The Outcome of a call that got no reply, from request()'s text: "timeout" when it was cut
+    off in time (its own limit, or the submission's wall clock: the process is then killed, which
+    the text says too), "crash" when the process died or went away by itself."""
+    return Outcome("timeout" if text.startswith(TIMED_OUT) else "crash", error=text)
+
 class RemoteFunction:
     """Stands for the student's function `name`, which exists only in the runner."""
 
@@ -219,7 +232,7 @@ class Remote:
         reply = self.request({"op": "call", "name": fn.__name__, "part": part.key, "args": pickle.dumps(tuple(args)),
                               "timeout": float(timeout)}, timeout + CALL_MARGIN, result_bound(args))
         if isinstance(reply, str):
-            return Outcome("crash" if "killed" in reply or "exited" in reply else "timeout", error=reply)
+            return failed_call(reply)
         status = reply.get("status")
         if status not in ("ok", "error", "timeout", "crash", "compile_error", "forbidden"):
             self.flag("the submission's process sent a reply with an unknown status")

@@ -202,3 +202,16 @@ def test_feedback_html_escapes_and_carries_no_test_source():
     page = outputs.feedback_html(rec)
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;eve&gt;" in page
     assert "1 of 2" in page
+
+
+def test_a_call_cut_off_in_time_is_a_timeout_and_a_dead_process_a_crash():
+    """"no answer within 12 s (the process was killed)" was reported as a crash, for its word
+    "killed" (found 2026-12-02); the kind decides the feedback's hint."""
+    for text in ("no answer within 12 s (the process was killed)", "the submission used up its 600 s",
+                 "not run: the submission used up its 600 s", "the notebook's cells did not finish within 300 s"):
+        assert remote.failed_call(text).status == "timeout", text
+    for text in ("the process running your code was killed by signal 9", "the process running your code exited (3)",
+                 "the process running your code closed its connection to the grader (it was killed)",
+                 "not run: the submission's process died 3 times", "the reply could not be read"):
+        out = remote.failed_call(text)
+        assert out.status == "crash" and out.error == text, text
