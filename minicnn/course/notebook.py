@@ -22,6 +22,10 @@ def cells_of(nb: dict) -> list:
     """The notebook's cells that are records; ValueError when it has no list of cells."""
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list):
+        if isinstance(nb, dict) and ("worksheets" in nb or nb.get("nbformat") in (1, 2, 3)):
+            raise ValueError(f"it is in the old notebook format {nb.get('nbformat', 3)} (before Jupyter 4, "
+                             "cells inside 'worksheets'); open it in Jupyter and save it, or run `jupyter "
+                             "nbconvert --to notebook --nbformat 4`, then hand it in again")
         raise ValueError("it has no list of cells")
     return [c for c in cells if isinstance(c, dict)]
 

@@ -215,3 +215,12 @@ def test_a_call_cut_off_in_time_is_a_timeout_and_a_dead_process_a_crash():
                  "not run: the submission's process died 3 times", "the reply could not be read"):
         out = remote.failed_call(text)
         assert out.status == "crash" and out.error == text, text
+
+
+def test_an_old_format_notebook_is_named_as_such_with_the_fix():
+    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {},
+          "worksheets": [{"cells": [{"cell_type": "code", "input": "x = 1", "metadata": {}}]}]}
+    with pytest.raises(ValueError, match=r"old notebook format 3 .*nbformat 4"):
+        notebook.cells_of(v3)
+    with pytest.raises(ValueError, match="no list of cells"):
+        notebook.cells_of({"nbformat": 4, "metadata": {}})
