@@ -82,7 +82,7 @@ def _finite_sum(flat):
 def all_finite(arr: np.ndarray) -> bool:
     if arr.size == 0:
         return True
-    if (arr.dtype is F32 or arr.dtype is F64 or arr.dtype in (F32, F64)) and arr.flags.c_contiguous:
+    if arr.dtype in (F32, F64) and arr.flags.c_contiguous:
         return _finite_sum(arr.reshape(-1)) == 0
     return bool(np.all(np.isfinite(arr)))
 

@@ -44,7 +44,6 @@ def runner_binds() -> list[Path]:
     return [PACKAGE_DIR]
 
 
-
 # the texts of request() and _start() for a call cut off in time (before 2026-12-03 "no answer within ...
 # (the process was killed)" was reported as a crash, for its word "killed")
 TIMED_OUT = ("no answer within", "the submission used up", "not run: the submission used up",
@@ -56,6 +55,7 @@ def failed_call(text: str) -> Outcome:
     off in time (its own limit, or the submission's wall clock: the process is then killed, which
     the text says too), "crash" when the process died or went away by itself."""
     return Outcome("timeout" if text.startswith(TIMED_OUT) else "crash", error=text)
+
 
 class RemoteFunction:
     """Stands for the student's function `name`, which exists only in the runner."""

@@ -197,19 +197,26 @@ def block_imports(names):
     sys.meta_path.insert(0, _BlockImports(names))
 
 
+def arm_child(arm, blocked_imports) -> None:
+    """Make this (forked child) process unfit for handing the work elsewhere: the caller's arm()
+    (best effort, as the static inspection comes first), the blocked imports refused, and no
+    program started from here on (a new program would be a Python without the tripwires)."""
+    try:
+        arm()
+    except Exception:  # noqa: BLE001
+        pass
+    block_imports(blocked_imports)
+    noexec.forbid_exec()
+
+
 def _run_here(fn, args, arm, blocked_imports, hide):
     """Call fn(*args) with every output captured; returns the payload tuple.
 
     arm: None, or a function run first that makes what the call must not use unusable;
-    with it, the blocked imports are refused too (so only ever in a forked child)."""
+    with it, the child is armed (arm_child: so only ever in a forked child)."""
     buf = io.StringIO()
     if arm is not None:
-        try:
-            arm()
-        except Exception:  # noqa: BLE001 - best effort, as the static inspection comes first
-            pass
-        block_imports(blocked_imports)
-        noexec.forbid_exec()   # a new program would be a Python without the tripwires
+        arm_child(arm, blocked_imports)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):

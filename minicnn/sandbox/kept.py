@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 
-from . import calls, noexec, wire
+from . import calls, wire
 from .calls import Outcome
 
 _HEADER = struct.Struct("<Q")   # a message: its length (8 bytes), then its pickle
@@ -82,10 +82,7 @@ def _serve(make_target, req_fd: int, rep_fd: int, arm, blocked_imports, hide) ->
         os.dup2(scratch.fileno(), 2)
         sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
         if arm is not None:   # once, for every call this child answers
-            with contextlib.suppress(Exception):
-                arm()
-            calls.block_imports(blocked_imports)
-            noexec.forbid_exec()
+            calls.arm_child(arm, blocked_imports)
         while True:
             message = _receive(req_fd, None, MAX_REPLY)
             if message is None:

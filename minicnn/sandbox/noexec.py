@@ -29,7 +29,6 @@ import sys
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
-PR_GET_SECCOMP = 21
 SECCOMP_MODE_FILTER = 2
 
 # classic BPF opcodes (linux/filter.h)
