@@ -1,7 +1,8 @@
 """Static checks on a submitted function: is it compiled, and does it hand the work to a library?
 
 `forbidden_uses(fn, ...)` reads the function's bytecode (its global names, the modules
-and functions they resolve to, its closures and nested functions), follows the student's
+and functions they resolve to, what the student's objects among them hold, its closures and
+nested functions), follows the student's
 own helper functions (anything defined in the notebook) recursively, and lists every use
 of a forbidden library: minicnn itself (the reference the answer is checked against),
 torch, scipy, tensorflow, ..., and a few NumPy functions that would do the exercise's
@@ -15,6 +16,7 @@ from __future__ import annotations
 import builtins
 import dis
 import functools
+import gc
 import os
 import sysconfig
 import types
@@ -280,9 +282,40 @@ def _expanded(referenced, attrs, depth: int = 2):
                     continue
                 if item is not None:
                     visit(f"{name}.{attr}", item, level + 1)
+        else:
+            for attr, item in _held_by(obj):
+                visit(f"{name}.{attr}", item, level + 1)
     for name, obj in referenced:
         visit(name, obj, 0)
     return out
+
+
+# objects whose attributes are not followed: what they hold is the library's, not the student's
+_OPAQUE_PACKAGES = frozenset({"builtins", "numpy", "numba", "llvmlite", "functools"})
+
+
+def _held_by(obj):
+    """(attribute, value) pairs an object holds in its instance dict or slots (at most 1000), read
+    with gc.get_referents, which runs none of the object's own code (no __getattr__, no property):
+    `box.f(x)` with `box.f = minicnn's kernel` is followed like a global.  Functions, classes,
+    modules and the objects of NumPy, Numba and builtins are left to the other rules."""
+    if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType,
+                        types.CodeType, types.FrameType)):
+        return []
+    if _top(getattr(type(obj), "__module__", None) or "builtins") in _OPAQUE_PACKAGES or is_numba_dispatcher(obj):
+        return []
+    held = []
+    for ref in gc.get_referents(obj):
+        if ref is type(obj):
+            continue
+        if isinstance(ref, dict):
+            if len(ref) <= 1000:
+                held.extend((str(k), v) for k, v in list(ref.items()))
+        else:
+            held.append(("(slot)", ref))
+        if len(held) > 1000:
+            return held[:1000]
+    return held
 
 
 def _stored_attr(mod, attr):

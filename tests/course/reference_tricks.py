@@ -10,6 +10,8 @@ Before the fix, the first three got full marks on both assignments with no flag.
                  (every name built from strings), called from @njit code
 - pasted:        minicnn/kernels/loops.py's source pasted into a cell
 - at_call:       looked up at call time: sys.modules for conv2d, a fresh load for conv2d_backward
+- held_by_object: the kernels kept as attributes of an object of the student's class, read at call
+                 time (`box.fwd`); the static inspection did not follow objects until 2026-12-03
 """
 from __future__ import annotations
 
@@ -64,6 +66,10 @@ BACKWARD = """\
 DEFAULTS = ", fwd=_L.conv2d_forward", ", bwd_in=_L.conv2d_backward_input, bwd_w=_L.conv2d_backward_weight, " \
                                       "bwd_b=_L.bias_backward"
 SYS_LOOKUP = '    _L = __import__("s" + "ys").modules["minicnn.kernels.loops"]\n    fwd = _L.conv2d_forward\n'
+HELD_BY_OBJECT = ("class _Box:\n    pass\nbox = _Box()\n"
+                  "box.fwd, box.bwd_in, box.bwd_w, box.bwd_b = fwd, bwd_in, bwd_w, bwd_b\n"
+                  "del fwd, bwd_in, bwd_w, bwd_b\n")
+FROM_THE_BOX = ("    fwd = box.fwd\n", "    bwd_in, bwd_w, bwd_b = box.bwd_in, box.bwd_w, box.bwd_b\n")
 FRESH_AT_CALL = "".join("    " + line + "\n" for line in FRESH_LOOPS.splitlines()) + "    " + NAMES
 
 
@@ -87,6 +93,7 @@ def trick_cells() -> dict:
         "pasted": (_loops_source() + "fwd, bwd_in, bwd_w, bwd_b = conv2d_forward, conv2d_backward_input, "
                    "conv2d_backward_weight, bias_backward\n", *_pair("@njit\n")),
         "at_call": ("", *_pair(prelude=(SYS_LOOKUP, FRESH_AT_CALL))),
+        "held_by_object": (IMPORT_LOOPS + NAMES + HELD_BY_OBJECT, *_pair(prelude=FROM_THE_BOX)),
     }
 
 

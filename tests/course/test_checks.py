@@ -232,11 +232,11 @@ def test_a_numpy_function_the_exercise_forbids_is_refused_however_it_is_named(ca
     assert np.pad(np.ones((1, 1)), 1).shape == (3, 3)     # this process's NumPy is left alone
 
 
-def test_a_graded_function_cannot_hand_its_work_to_a_new_python(capsys):
+def test_a_graded_function_cannot_hand_its_work_to_a_new_python(capsys, tmp_path):
     """A new Python has a minicnn without tripwires: `subprocess` running minicnn's own kernel earned
     the points (a red-team run, 2026-12-02).  Inside the call starting any program is refused; this
     process, which ran the check, still can."""
-    ns = exec_cells([textwrap.dedent("""
+    ns = exec_cells([f"SCRATCH = {str(tmp_path)!r}\n" + textwrap.dedent("""
         import os, pickle, subprocess, sys
         CHILD = ("import pickle, sys, minicnn; a = pickle.load(sys.stdin.buffer); "
                  "sys.stdout.buffer.write(pickle.dumps(minicnn.correlate2d(*a, impl='loop')))")
@@ -246,7 +246,7 @@ def test_a_graded_function_cannot_hand_its_work_to_a_new_python(capsys):
             return pickle.loads(done.stdout)
         def via_system(image, kernel, stride, padding):
             import numpy as np, shlex, tempfile
-            folder = tempfile.mkdtemp()
+            folder = tempfile.mkdtemp(dir=SCRATCH)
             np.save(folder + "/a.npy", image)
             np.save(folder + "/k.npy", kernel)
             script = (f"import numpy as np, minicnn; np.save({folder!r} + '/o.npy', minicnn.correlate2d("

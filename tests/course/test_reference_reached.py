@@ -117,13 +117,52 @@ def _namespace(source: str) -> dict:
     return ns
 
 
-@pytest.mark.parametrize("student", ["renamed", "default_arg", "fresh_load"])
+@pytest.mark.parametrize("student", ["renamed", "default_arg", "fresh_load", "held_by_object"])
 def test_the_inspection_finds_the_reference_however_it_is_held(student):
     before, forward, backward = T.trick_cells()[student]
     ns = _namespace(T.SETUP + before + forward + backward)
     for part, func in (("a2.conv2d", "conv2d"), ("a3.grad_input", "conv2d_backward")):
         reasons = checks.IN_THIS_PROCESS.forbidden_uses(checks.get_part(part), ns[func])
         assert any("minicnn's own minicnn.kernels.loops." in r for r in reasons), (student, reasons)
+
+
+HOLDERS = {
+    "instance": "class Box:\n    pass\nbox = Box()\nbox.f = _L.conv2d_forward\n",
+    "slots": "class Box:\n    __slots__ = ('f',)\nbox = Box()\nbox.f = _L.conv2d_forward\n",
+    "namespace": "import types as _t\nbox = _t.SimpleNamespace(f=_L.conv2d_forward)\n",
+    "nested": "class Box:\n    pass\nbox = Box()\nbox.inner = Box()\nbox.inner.f = _L.conv2d_forward\n",
+    "in_a_list": "class Box:\n    pass\nbox = Box()\nbox.fs = [_L.conv2d_forward]\n",
+    # the class hides its dict behind code of its own: the inspection must not run it
+    "guarded": ("class Box:\n    def __getattribute__(self, name):\n"
+                "        if name == '__dict__':\n            raise RuntimeError('inspected')\n"
+                "        return object.__getattribute__(self, name)\n"
+                "box = Box()\nbox.f = _L.conv2d_forward\n"),
+}
+CALLS = {"instance": "box.f", "slots": "box.f", "namespace": "box.f", "nested": "box.inner.f",
+         "in_a_list": "box.fs[0]", "guarded": "box.f"}
+
+
+@pytest.mark.parametrize("holder", sorted(HOLDERS))
+def test_a_reference_held_in_an_object_of_the_students_is_found(holder):
+    """Before 2026-12-03 the inspection followed globals, closures, defaults and containers but
+    not the attributes of a student's own object, so `box.f(...)` with `box.f` minicnn's kernel
+    was not seen (the runtime tripwires still stopped it in the kernels' assignments)."""
+    source = T.SETUP + T.IMPORT_LOOPS + HOLDERS[holder] + (
+        "def conv2d(x, w, b, stride=1, padding=0):\n"
+        f"    return {CALLS[holder]}(x, w, b, stride, stride, padding, padding)\n")
+    ns = _namespace(source)
+    reasons = checks.IN_THIS_PROCESS.forbidden_uses(checks.get_part("a2.conv2d"), ns["conv2d"])
+    assert any("minicnn.kernels.loops.conv2d_forward" in r for r in reasons), (holder, reasons)
+
+
+def test_an_honest_object_is_not_mistaken_for_a_reference():
+    """The control: the same shapes of code holding the student's own function are clean."""
+    source = T.SETUP + ("class Box:\n    pass\nbox = Box()\nbox.inner = Box()\n"
+                        "def mine(x, w, b):\n    return x\n"
+                        "box.inner.f = mine\nbox.data = np.zeros(3)\n"
+                        "def conv2d(x, w, b, stride=1, padding=0):\n    return box.inner.f(x, w, b)\n")
+    ns = _namespace(source)
+    assert checks.IN_THIS_PROCESS.forbidden_uses(checks.get_part("a2.conv2d"), ns["conv2d"]) == []
 
 
 REBOUND_SCRIPT = r"""
