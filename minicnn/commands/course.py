@@ -202,7 +202,7 @@ def _grade_one(args, notebook: Path, limits, browser=None) -> int:
             pdf_note = f"\nPDF feedback: {out_html.with_suffix('.pdf')}"
         except (OSError, RuntimeError) as exc:
             pdf_note = f"\nPDF feedback not made: {exc}"
-    width = max(len(p.grade_id) for p in rec.parts)
+    width = max([len("part")] + [len(p.grade_id) for p in rec.parts])   # no parts: the grading failed
     print(f"\n{'part'.ljust(width)}  points")
     for p in rec.parts:
         print(f"{p.grade_id.ljust(width)}  {p.score:g} / {p.max:g}")

@@ -107,27 +107,61 @@ _CODES: set = set()    # the bytecode of every fingerprinted function (a quick f
 _GUARDED: list = []
 
 
+def _code_of_files(paths):
+    """(module name, code object) of every function and class body in the files `paths`."""
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                tree = compile(fh.read(), path, "exec", dont_inherit=True)
+        except (OSError, SyntaxError, ValueError):
+            continue
+        mod = _module_name(path)
+        for co in _nested(tree):
+            if co is not tree:
+                yield mod, co
+
+
 def reference_index() -> dict:
     """{fingerprint: dotted name} of every function (and class body) of minicnn's library."""
     if not _INDEX:
         index = {}
-        for path in library_files():
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    tree = compile(fh.read(), path, "exec", dont_inherit=True)
-            except (OSError, SyntaxError, ValueError):
-                continue
-            mod = _module_name(path)
-            for co in _nested(tree):
-                if co is tree:
-                    continue
-                fp = fingerprint(co)
-                if fp is not None:
-                    index.setdefault(fp, f"{mod}.{getattr(co, 'co_qualname', co.co_name)}")
-                    _OWNERS.setdefault(fp, set()).add(mod)
-                    _CODES.add(co.co_code)
+        for mod, co in _code_of_files(library_files()):
+            fp = fingerprint(co)
+            if fp is not None:
+                index.setdefault(fp, f"{mod}.{getattr(co, 'co_qualname', co.co_name)}")
+                _OWNERS.setdefault(fp, set()).add(mod)
+                _CODES.add(co.co_code)
         _INDEX.update(index)
     return _INDEX
+
+
+_GRADER_INDEX: dict = {}
+
+
+def grader_files() -> list[str]:
+    """The course's own modules (the graders' stand-in solutions, the case makers): not library
+    code the audit hook guards (the runner loads them itself), but no student's work either."""
+    folder = os.path.join(PACKAGE_DIR, "course")
+    return sorted(os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".py"))
+
+
+def grader_index() -> dict:
+    """{fingerprint: dotted name} of every function of minicnn.course, for the inspection only:
+    a copy of a grader's stand-in (minicnn.course.a1_convolution's own correlation, rebuilt from
+    its __code__) earned every point of two parts until 2026-12-03 (a red-team notebook)."""
+    if not _GRADER_INDEX:
+        index = {}
+        for mod, co in _code_of_files(grader_files()):
+            fp = None if co.co_name.startswith("<") else fingerprint(co)   # a comprehension is anyone's
+            if fp is not None:
+                index.setdefault(fp, f"{mod}.{getattr(co, 'co_qualname', co.co_name)}")
+        _GRADER_INDEX.update(index)
+    return _GRADER_INDEX
+
+
+def _known(fp):
+    """The dotted name of the library or course function with fingerprint fp, or None."""
+    return reference_index().get(fp) or grader_index().get(fp)
 
 
 def plain_function(fn):
@@ -144,12 +178,12 @@ def plain_function(fn):
 
 def copies_in(code: types.CodeType, index=None) -> list[str]:
     """The reference functions (dotted names) whose copies are among `code`'s own code objects."""
-    index = reference_index() if index is None else index
     found = []
     for co in _nested(code):
         fp = fingerprint(co)
-        if fp is not None and fp in index and index[fp] not in found:
-            found.append(index[fp])
+        name = None if fp is None else (_known(fp) if index is None else index.get(fp))
+        if name is not None and name not in found:
+            found.append(name)
     return found
 
 
@@ -160,12 +194,12 @@ def reference_name(fn) -> str | None:
     if pyfn is None:
         return None
     fp = fingerprint(getattr(pyfn, "__code__", None))
-    return reference_index().get(fp) if fp is not None else None
+    return _known(fp) if fp is not None else None
 
 
 def module_of_reference(name: str) -> str:
     """The module part of a reference's dotted name ('minicnn.kernels.loops')."""
-    files = {_module_name(p) for p in library_files()}
+    files = {_module_name(p) for p in library_files() + grader_files()}
     parts = name.split(".")
     for i in range(len(parts), 0, -1):
         if ".".join(parts[:i]) in files:

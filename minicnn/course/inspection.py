@@ -21,6 +21,8 @@ import os
 import sysconfig
 import types
 
+import numpy as np
+
 from ..sandbox.calls import BLOCKED_IMPORTS, is_numba_dispatcher
 from . import fingerprints
 
@@ -198,6 +200,10 @@ def forbidden_uses(fn, forbidden=LIBRARIES, allowed_modules=(), numpy_functions=
         if getattr(obj, "__module__", None) == "numpy" and getattr(obj, "__name__", None) in numpy_functions:
             note(f"`{pyfn.__name__}` calls numpy.{obj.__name__}, which does this exercise's work in one call")
             continue
+        if numpy_helper(obj, numpy_functions):
+            note(f"`{pyfn.__name__}` calls {obj.__module__}.{obj.__name__}, NumPy's own code behind a function "
+                 "this exercise asks you to write yourself")
+            continue
         # the student's own helpers (defined in the notebook, or anywhere outside an installed
         # library, whatever their __module__ says): follow them
         if inner is not None and (inner.__module__ == home or not _library_code(inner)):
@@ -206,7 +212,20 @@ def forbidden_uses(fn, forbidden=LIBRARIES, allowed_modules=(), numpy_functions=
     if numpy_used:
         for attr in sorted(attrs & set(numpy_functions)):
             note(f"`{pyfn.__name__}` calls numpy.{attr}, which does this exercise's work in one call")
+        for attr in sorted(a for a in attrs if a.startswith("_") and any(f in a for f in numpy_functions)):
+            note(f"`{pyfn.__name__}` reads numpy's internal {attr}, behind a function this exercise asks you "
+                 "to write yourself")
     return reasons
+
+
+def numpy_helper(obj, numpy_functions) -> bool:
+    """Is obj one of NumPy's own functions whose name holds one of numpy_functions (its private
+    helpers: numpy.lib._arraypad_impl._pad_simple is np.pad's work, and earned zero_pad's points in
+    a red-team notebook of 2026-12-03; numpy._core.multiarray.correlate2 is np.correlate's)?"""
+    name, mod = getattr(obj, "__name__", None), getattr(obj, "__module__", None)
+    if not isinstance(name, str) or not isinstance(mod, str) or not numpy_functions:
+        return False
+    return _top(mod) == "numpy" and callable(obj) and any(f in name for f in numpy_functions)
 
 
 def _reference_use(pyfn, what: str, allowed_modules, how: str = ""):
@@ -268,6 +287,9 @@ def _expanded(referenced, attrs, depth: int = 2):
                 visit(name, item, level + 1)
         elif isinstance(obj, dict) and len(obj) <= 1000:
             for item in list(obj.values()):
+                visit(name, item, level + 1)
+        elif isinstance(obj, np.ndarray) and obj.dtype == object and obj.size <= 1000:
+            for item in obj.ravel().tolist():   # a NumPy array of objects is a container too
                 visit(name, item, level + 1)
         elif isinstance(obj, functools.partial):
             for item in (obj.func, *obj.args, *obj.keywords.values()):

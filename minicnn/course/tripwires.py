@@ -160,17 +160,25 @@ def _disable_numpy(names) -> None:
     "ad")`, gets the tripwire too (it earned zero_pad's points, 2026-12-02)."""
     import numpy as np
 
+    modules = [mod for name, mod in list(sys.modules.items())
+               if mod is not None and (name == "numpy" or name.startswith("numpy."))]
     for fname in names:
         original = getattr(np, fname, None)
         if original is None:
             continue
         trip = _tripwire(f"the graded function called numpy.{fname}, which this exercise asks you to write "
                          "yourself", "numpy", fname)
-        for name, mod in list(sys.modules.items()):
-            if mod is not None and (name == "numpy" or name.startswith("numpy.")):
-                for attr, obj in list(vars(mod).items()):
-                    if obj is original:
-                        setattr(mod, attr, trip)
+        # and NumPy's own helpers behind it (numpy.lib._arraypad_impl._pad_simple, multiarray.correlate2:
+        # a name holding fname, see inspection.numpy_helper), wherever NumPy keeps them
+        for mod in modules:
+            for attr, obj in list(vars(mod).items()):
+                if obj is original or (attr != "__builtins__" and callable(obj) and not isinstance(obj, type)
+                                       and fname in attr and _top_module(obj) == "numpy"):
+                    setattr(mod, attr, trip)
+
+
+def _top_module(obj) -> str:
+    return (getattr(obj, "__module__", None) or "").split(".")[0]
 
 
 def arming(mode, numpy_functions=()):

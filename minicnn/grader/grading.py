@@ -24,6 +24,7 @@ test cells, malformed replies, processes left behind) are reported to the instru
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
 import tempfile
@@ -96,23 +97,44 @@ def _read(record: Grade, specs, source_nb: dict, submission_dir: Path):
     return cells
 
 
-def _workdir(student: str, submission_dir: Path, scratch: Path) -> Path:
-    """A private copy of the student's own folder (nothing else of the course; no symlinks)."""
+# files of code a submission may not bring beside its notebook: Python imports them from the
+# working folder once a cell puts it on sys.path, and the grader reads only the notebook's cells
+# (a red-team course, 2026-12-03: helper.py rebound the compiled functions, unseen, for full marks)
+CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".pyw", ".pyx", ".so", ".pth", ".egg", ".whl", ".zip")
+
+
+def workdir_for(student: str, submission_dir: Path, scratch: Path) -> tuple[Path, list]:
+    """A private copy of the student's own folder (nothing else of the course; no symlinks, no
+    files of Python code): (the folder, the relative paths of the code files left out)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{re.sub(r'[^A-Za-z0-9_.-]', '_', student)[:40]}-", dir=scratch))
-    for item in submission_dir.iterdir():
+    left_out: list = []
+
+    def is_code(name: str) -> bool:
+        return name.lower().endswith(CODE_SUFFIXES)
+
+    def ignore(folder, names):
+        skip = [n for n in names if is_code(n) and not os.path.isdir(os.path.join(folder, n))]
+        left_out.extend(os.path.relpath(os.path.join(folder, n), submission_dir) for n in skip)
+        return skip
+    for item in sorted(submission_dir.iterdir()):
         if item.is_symlink():
             continue
         if item.is_dir():
-            shutil.copytree(item, workdir / item.name, symlinks=True)
+            shutil.copytree(item, workdir / item.name, symlinks=True, ignore=ignore)
+        elif is_code(item.name):
+            left_out.append(item.name)
         else:
             shutil.copyfile(item, workdir / item.name)
-    return workdir
+    return workdir, sorted(left_out)
 
 
 def _run(record: Grade, specs, cells, submission_dir: Path, settings: Settings) -> Remote:
     """Run the cells in the sandbox and score every part; returns the (stopped) runner handle."""
     assignment = record.assignment
-    workdir = _workdir(record.student, submission_dir, settings.scratch)
+    workdir, left_out = workdir_for(record.student, submission_dir, settings.scratch)
+    if left_out:
+        record.flags.append("files of code beside the notebook were not given to it (only the notebook's "
+                            f"cells are graded): {', '.join(left_out[:20])}" + (" ..." if len(left_out) > 20 else ""))
     cuda_env = {"NUMBA_ENABLE_CUDASIM": "1"} if assignment.startswith("a4") else {}
     job = {"cells": cells, "tripwires": tripwire_mode(specs), "env": cuda_env}
     remote = Remote(job, settings.mode, workdir, settings.limits,

@@ -290,14 +290,16 @@ def _numba_path(expr, bindings: dict) -> str:
 # both, with the runner's own report patched as well, earned every compiled point for plain Python.
 DYNAMIC_NAMES = {"globals", "vars", "locals", "setattr", "delattr", "exec", "eval", "compile", "__import__"}
 DYNAMIC_ATTRS = {"__dict__", "__setattr__", "__delattr__", "__code__", "__globals__", "__builtins__",
-                 "import_module", "reload", "modules", "f_globals", "f_locals", "py_func"}
+                 "import_module", "reload", "modules", "f_globals", "f_locals", "py_func",
+                 "__getattribute__", "attrgetter", "objmode"}
 JIT_ROOTS = {"numba", "__main__", "sys", "builtins", "importlib", "types", "minicnn"}
 
 
 def run_time_rebinding(cells: list) -> list[str]:
     """Why the source cannot be trusted to show which functions are compiled (empty when it can):
     a use of globals/vars/locals/setattr/delattr/exec/eval/compile/__import__, of an attribute such
-    as __dict__, import_module or py_func, or an assignment into numba, __main__, sys, builtins,
+    as __dict__, import_module or py_func, getattr with a name built at run time or a __dunder__
+    one, numba's objmode (Python run from inside compiled code), or an assignment into numba, __main__, sys, builtins,
     importlib, types or minicnn (under any alias), or into anything a call returned."""
     reasons: list = []
 
@@ -314,6 +316,17 @@ def run_time_rebinding(cells: list) -> list[str]:
                 add(f"uses {node.id}{where}")
             elif isinstance(node, ast.Attribute) and node.attr in DYNAMIC_ATTRS:
                 add(f"uses .{node.attr}{where}")
+            elif isinstance(node, ast.Name) and node.id in ("attrgetter", "objmode"):
+                add(f"uses {node.id}{where}")
+            elif isinstance(node, ast.ImportFrom) and any(a.name in ("attrgetter", "objmode") for a in node.names):
+                add(f"uses {next(a.name for a in node.names if a.name in ('attrgetter', 'objmode'))}{where}")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
+                # getattr(f, "__glo" + "bals__").update(...) rebinds what the parser cannot see
+                # (a red-team notebook, 2026-12-03): a name built at run time, or a double-underscore one
+                name = node.args[1] if len(node.args) > 1 else None
+                literal = isinstance(name, ast.Constant) and isinstance(name.value, str)
+                if not literal or name.value.startswith("__") or name.value in DYNAMIC_ATTRS:
+                    add(f"uses getattr with {ast.unparse(name) if name is not None else 'no name'}{where}")
             elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
                 targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
                 for t in targets:

@@ -195,6 +195,8 @@ def decode(frame: bytes, max_str: int | None = MAX_STR):
         tree = json.loads(head.decode("utf-8"), parse_constant=_no_constants)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WireError(f"header is not JSON: {exc}") from exc
+    except RecursionError as exc:   # nested past Python's limit before _unpack could count the depth
+        raise WireError("header nested too deeply") from exc
     return _unpack(tree, blobs, 0, [0], max_str)
 
 

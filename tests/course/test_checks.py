@@ -232,6 +232,31 @@ def test_a_numpy_function_the_exercise_forbids_is_refused_however_it_is_named(ca
     assert np.pad(np.ones((1, 1)), 1).shape == (3, 3)     # this process's NumPy is left alone
 
 
+def test_numpys_own_helpers_behind_a_forbidden_function_are_refused(capsys):
+    """NumPy's private helper behind np.pad did zero_pad's work and earned its points (a red-team
+    notebook, 2026-12-03): held as a global it is named by the inspection; reached at call time it
+    is a tripwire.  The same for np.correlate's multiarray.correlate2 in correlate2d."""
+    ns = exec_cells([textwrap.dedent("""
+        import importlib
+        import numpy as np
+        from numpy.lib._arraypad_impl import _pad_simple as simple
+        def held(image, p):
+            return simple(image, ((p, p), (p, p)), fill_value=0)[0]
+        def at_call(image, p):
+            impl = importlib.import_module("numpy.lib._arraypad" + "_impl")
+            return getattr(impl, "_pad_" + "simple")(image, ((p, p), (p, p)), fill_value=0)[0]
+        def by_attribute(image, p):
+            return np.lib._arraypad_impl._pad_simple(image, ((p, p), (p, p)), fill_value=0)[0]
+        """)])
+    assert not ns["__cell_errors__"], ns["__cell_errors__"]
+    for name in ("held", "at_call", "by_attribute"):
+        assert np.array_equal(ns[name](np.ones((2, 2)), 1), np.pad(np.ones((2, 2)), 1))   # it does the work
+        score, out = run("a1.zero_pad", ns[name], capsys=capsys)
+        assert score == 0.0 and ("_pad_simple" in out.out or "called numpy.pad" in out.out), (name, out.out)
+    from numpy._core import multiarray
+    assert np.pad(np.ones((1, 1)), 1).shape == (3, 3) and multiarray.correlate2 is not None   # this process's NumPy
+
+
 def test_a_graded_function_cannot_hand_its_work_to_a_new_python(capsys, tmp_path):
     """A new Python has a minicnn without tripwires: `subprocess` running minicnn's own kernel earned
     the points (a red-team run, 2026-12-02).  Inside the call starting any program is refused; this

@@ -48,6 +48,15 @@ def test_a_decorator_of_the_students_own_does_not_count():
     ("", "uses globals"),
     ("exec('a = a.py_func')\n", "uses exec"),
     ("import __main__\n__main__.a = len\n", "assigns to __main__.a"),
+    # red-team notebooks of 2026-12-03: a dunder name built from strings, and compiled code that runs
+    # Python inside (each earned every compiled point with plain Python doing the work)
+    ("import numba\ngetattr(numba, '__di' + 'ct__').update(njit=lambda f: f)\n", "uses getattr with '__di' + 'ct__'"),
+    ("import numba\ngetattr(numba, '__dict__')['njit'] = lambda f: f\n", "uses getattr with '__dict__'"),
+    ("import numba\n@numba.njit\ndef b(x):\n    with numba.objmode(y='float64'):\n        y = float(x)\n"
+     "    return y\n", "uses .objmode"),
+    ("from numba import objmode as om\n@njit\ndef b(x):\n    with om(y='float64'):\n        y = float(x)\n"
+     "    return y\n", "uses objmode"),
+    ("import operator\nf = operator.attrgetter('__globals__')\n", "uses .attrgetter"),
 ])
 def test_names_or_modules_changed_at_run_time_leave_nothing_compiled(attack, reason):
     swap = "globals()['a'] = a.py_func\n" if reason == "uses globals" else ""
@@ -60,7 +69,8 @@ def test_ordinary_code_keeps_its_compiled_verdict():
     cells = _cells("import numpy as np\nfrom numba import njit\nimport matplotlib.pyplot as plt\n",
                    "@njit\ndef a(x):\n    out = np.zeros(3)\n    out[0] = x\n    out[1:] += 1\n    return out\n",
                    "plt.rcParams['figure.figsize'] = (4, 3)\nclass Box:\n    def __init__(self):\n"
-                   "        self.v = 1\nb = Box()\nb.v += 1\nd = {}\nd['k'] = a(1.0)\n")
+                   "        self.v = 1\nb = Box()\nb.v += 1\nd = {}\nd['k'] = a(1.0)\n"
+                   "size = getattr(b, 'v', 0) + getattr(np, 'float32')(1)\n")
     assert plan.run_time_rebinding(cells) == []
     assert plan.numba_compiled(cells, "njit") == {"a"}
     # the grader's own trusted cells are not the student's: what they do is not held against anyone

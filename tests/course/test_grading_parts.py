@@ -80,6 +80,15 @@ def test_wire_rejects_deep_nesting():
         wire.decode(_frame(node))
 
 
+def test_wire_rejects_json_nested_past_pythons_own_limit():
+    """A red-team notebook (2026-12-03) wrote to the runner's reply pipe a header of 100,000 nested
+    lists: json.loads raised RecursionError, not a WireError, and `course grade` crashed."""
+    head = ("[" * 100_000 + "]" * 100_000).encode()
+    frame = struct.pack("<I", len(head)) + head + struct.pack("<I", 0)
+    with pytest.raises(wire.WireError, match="nested too deeply"):
+        wire.decode(frame)
+
+
 # ----------------------------------------------------------------------------- test cells, programs
 
 def _load(assignment, where=ASSIGNMENTS_DIR):

@@ -38,13 +38,36 @@ def graded(tmp_path_factory):
     students = {"correct": T.notebook()}
     for name, (before, forward, backward) in T.trick_cells().items():
         students[name] = T.notebook(before, forward, backward)
+    # a module of code beside the notebook (a red-team course, 2026-12-03): the cells import it
+    students["code_beside"] = T.notebook(CODE_BESIDE_CELL, *T._pair(prelude=("", "")))
     for name, nb in students.items():
         folder = course / "submitted" / name / ASSIGNMENT
         folder.mkdir(parents=True)
         (folder / f"{ASSIGNMENT}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    (course / "submitted" / "code_beside" / ASSIGNMENT / "helper.py").write_text(CODE_BESIDE_MODULE, encoding="utf-8")
     report = batch.grade_batch(ASSIGNMENT, course, jobs=2, limits=isolation.Limits(wall=300.0, memory_mb=2048),
                                progress=False, log=lambda *a: None)
     return {r["student"]: r for r in report["records"]}
+
+
+CODE_BESIDE_MODULE = T.IMPORT_LOOPS + T.NAMES
+CODE_BESIDE_CELL = "import os, sys\nsys.path.insert(0, os.getcwd())\nfrom helper import fwd, bwd_in, bwd_w, bwd_b\n"
+
+
+def test_a_module_of_code_beside_the_notebook_is_not_given_to_it(graded, tmp_path):
+    rec = graded["code_beside"]
+    assert all(v == 0 for v in _scores(rec).values()), _scores(rec)
+    assert any("files of code beside the notebook" in f and "helper.py" in f for f in rec["flags"]), rec["flags"]
+    # what is copied: the notebook and data, not code, in the top folder or below it
+    from minicnn.grader import grading
+    sub = tmp_path / "sub"
+    (sub / "pkg").mkdir(parents=True)
+    for name in ("a.ipynb", "weights.npz", "helper.py", "pkg/__init__.py", "pkg/data.csv", "ext.so", "x.pth"):
+        (sub / name).write_text("1", encoding="utf-8")
+    work, left_out = grading.workdir_for("s", sub, tmp_path)
+    copied = sorted(str(p.relative_to(work)) for p in work.rglob("*") if p.is_file())
+    assert copied == ["a.ipynb", "pkg/data.csv", "weights.npz"]
+    assert left_out == ["ext.so", "helper.py", "pkg/__init__.py", "x.pth"]
 
 
 def _scores(rec):
@@ -132,6 +155,8 @@ HOLDERS = {
     "namespace": "import types as _t\nbox = _t.SimpleNamespace(f=_L.conv2d_forward)\n",
     "nested": "class Box:\n    pass\nbox = Box()\nbox.inner = Box()\nbox.inner.f = _L.conv2d_forward\n",
     "in_a_list": "class Box:\n    pass\nbox = Box()\nbox.fs = [_L.conv2d_forward]\n",
+    # a red-team notebook (2026-12-03) kept library functions in a NumPy object array
+    "object_array": "box = np.empty(2, dtype=object)\nbox[0] = _L.conv2d_forward\n",
     # the class hides its dict behind code of its own: the inspection must not run it
     "guarded": ("class Box:\n    def __getattribute__(self, name):\n"
                 "        if name == '__dict__':\n            raise RuntimeError('inspected')\n"
@@ -139,7 +164,7 @@ HOLDERS = {
                 "box = Box()\nbox.f = _L.conv2d_forward\n"),
 }
 CALLS = {"instance": "box.f", "slots": "box.f", "namespace": "box.f", "nested": "box.inner.f",
-         "in_a_list": "box.fs[0]", "guarded": "box.f"}
+         "in_a_list": "box.fs[0]", "guarded": "box.f", "object_array": "box[0]"}
 
 
 @pytest.mark.parametrize("holder", sorted(HOLDERS))
@@ -153,6 +178,21 @@ def test_a_reference_held_in_an_object_of_the_students_is_found(holder):
     ns = _namespace(source)
     reasons = checks.IN_THIS_PROCESS.forbidden_uses(checks.get_part("a2.conv2d"), ns["conv2d"])
     assert any("minicnn.kernels.loops.conv2d_forward" in r for r in reasons), (holder, reasons)
+
+
+def test_a_copy_of_a_graders_own_stand_in_is_found():
+    """A red-team notebook (2026-12-03) rebuilt the a1 grader's own correlation from its __code__
+    with fresh globals, wrapped it in njit, and earned 8 points unflagged: the course's functions
+    were not fingerprinted.  Now they are, for the inspection."""
+    ns = _namespace(T.SETUP + (
+        "from minicnn.course import a1_convolution as _g\n"
+        "_code = getattr(_g, '_grader_' + 'correlate2d').__code__\n"
+        "correlate2d = njit(type(lambda: 0)(_code, {'np': np}))\n"
+        "def held(image, kernel, stride=1, padding=0):\n    return _g._grader_correlate2d(image, kernel, stride, padding)\n"))
+    for func in ("correlate2d", "held"):
+        reasons = checks.IN_THIS_PROCESS.forbidden_uses(checks.get_part("a1.correlate2d"), ns[func])
+        assert any("minicnn.course.a1_convolution._grader_correlate2d" in r for r in reasons), (func, reasons)
+    assert fingerprints.reference_name(ns["correlate2d"]) == "minicnn.course.a1_convolution._grader_correlate2d"
 
 
 def test_an_honest_object_is_not_mistaken_for_a_reference():
