@@ -225,7 +225,8 @@ def numpy_helper(obj, numpy_functions) -> bool:
     name, mod = getattr(obj, "__name__", None), getattr(obj, "__module__", None)
     if not isinstance(name, str) or not isinstance(mod, str) or not numpy_functions:
         return False
-    return _top(mod) == "numpy" and callable(obj) and any(f in name for f in numpy_functions)
+    return (_top(mod) == "numpy" and callable(obj) and not isinstance(obj, type)
+            and any(f in name for f in numpy_functions))
 
 
 def _reference_use(pyfn, what: str, allowed_modules, how: str = ""):

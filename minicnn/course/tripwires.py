@@ -22,7 +22,7 @@ import types
 
 from .. import kernels
 from ..sandbox.calls import ForbiddenCall, is_numba_dispatcher
-from . import fingerprints
+from . import fingerprints, inspection
 
 OWN_WORK_MODULES = ("minicnn.layers", "minicnn.models", "minicnn.optim", "minicnn.training")
 
@@ -168,17 +168,12 @@ def _disable_numpy(names) -> None:
             continue
         trip = _tripwire(f"the graded function called numpy.{fname}, which this exercise asks you to write "
                          "yourself", "numpy", fname)
-        # and NumPy's own helpers behind it (numpy.lib._arraypad_impl._pad_simple, multiarray.correlate2:
-        # a name holding fname, see inspection.numpy_helper), wherever NumPy keeps them
+        # and NumPy's own helpers behind it (numpy.lib._arraypad_impl._pad_simple, multiarray.correlate2),
+        # wherever NumPy keeps them: the functions the static inspection names too
         for mod in modules:
             for attr, obj in list(vars(mod).items()):
-                if obj is original or (attr != "__builtins__" and callable(obj) and not isinstance(obj, type)
-                                       and fname in attr and _top_module(obj) == "numpy"):
+                if obj is original or inspection.numpy_helper(obj, (fname,)):
                     setattr(mod, attr, trip)
-
-
-def _top_module(obj) -> str:
-    return (getattr(obj, "__module__", None) or "").split(".")[0]
 
 
 def arming(mode, numpy_functions=()):

@@ -288,10 +288,13 @@ def _numba_path(expr, bindings: dict) -> str:
 # an assignment the parser can see (globals()["f"] = f.py_func, exec, setattr on __main__), or numba's
 # own decorator replaced (`import numba as nb; nb.njit = lambda f: f`).  Seen in a batch (2026-12-02):
 # both, with the runner's own report patched as well, earned every compiled point for plain Python.
-DYNAMIC_NAMES = {"globals", "vars", "locals", "setattr", "delattr", "exec", "eval", "compile", "__import__"}
+# attrgetter and objmode count under any name they are imported as (`from numba import objmode as om`)
+DYNAMIC_IMPORTS = {"attrgetter", "objmode"}
+DYNAMIC_NAMES = {"globals", "vars", "locals", "setattr", "delattr", "exec", "eval", "compile", "__import__"} \
+    | DYNAMIC_IMPORTS
 DYNAMIC_ATTRS = {"__dict__", "__setattr__", "__delattr__", "__code__", "__globals__", "__builtins__",
                  "import_module", "reload", "modules", "f_globals", "f_locals", "py_func",
-                 "__getattribute__", "attrgetter", "objmode"}
+                 "__getattribute__"} | DYNAMIC_IMPORTS
 JIT_ROOTS = {"numba", "__main__", "sys", "builtins", "importlib", "types", "minicnn"}
 
 
@@ -299,8 +302,9 @@ def run_time_rebinding(cells: list) -> list[str]:
     """Why the source cannot be trusted to show which functions are compiled (empty when it can):
     a use of globals/vars/locals/setattr/delattr/exec/eval/compile/__import__, of an attribute such
     as __dict__, import_module or py_func, getattr with a name built at run time or a __dunder__
-    one, numba's objmode (Python run from inside compiled code), or an assignment into numba, __main__, sys, builtins,
-    importlib, types or minicnn (under any alias), or into anything a call returned."""
+    one, numba's objmode (Python run from inside compiled code), or an assignment into numba,
+    __main__, sys, builtins, importlib, types or minicnn (under any alias), or into anything a call
+    returned."""
     reasons: list = []
 
     def add(text):
@@ -316,10 +320,10 @@ def run_time_rebinding(cells: list) -> list[str]:
                 add(f"uses {node.id}{where}")
             elif isinstance(node, ast.Attribute) and node.attr in DYNAMIC_ATTRS:
                 add(f"uses .{node.attr}{where}")
-            elif isinstance(node, ast.Name) and node.id in ("attrgetter", "objmode"):
-                add(f"uses {node.id}{where}")
-            elif isinstance(node, ast.ImportFrom) and any(a.name in ("attrgetter", "objmode") for a in node.names):
-                add(f"uses {next(a.name for a in node.names if a.name in ('attrgetter', 'objmode'))}{where}")
+            elif isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    if alias.name in DYNAMIC_IMPORTS:
+                        add(f"uses {alias.name}{where}")
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
                 # getattr(f, "__glo" + "bals__").update(...) rebinds what the parser cannot see
                 # (a red-team notebook, 2026-12-03): a name built at run time, or a double-underscore one
