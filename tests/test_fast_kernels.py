@@ -209,18 +209,25 @@ def test_pooling_paths_match_the_loops(pool, dtype, rng):
             close(bwd(g, x, k, s, p), bwd(g, x, k, s, p, impl="loop"), dtype, name + "_backward")
 
 
-def test_max_pool_ties_and_nan_as_the_loops():
-    """Integer-valued inputs (many ties) and NaN (check_finite=False): the fast 2x2 path
-    picks the same winner as the loops, bit for bit."""
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hw", [(8, 10), (7, 9), (2, 3), (33, 64)], ids=str)
+def test_max_pool_ties_and_nan_as_the_loops(dtype, hw):
+    """Integer-valued inputs (ties in every position of a window) and NaN (check_finite=False):
+    the fast 2x2 path picks the same winner as the loops, bit for bit, into a fresh array and
+    into an `out=` full of NaN, odd sizes and a row longer than one vector included."""
     rng = np.random.default_rng(5)
-    x = rng.integers(0, 3, size=(2, 3, 8, 10)).astype(np.float32)
+    h, w = hw
+    x = rng.integers(0, 3, size=(2, 3, h, w)).astype(dtype)
+    x[rng.random(x.shape) < 0.05] = np.nan
     x[0, 0, 0, 0] = np.nan
-    x[0, 1, 1, 3] = np.nan
-    g = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
-    np.testing.assert_array_equal(minicnn.max_pool2d(x, 2, check_finite=False),
-                                  minicnn.max_pool2d(x, 2, check_finite=False, impl="loop"))
-    np.testing.assert_array_equal(minicnn.max_pool2d_backward(g, x, 2),
-                                  minicnn.max_pool2d_backward(g, x, 2, impl="loop"))
+    y = minicnn.max_pool2d(x, 2, check_finite=False)
+    np.testing.assert_array_equal(y, minicnn.max_pool2d(x, 2, check_finite=False, impl="loop"))
+    g = rng.standard_normal(y.shape).astype(dtype)
+    want = minicnn.max_pool2d_backward(g, x, 2, impl="loop")
+    np.testing.assert_array_equal(minicnn.max_pool2d_backward(g, x, 2), want)
+    out = np.full(x.shape, np.nan, dtype=dtype)
+    assert minicnn.max_pool2d_backward(g, x, 2, out=out) is out
+    np.testing.assert_array_equal(out, want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
