@@ -172,10 +172,7 @@ def _stage(subs, assignment: str):
 
 def _digest(files: dict, flags: list) -> str:
     """What a record is current for: every file's path and contents, every folder, and what was left out."""
-    h = hashlib.sha256()
-    for rel in sorted(files):
-        data = files[rel]
-        h.update(os.fsencode(rel) + (b"/\0" if data is None else b"\0" + hashlib.sha256(data).digest()))
+    h = hashlib.sha256(seeds.submission_digest(files).encode("ascii"))
     for flag in flags:
         h.update(b"flag\0" + flag.encode("utf-8", "backslashreplace"))
     return h.hexdigest()
@@ -222,7 +219,8 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
 
     secret, secret_course: where the course secret is (seeds.find_secret: an explicit file, else
     $MINICNN_COURSE_SECRET_FILE, else `secret_course` or `course`'s .minicnn/secret); the hidden
-    seeds are derived from it here, in this process, and each task gets its student's alone.
+    seeds are derived from it here, in this process, for each student and what they handed in
+    (seeds.submission_digest), and each task gets its student's alone.
 
     pdf_browser: a Chromium executable (pdf.require_browser()) to print each feedback page to PDF
     beside its HTML as well; a page it cannot print is a flag on that record."""
@@ -266,7 +264,8 @@ def grade_batch(assignment: str, course: Path, jobs: int | None = None, isolatio
             stamps[student] = late.read_timestamp(path.parent)
     specs = test_specs(source_nb)
     for job in queue:
-        job["seeds"] = seeds.for_student(key, assignment, job["student"], specs)
+        job["seeds"] = seeds.for_student(key, assignment, job["student"], specs,
+                                         submission=seeds.submission_digest(job["files"]))
     log(f"grading {len(queue)} submission(s) of {assignment}"
         + (f" ({len(kept)} already graded, kept; --force regrades them)" if kept else "")
         + (f" on the Dask cluster at {scheduler}" if scheduler else f" with {jobs} local worker process(es)"))

@@ -15,10 +15,10 @@ and once for the course:
 Mutants that cannot disturb each other's verdicts share one submitted notebook (see
 mutation.batches), which keeps the number of notebook executions small.
 
-With a course secret (seeds.py) the hidden cases are the ones `minicnn course grade` derives
-for the student id "verify" (nbgrader runs one set of test cells for every notebook it grades,
-so one id for all of them): `minicnn course grade NOTEBOOK --student verify` reproduces them.
-Without one, the notebooks' own hidden seeds.
+With a course secret (seeds.py) the hidden cases are derived for the student id "verify" and no
+submission digest (nbgrader runs one set of test cells for every notebook it grades, so one set
+for all of them); `minicnn course grade`, which adds the digest of what was handed in, draws
+other cases.  Without a secret, the notebooks' own hidden seeds.
 """
 from __future__ import annotations
 

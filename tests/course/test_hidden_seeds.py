@@ -1,16 +1,19 @@
 """Hidden cases that stay hidden (issue 13, finding 4).
 
-The hidden seed of a part is derived from the course secret, the assignment, the part and the
-student (minicnn.grader.seeds), and a failed hidden case's feedback names its kind of case and
-mistake but no shape, setting, value or text of the student's own making.  The batch test
-grades one class of assignment 1 with a secret:
+The hidden seed of a part is derived from the course secret, the assignment, the part, the
+student and a digest of what they handed in (minicnn.grader.seeds), and a failed hidden case's
+feedback names its kind of case and mistake but no shape, setting, value or text of the
+student's own making.  The batch test grades one class of assignment 1 with a secret:
 
     ann, bob   the correct notebook                                   the same full marks
-    cal        correlate2d an @njit lookup table of the public cases' answers and of cal's own
-               hidden cases (as derived from the secret: what a regrade reproduces)   full marks there
+    cal        correlate2d an @njit lookup table of the public cases' answers and of the hidden
+               cases cal's earlier submission (the correct notebook) was graded with: what a
+               student who carried them out of one run would hand in next   no hidden case passes
     mal        the same kind of table, holding the public answers, the answers of the notebook's
                hidden seed (finding 4: replayed from one old feedback page) and of bob's hidden
                cases (a classmate's, copied in full)          no hidden case passes
+    dan        correlate2d wrong on images whose height plus width is odd: about half the hidden
+               cases pass, in a pattern a regrade of the same notebook must reproduce
 """
 from __future__ import annotations
 
@@ -61,6 +64,11 @@ def test_the_derivation_is_deterministic_64_bit_and_differs_per_student_part_ass
               seeds.derive(key, "a2_volumes_pooling", CORR, "ann", 7877), seeds.derive(key, A1, CORR, "ann", 7878),
               seeds.derive(b"another secret", A1, CORR, "ann", 7877)}
     assert seed not in others and len(others) == 5
+    # the submission's digest, when given, is part of it
+    handed = seeds.submission_digest({f"{A1}.ipynb": b"{}"})
+    assert seeds.derive(key, A1, CORR, "ann", 7877, handed) == seeds.derive(key, A1, CORR, "ann", 7877, handed)
+    assert len({seed, seeds.derive(key, A1, CORR, "ann", 7877, handed),
+                seeds.derive(key, A1, CORR, "ann", 7877, seeds.submission_digest({f"{A1}.ipynb": b"{ }"}))}) == 3
     # far beyond anything one could replay (the notebook's seeds are 4-digit)
     assert max(seeds.derive(key, A1, CORR, f"s{i}", 7877) for i in range(20)) > 2 ** 48
     # the cases' generator takes every 64-bit seed, and different seeds give different cases
@@ -78,6 +86,29 @@ def test_for_student_derives_the_hidden_cells_only_and_nothing_without_a_secret(
     assert hidden and set(got) == {s.grade_id for s in hidden}
     assert got["test_correlate2d"] == seeds.derive(SECRET.encode(), A1, CORR, "ann", _notebook_seed("test_correlate2d"))
     assert seeds.for_student(None, A1, "ann", specs) == {}
+    handed = seeds.submission_digest({f"{A1}.ipynb": b"{}"})
+    bound = seeds.for_student(SECRET.encode(), A1, "ann", specs, submission=handed)
+    assert set(bound) == set(got) and not set(bound.values()) & set(got.values())
+    assert bound["test_correlate2d"] == seeds.derive(SECRET.encode(), A1, CORR, "ann",
+                                                     _notebook_seed("test_correlate2d"), handed)
+
+
+def test_the_submission_digest_covers_every_path_and_byte_and_not_the_order():
+    nb = f"{A1}.ipynb"
+    base = {nb: b'{"cells": []}', "data": None, "data/cases.txt": b"1 2 3"}
+    digest = seeds.submission_digest(base)
+    assert digest == seeds.submission_digest(dict(reversed(list(base.items()))))
+    assert len(digest) == 64 and int(digest, 16) >= 0
+    changed = [
+        {**base, nb: b'{"cells": [] }'},                        # one byte of the notebook
+        {**base, "data/cases.txt": b"1 2 4"},                   # a file beside it
+        {k: v for k, v in base.items() if k != "data/cases.txt"},   # a file removed
+        {**base, "notes.md": b""},                              # an empty file added
+        {**base, "more": None},                                 # an empty folder added
+        {nb: base[nb], "data": None, "data/cases.TXT": b"1 2 3"},   # a file renamed
+        {nb: base[nb], "data": b"", "data/cases.txt": b"1 2 3"},    # a folder that is now a file
+    ]
+    assert len({digest} | {seeds.submission_digest(c) for c in changed}) == len(changed) + 1
 
 
 def test_a_secret_others_can_read_is_refused_and_the_lookup_order_holds(tmp_path, monkeypatch):
@@ -246,12 +277,48 @@ def _fingerprint(img, k, s, p) -> list:
     return [float(v) for v in (*np.shape(img), *np.shape(k), s, p, (a * w[:a.size]).sum(), (b * w[:b.size]).sum())]
 
 
-def _memoriser(cases) -> dict:
+def _with_cell(source: str) -> dict:
+    """The correct notebook with its correlate2d cell replaced by `source`."""
     nb = json.loads((SUBMISSIONS / "correct.ipynb").read_text())
     for cell in nb["cells"]:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "correlate2d":
-            cell["source"] = _lookup_table_cell(cases)
+            cell["source"] = source
     return nb
+
+
+def _memoriser(cases) -> dict:
+    return _with_cell(_lookup_table_cell(cases))
+
+
+HALF_WRONG = """\
+@njit
+def correlate2d(image, kernel, stride, padding):
+    padded = zero_pad(image, padding)
+    kh, kw = kernel.shape
+    out = np.zeros(((padded.shape[0] - kh) // stride + 1, (padded.shape[1] - kw) // stride + 1))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = (padded[i * stride:i * stride + kh, j * stride:j * stride + kw] * kernel).sum()
+    if (image.shape[0] + image.shape[1]) % 2 == 1:
+        out[0, 0] += 1.0
+    return out
+"""
+
+
+def _handed_in(nb: dict) -> bytes:
+    return json.dumps(nb).encode("utf-8")
+
+
+def test_a_table_of_the_cases_it_is_graded_with_passes_them():
+    """The control for cal and mal below: the lookup table works, in-process, on the very cases it
+    holds (so a table that fails in the batch fails because its cases were not the ones drawn)."""
+    seed = 2 ** 63 + 77
+    namespace = {"np": np, "njit": __import__("numba").njit}
+    exec(_lookup_table_cell(_cases(checks.PUBLIC_SEED) + _cases(seed)), namespace)
+    part = checks.get_part(CORR)
+    res = checks.run_part(part, namespace["correlate2d"], seed, 4)
+    assert res.score == 4, res.lines[:10]
+    assert checks.run_part(part, namespace["correlate2d"], seed + 1, 4).score < 4
 
 
 @pytest.fixture(scope="module")
@@ -259,15 +326,20 @@ def graded(tmp_path_factory):
     course = tmp_path_factory.mktemp("hidden-seeds")
     _secret_file(course)
     key, nb_seed = SECRET.encode(), _notebook_seed("test_correlate2d")
-    own = {s: seeds.derive(key, A1, CORR, s, nb_seed) for s in ("ann", "bob", "cal", "mal")}
-    notebooks = {"ann": json.loads((SUBMISSIONS / "correct.ipynb").read_text()),
-                 "bob": json.loads((SUBMISSIONS / "correct.ipynb").read_text()),
-                 "cal": _memoriser(_cases(0) + _cases(own["cal"])),
-                 "mal": _memoriser(_cases(0) + _cases(nb_seed) + _cases(own["bob"]))}
+    correct = json.loads((SUBMISSIONS / "correct.ipynb").read_text())
+    earlier = seeds.submission_digest({f"{A1}.ipynb": _handed_in(correct)})   # what cal handed in first
+    notebooks = {"ann": correct, "bob": correct,
+                 "cal": _memoriser(_cases(0) + _cases(seeds.derive(key, A1, CORR, "cal", nb_seed, earlier))),
+                 "mal": _memoriser(_cases(0) + _cases(nb_seed) + _cases(seeds.derive(key, A1, CORR, "bob", nb_seed,
+                                                                                       earlier))),
+                 "dan": _with_cell(HALF_WRONG)}
+    own = {}
     for student, nb in notebooks.items():
         folder = course / "submitted" / student / A1
         folder.mkdir(parents=True)
-        (folder / f"{A1}.ipynb").write_text(json.dumps(nb))
+        (folder / f"{A1}.ipynb").write_bytes(_handed_in(nb))
+        own[student] = seeds.derive(key, A1, CORR, student, nb_seed,
+                                    seeds.submission_digest({f"{A1}.ipynb": _handed_in(nb)}))
     old = os.environ.pop(seeds.ENV, None)
     try:
         report = batch.grade_batch(A1, course, jobs=2, progress=False, log=lambda *a: None)
@@ -289,19 +361,26 @@ def test_correct_work_scores_the_same_for_every_student(graded):
     assert sum(p["score"] for p in recs["ann"]["parts"]) == sum(p["score"] for p in recs["bob"]["parts"]) == full
 
 
-def test_each_student_gets_their_own_hidden_cases_reproducible_from_the_secret(graded):
-    _, _, recs, _ = graded
-    cal, mal = _part(recs["cal"]), _part(recs["mal"])
-    # cal's table holds cal's own derived hidden cases: every one of them passes
-    assert cal["score"] == cal["max"] == 4, cal["lines"][:12]
-    # mal's table holds the notebook seed's hidden cases and bob's: none is mal's
-    assert mal["score"] < mal["max"]
-    # the compiled point is judged on the part's own cell, hidden cases included: a table of
-    # memorised answers compiles, but earns it only where it also answers the student's own cases
-    compiled = "test_correlate2d_compiled"
-    assert _part(recs["cal"], compiled)["score"] == 1
-    assert _part(recs["mal"], compiled)["score"] == 0, _part(recs["mal"], compiled)["lines"]
-    assert _part(recs["ann"], compiled)["score"] == 1
+def test_each_submission_gets_its_own_hidden_cases(graded):
+    _, _, recs, own = graded
+    assert own["ann"] != own["bob"]    # the same notebook, two students
+    hidden = len([c for c in _cases(1) if c.hidden])
+    for student in ("cal", "mal"):
+        # cal's table holds the hidden cases of cal's earlier submission; mal's the notebook seed's
+        # and bob's: none is drawn for the notebook that holds the table
+        part = _part(recs[student])
+        assert part["score"] < part["max"]
+        assert sum(ln.strip().startswith("FAIL hidden case") for ln in part["lines"]) == hidden, part["lines"]
+        # the compiled point is judged on the part's own cell, hidden cases included: a table of
+        # memorised answers compiles, but earns it only where it also answers the student's own cases
+        assert _part(recs[student], "test_correlate2d_compiled")["score"] == 0
+    assert _part(recs["ann"], "test_correlate2d_compiled")["score"] == 1
+    # dan: the pattern of passed hidden cases is the one dan's own derived cases give
+    dan = [ln.strip() for ln in _part(recs["dan"])["lines"] if ln.strip().startswith(("FAIL hidden", "ok hidden"))]
+    drawn = [c for c in _cases(own["dan"]) if c.hidden]
+    odd = [(c.args[0].shape[0] + c.args[0].shape[1]) % 2 == 1 for c in drawn]
+    assert 0 < sum(odd) < len(odd)
+    assert sum(ln.startswith("FAIL hidden") for ln in dan) == sum(odd), dan
 
 
 def test_a_memoriser_earns_no_hidden_case_points(graded):
@@ -327,11 +406,17 @@ def test_the_feedback_and_the_outputs_reveal_no_hidden_case_or_seed(graded):
     texts = [html, (course / "grades" / f"{A1}-report.json").read_text(encoding="utf-8")]
     with open(course / "grades" / f"{A1}.csv", newline="", encoding="utf-8") as fh:
         texts.append(fh.read())
-    for student in ("ann", "bob", "cal", "mal"):
+    for student in own:
         texts.append((course / "feedback" / student / A1 / f"{A1}.html").read_text(encoding="utf-8"))
     specs = plan.test_specs(read_notebook(source_notebook(A1)))
-    every_seed = [s for student in own for s in seeds.for_student(SECRET.encode(), A1, student, specs).values()]
-    assert len(every_seed) == 4 * len(seeds.for_student(SECRET.encode(), A1, "ann", specs)) > 0
+    every_seed = []
+    for student in own:
+        handed = (course / "submitted" / student / A1 / f"{A1}.ipynb").read_bytes()
+        got = seeds.for_student(SECRET.encode(), A1, student, specs,
+                                submission=seeds.submission_digest({f"{A1}.ipynb": handed}))
+        assert got["test_correlate2d"] == own[student]     # the seeds the batch graded with
+        every_seed += got.values()
+    assert len(every_seed) == len(own) * len(seeds.for_student(SECRET.encode(), A1, "ann", specs)) > 0
     for text in texts:
         assert SECRET not in text
         for seed in every_seed:
@@ -339,16 +424,32 @@ def test_the_feedback_and_the_outputs_reveal_no_hidden_case_or_seed(graded):
 
 
 def test_one_notebook_graded_alone_reproduces_the_students_hidden_cases(graded, tmp_path):
-    """`minicnn course grade NOTEBOOK --student cal --secret FILE` derives cal's seeds as the batch
-    did: cal's table of cal's own hidden cases passes them all again, and as another student it does not."""
-    course, _, _, own = graded
+    """`minicnn course grade NOTEBOOK --student dan --secret FILE` derives dan's seeds as the batch
+    did (dan handed in the notebook alone): the same hidden cases pass and fail. Graded as another
+    student, or as dan with one comment added to the notebook (a new submission), others do."""
+    course, _, recs, _ = graded
     nb = tmp_path / f"{A1}.ipynb"
-    nb.write_text((course / "submitted" / "cal" / A1 / f"{A1}.ipynb").read_text())
+    nb.write_bytes((course / "submitted" / "dan" / A1 / f"{A1}.ipynb").read_bytes())
     env = {k: v for k, v in os.environ.items() if k != seeds.ENV}
-    exe = [sys.executable, "-m", "minicnn.cli", "course", "grade", str(nb), "--secret",
-           str(course / ".minicnn" / "secret"), "--case-timeout", "10"]
-    proc = subprocess.run(exe + ["--student", "cal"], capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "grading a1_convolution.ipynb as 'cal'" in proc.stdout
-    assert "test_correlate2d           4 / 4" in proc.stdout, proc.stdout
-    assert "no course secret" not in proc.stderr
+    secret = str(course / ".minicnn" / "secret")
+
+    def hidden_lines(text):
+        return [ln.strip() for ln in text.splitlines() if ln.strip().startswith("FAIL hidden")]
+
+    batch_lines = [ln.strip() for ln in _part(recs["dan"])["lines"] if ln.strip().startswith("FAIL hidden")]
+    assert batch_lines
+    changed = tmp_path / "changed" / f"{A1}.ipynb"
+    changed.parent.mkdir()
+    changed.write_bytes(_handed_in(_with_cell(HALF_WRONG + "# checked once more\n")))
+    outs = {}
+    for student, path in (("dan", nb), ("ann", nb), ("dan", changed)):
+        proc = subprocess.run([sys.executable, "-m", "minicnn.cli", "course", "grade", str(path), "--secret", secret,
+                               "--case-timeout", "10", "--details", "--student", student],
+                              capture_output=True, text=True, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert f"grading a1_convolution.ipynb as '{student}'" in proc.stdout
+        assert "no course secret" not in proc.stderr
+        outs[student, path] = hidden_lines(proc.stdout)
+    assert outs["dan", nb] == batch_lines, (outs["dan", nb], batch_lines)
+    assert outs["ann", nb] != batch_lines
+    assert outs["dan", changed] != batch_lines and outs["dan", changed], outs["dan", changed]
