@@ -45,8 +45,8 @@ from .registry import PARTS, get_part
 __all__ = ["check", "check_compiled", "show_example",                       # what the notebooks call
            "run_part", "call_part", "kept_child", "compiled_point", "compiled_feedback", "headline", "InThisProcess",
            "IN_THIS_PROCESS", "get_part", "PARTS",                                  # what the grader uses
-           "Part", "Case", "AnyOf", "Result", "case_rng", "compare_arrays", "compare_exact", "matches",
-           "PUBLIC_SEED", "CASE_TIMEOUT"]
+           "Part", "Case", "AnyOf", "Result", "case_rng", "cases_for", "call_args", "compare_arrays", "compare_exact",
+           "matches", "PUBLIC_SEED", "CASE_TIMEOUT"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))  # frames of the course's own wrappers stay out of error texts
 
@@ -190,6 +190,16 @@ def _error_hint(part: Part, out) -> tuple[str, str | None]:
     return f"{out.status}:{out.error}", None
 
 
+def cases_for(part: Part, seed: int = PUBLIC_SEED) -> list:
+    """The cases run_part checks `part` on with `seed` (hidden cases too unless it is PUBLIC_SEED)."""
+    return part.cases(case_rng(part.key, seed), seed != PUBLIC_SEED)
+
+
+def call_args(case: Case) -> tuple:
+    """The arguments one call of a case gets: its arrays copied (a call may change them in place)."""
+    return tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in case.args)
+
+
 def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases=None, student=None) -> Result:
     """Run every case of `part` on `fn` and build the feedback; nothing is printed here.
 
@@ -197,7 +207,6 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
     passes its handle on a sandboxed process, in which `fn` names the function: then the calls
     happen there and only their results, as data, come back to be compared here."""
     student = IN_THIS_PROCESS if student is None else student
-    hidden = seed != PUBLIC_SEED
     lines = []
     missing = student.missing(part, fn)
     if missing:
@@ -208,7 +217,7 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
                      "That earns no points here (the exercise is to write it yourself).")
         return Result(part.key, 0, 1, 0.0, points, lines, reasons, False)
     if cases is None:
-        cases = part.cases(case_rng(part.key, seed), hidden)
+        cases = cases_for(part, seed)
     passed, not_impl, skipped_after_timeout, hidden_failed, hidden_passed = 0, 0, False, False, 0
     warnings_seen, errors_seen = [], {}
     for i, case in enumerate(cases):
@@ -219,8 +228,7 @@ def run_part(part: Part, fn, seed: int = PUBLIC_SEED, points: float = 1.0, cases
         if skipped_after_timeout:
             lines.append(f"  skip {head}: not run, an earlier case timed out")
             continue
-        args = tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in case.args)
-        out = student.call(part, fn, args, part.timeout)
+        out = student.call(part, fn, call_args(case), part.timeout)
         for w in out.warnings if not case.hidden else ():   # a hidden case's warnings could carry its inputs
             if w not in warnings_seen:
                 warnings_seen.append(w)

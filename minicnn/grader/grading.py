@@ -14,7 +14,8 @@ visited once, each handing the one record (record.Grade) to the next:
 3. run       those cells run in a runner process inside the sandbox (remote.py, runner.py); for
              every case the grader generates the inputs, asks the runner to call the student's
              function on them, reads the reply as data (no pickle), and compares it with
-             minicnn's reference answer computed here (minicnn.course.checks.run_part);
+             minicnn's reference answer computed here (minicnn.course.checks.run_part); every
+             public answer of every part is asked for before any hidden input is sent (phases.py);
 4. finish    what the run showed (cell errors, flags, output, processes killed) goes on the record.
 
 What the student's code does to its own process changes nothing but its own replies.
@@ -37,6 +38,7 @@ from ..course.notebook import read_notebook
 from ..sandbox import isolation
 from .plan import TestSpec, numba_compiled, program, run_time_rebinding, static_flags, test_specs, tripwire_mode
 from .record import Grade, PartGrade
+from .phases import Phased
 from .remote import Remote, RemoteFunction
 
 CELLS_TIMEOUT = {"a5_lenet": 900.0}     # seconds for a submission's cells to run (training takes a while)
@@ -143,6 +145,7 @@ def _run(record: Grade, specs, cells, submission_dir: Path, settings: Settings) 
     scorer = _Scorer(remote, {k: numba_compiled(cells, k) for k in ("njit", "cuda")}, settings.case_timeout,
                      run_time_rebinding(cells))
     try:
+        scorer.prefetch(specs)   # every public answer before any hidden input (phases.py)
         record.parts = [scorer.score(spec) for spec in specs]
     finally:
         remote.stop()
@@ -151,20 +154,42 @@ def _run(record: Grade, specs, cells, submission_dir: Path, settings: Settings) 
 
 
 class _Scorer:
-    """Scores one test cell after another against the same runner."""
+    """Scores one test cell after another against the same runner, asked in two phases: prefetch,
+    then score (phases.Phased)."""
 
     def __init__(self, remote: Remote, jitted: dict, case_timeout: float | None, rebinding: list = ()):
-        self.remote, self.jitted, self.case_timeout = remote, jitted, case_timeout
+        self.student, self.jitted, self.case_timeout = Phased(remote), jitted, case_timeout
         self.rebinding = list(rebinding)   # plan.run_time_rebinding: then no source verdict "compiled" holds
         self.public: dict = {}   # part key -> its public checks' Result (for the compiled points)
         self.checked: dict = {}  # part key -> the Result of its test cell, hidden cases included
 
-    def score(self, spec: TestSpec) -> PartGrade:
+    def _part(self, spec: TestSpec):
         part = checks.get_part(spec.part)
         if self.case_timeout is not None:
             part = dataclasses.replace(part, timeout=min(part.timeout, self.case_timeout))
+        return part
+
+    def _launch_refused(self, spec: TestSpec, part) -> bool:
+        return spec.kind == "check" and part.kernel and spec.func not in self.jitted["cuda"]
+
+    def prefetch(self, specs) -> None:
+        """Phase 1: what score() will ask the runner for, but the hidden cases (phases.py)."""
+        wanted, reports, checked = [], [], {s.part for s in specs if s.kind == "check"}
+        for spec in specs:
+            part = self._part(spec)
+            if spec.kind == "check":
+                if not self._launch_refused(spec, part):
+                    wanted.append((part, spec.func, spec.seed))
+            else:
+                reports.append((spec.kernel or spec.func, part.compiled_kind))
+                if spec.part not in checked:
+                    wanted.append((part, spec.func, checks.PUBLIC_SEED))
+        self.student.prefetch(wanted, reports)
+
+    def score(self, spec: TestSpec) -> PartGrade:
+        part = self._part(spec)
         fn = RemoteFunction(spec.func)
-        if spec.kind == "check" and part.kernel and spec.func not in self.jitted["cuda"]:
+        if self._launch_refused(spec, part):
             # the grader launches this function as a kernel inside the submission's process, where the
             # adapter's own "is it a kernel" test could be patched: the verdict is taken from the source
             return PartGrade(spec.grade_id, spec.part, part.title, 0.0, float(spec.points),
@@ -172,24 +197,24 @@ class _Scorer:
                               f"  its definition in the notebook does not carry numba's cuda.jit decorator, and "
                               f"the grader launches `{spec.func}` as a kernel"])
         if spec.kind == "check":
-            res = checks.run_part(part, fn, spec.seed, spec.points, student=self.remote)
+            res = checks.run_part(part, fn, spec.seed, spec.points, student=self.student)
             self.checked[spec.part] = res
             if res.forbidden:
-                self.remote.flag(f"{spec.grade_id}: not the student's own code: " + "; ".join(res.forbidden)[:400])
+                self.student.flag(f"{spec.grade_id}: not the student's own code: " + "; ".join(res.forbidden)[:400])
             score, lines = res.score, [checks.headline(part, res, "hidden cases")] + res.lines
         else:
             name = spec.kernel or spec.func
             # decided here, from the source, whatever the runner says: the runner's report only
             # adds a reason (a decorated function that failed to compile)
-            ok, why = self.remote.compiled(name, part.compiled_kind)
+            ok, why = self.student.compiled(name, part.compiled_kind)
             if name not in self.jitted[part.compiled_kind]:
                 if ok:
-                    self.remote.flag(f"`{name}` reported itself compiled, but its source does not define it "
+                    self.student.flag(f"`{name}` reported itself compiled, but its source does not define it "
                                      "under numba's own jit decorator")
                 ok, why = False, ("its definition in the notebook does not carry numba's jit decorator (imported "
                                   "from numba, never redefined, no forceobj/nopython=False/device=True)")
             elif self.rebinding:
-                self.remote.flag(f"`{name}`: no compiled point, the notebook changes names or modules while it runs: "
+                self.student.flag(f"`{name}`: no compiled point, the notebook changes names or modules while it runs: "
                                  + "; ".join(self.rebinding[:3])[:300])
                 ok, why = False, ("the notebook changes names or modules while it runs ("
                                   + "; ".join(self.rebinding[:3])[:300] + "), so the grader cannot tell from the "
@@ -201,7 +226,7 @@ class _Scorer:
                 if basis is None:
                     if spec.part not in self.public:
                         self.public[spec.part] = checks.run_part(part, fn, checks.PUBLIC_SEED, 1.0,
-                                                                 student=self.remote)
+                                                                 student=self.student)
                     basis = self.public[spec.part]
                 ok, why = checks.compiled_point(basis)
             score = spec.points if ok else 0.0
