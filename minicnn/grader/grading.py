@@ -36,9 +36,9 @@ from pathlib import Path
 from ..course import checks
 from ..course.notebook import read_notebook
 from ..sandbox import isolation
+from .phases import Phased
 from .plan import TestSpec, numba_compiled, program, run_time_rebinding, static_flags, test_specs, tripwire_mode
 from .record import Grade, PartGrade
-from .phases import Phased
 from .remote import Remote, RemoteFunction
 
 CELLS_TIMEOUT = {"a5_lenet": 900.0}     # seconds for a submission's cells to run (training takes a while)
@@ -147,6 +147,9 @@ def _run(record: Grade, specs, cells, submission_dir: Path, settings: Settings) 
     try:
         scorer.prefetch(specs)   # every public answer before any hidden input (phases.py)
         record.parts = [scorer.score(spec) for spec in specs]
+        if scorer.student.late:   # a grader bug, not the student's: said to the instructor
+            record.flags.append(f"grader: {scorer.student.late} request(s) other than calls were sent after the "
+                                "hidden cases began (phases.py); their answers may not be hidden-safe")
     finally:
         remote.stop()
         shutil.rmtree(workdir, ignore_errors=True)

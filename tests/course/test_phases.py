@@ -164,6 +164,7 @@ def test_a_later_public_case_cannot_show_an_earlier_parts_hidden_inputs(tmp_path
         if env_secret is not None:
             os.environ["MINICNN_COURSE_SECRET_FILE"] = env_secret
     rec = report["records"][0]
+    assert not [f for f in rec["flags"] if f.startswith("grader:")], rec["flags"]   # nothing asked late
     size = next(p for p in rec["parts"] if p["grade_id"] == "test_output_size")
     assert size["score"] == size["max"], size["lines"]
     html = (course / "feedback" / "eve" / A1 / f"{A1}.html").read_text(encoding="utf-8")
