@@ -176,16 +176,21 @@ class _Scorer:
         return spec.kind == "check" and part.kernel and spec.func not in self.jitted["cuda"]
 
     def prefetch(self, specs) -> None:
-        """Phase 1: what score() will ask the runner for, but the hidden cases (phases.py)."""
-        wanted, reports, checked = [], [], {s.part for s in specs if s.kind == "check"}
+        """Phase 1: what score() will ask the runner for, but the hidden cases (phases.py). Walks the
+        specs as score() does: a compiled point is judged on its part's test cell when that ran
+        before it, else on the public cases, which a compiled report cannot need where the source
+        already refuses the point."""
+        wanted, reports, checked = [], [], set()
         for spec in specs:
             part = self._part(spec)
             if spec.kind == "check":
                 if not self._launch_refused(spec, part):
                     wanted.append((part, spec.func, spec.seed))
+                    checked.add(spec.part)
             else:
-                reports.append((spec.kernel or spec.func, part.compiled_kind))
-                if spec.part not in checked:
+                name = spec.kernel or spec.func
+                reports.append((name, part.compiled_kind))
+                if spec.part not in checked and name in self.jitted[part.compiled_kind] and not self.rebinding:
                     wanted.append((part, spec.func, checks.PUBLIC_SEED))
         self.student.prefetch(wanted, reports)
 
@@ -200,7 +205,8 @@ class _Scorer:
                               f"  its definition in the notebook does not carry numba's cuda.jit decorator, and "
                               f"the grader launches `{spec.func}` as a kernel"])
         if spec.kind == "check":
-            res = checks.run_part(part, fn, spec.seed, spec.points, student=self.student)
+            res = checks.run_part(part, fn, spec.seed, spec.points, self.student.cases_of(part, spec.seed),
+                                  student=self.student)
             self.checked[spec.part] = res
             if res.forbidden:
                 self.student.flag(f"{spec.grade_id}: not the student's own code: " + "; ".join(res.forbidden)[:400])
@@ -213,12 +219,12 @@ class _Scorer:
             if name not in self.jitted[part.compiled_kind]:
                 if ok:
                     self.student.flag(f"`{name}` reported itself compiled, but its source does not define it "
-                                     "under numba's own jit decorator")
+                                      "under numba's own jit decorator")
                 ok, why = False, ("its definition in the notebook does not carry numba's jit decorator (imported "
                                   "from numba, never redefined, no forceobj/nopython=False/device=True)")
             elif self.rebinding:
                 self.student.flag(f"`{name}`: no compiled point, the notebook changes names or modules while it runs: "
-                                 + "; ".join(self.rebinding[:3])[:300])
+                                  + "; ".join(self.rebinding[:3])[:300])
                 ok, why = False, ("the notebook changes names or modules while it runs ("
                                   + "; ".join(self.rebinding[:3])[:300] + "), so the grader cannot tell from the "
                                   "source that the function it calls is the compiled one")
@@ -229,6 +235,7 @@ class _Scorer:
                 if basis is None:
                     if spec.part not in self.public:
                         self.public[spec.part] = checks.run_part(part, fn, checks.PUBLIC_SEED, 1.0,
+                                                                 self.student.cases_of(part, checks.PUBLIC_SEED),
                                                                  student=self.student)
                     basis = self.public[spec.part]
                 ok, why = checks.compiled_point(basis)

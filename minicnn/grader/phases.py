@@ -58,6 +58,7 @@ class Phased:
         self.kept: dict = {}        # call_key -> Outcome
         self.inspected: dict = {}   # (part key, function name) -> reasons
         self.reports: dict = {}     # (function name, kind) -> (ok, why)
+        self.cases: dict = {}       # (part key, seed) -> the cases prefetch made (the scoring reuses them)
         self.late = 0
 
     def prefetch(self, wanted, reports=()) -> None:
@@ -73,13 +74,20 @@ class Phased:
                 fn = RemoteFunction(name)
                 if self.missing(part, fn) or self.forbidden_uses(part, fn):
                     continue
-                for case in checks.cases_for(part, seed):
+                if (part.key, seed) not in self.cases:
+                    self.cases[part.key, seed] = checks.cases_for(part, seed)
+                for case in self.cases[part.key, seed]:
                     if not case.hidden:
                         out = self.call(part, fn, checks.call_args(case), part.timeout)
                         if out.status in ("timeout", "forbidden"):
                             break
         finally:
             self.prefetching = False
+
+    def cases_of(self, part, seed):
+        """The cases prefetch made for (part, seed), so that scoring checks the very calls it kept;
+        None (run_part makes them) for a part it did not get to call."""
+        return self.cases.get((part.key, seed))
 
     def _late(self):
         if not self.prefetching:

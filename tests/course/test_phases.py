@@ -34,7 +34,7 @@ class Runner:
 
     def __init__(self, functions, forbidden=(), raise_forbidden=()):
         self.functions, self.forbidden, self.raise_forbidden = functions, set(forbidden), set(raise_forbidden)
-        self.log, self.flags, self.lookups = [], [], {}
+        self.log, self.flags = [], []
 
     def missing(self, part, fn):
         self.log.append(("lookup", fn.__name__))
@@ -76,8 +76,10 @@ def test_every_public_call_comes_before_the_first_hidden_one_and_the_verdicts_ar
     student = phases.Phased(runner)
     cells = [(size, "output_size", 4127), (count, "param_count", 5303)]
     student.prefetch(cells)
-    phased = [checks.run_part(part, RemoteFunction(name), seed, 2.0, student=student) for part, name, seed in cells]
+    phased = [checks.run_part(part, RemoteFunction(name), seed, 2.0, student.cases_of(part, seed), student=student)
+              for part, name, seed in cells]
     assert student.late == 0
+    assert student.cases_of(size, 4127) is not None and student.cases_of(size, 1) is None   # prefetch's own cases
     calls = [entry for entry in runner.log if entry[0] == "call"]
     hidden = set().union(*(_keys(p, n, s, True) for p, n, s in cells))
     public = set().union(*(_keys(p, n, s, False) for p, n, s in cells))
