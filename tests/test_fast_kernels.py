@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import minicnn
+import reference
 from minicnn.geometry import ConvGeometry
 from minicnn.kernels import KERNELS, fast
 from minicnn.kernels.fast import dense as fast_dense
@@ -123,6 +124,72 @@ def test_op_table_entries_directly(dtype, rng):
         close(FAST["conv2d_backward_weight"](g, x, geom), LOOP["conv2d_backward_weight"](g, x, geom),
               dtype, "conv2d_backward_weight")
         close(FAST["bias_backward"](g), LOOP["bias_backward"](g), dtype, "bias_backward")
+
+
+# (N, C, H, W, K, kh, kw, padding, dilation, the form chosen by default, the layout of the gather's
+#  forward ("-": no gather form), why)
+INPUT_GRAD_CASES = [
+    (2, 32, 12, 12, 9, 3, 3, 1, 1, "gather", "wide", "'same' padding: the planes are the same size"),
+    (3, 1, 24, 24, 6, 5, 5, 0, 1, "gather", "wide", "24x24 against 20x20: 1.44 times the scatter's work"),
+    (3, 1, 20, 20, 6, 5, 5, 0, 1, "scatter", "wide", "20x20 against 16x16: 1.56 times"),
+    (2, 6, 14, 14, 16, 5, 5, 0, 1, "scatter", "inner", "LeNet conv2: 1.96 times"),
+    (3, 16, 5, 5, 7, 5, 5, 0, 1, "scatter", "inner", "LeNet conv3: a 1x1 output, 25 times"),
+    (2, 3, 15, 13, 5, 3, 3, 2, 2, "gather", "inner", "dilation 2, padding 2: the gather pads by 2"),
+    (1, 2, 12, 9, 5, 1, 5, (0, 2), 1, "gather", "wide", "a 1x5 row filter, padding on one axis only"),
+    (2, 3, 20, 20, 4, 3, 2, (1, 0), (2, 3), "gather", "wide", "different dilations per axis"),
+    (2, 3, 10, 10, 3, 1, 1, 1, 1, "scatter", "-", "1x1 filter, padding 1: no gather form"),
+    (2, 4, 9, 8, 5, 3, 3, 3, 1, "scatter", "-", "padding past the filter's reach: no gather form"),
+    (40, 3, 6, 6, 5, 3, 3, 1, 1, "gather", "inner", "a batch the forward lays out batch-inner"),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", INPUT_GRAD_CASES, ids=[c[-1] for c in INPUT_GRAD_CASES])
+def test_input_gradient_forms_against_numpy(case, dtype, rng):
+    """conv2d_backward_input's two forms at stride 1 (the scatter, and the gather: the forward
+    kernel on grad_out with the filters turned) against the NumPy oracle in tests/reference.py,
+    the default form asserted, every form written into a caller's `out` full of NaN."""
+    n, c, h, w, k, kh, kw, padding, dilation, expected, gather_layout, _ = case
+    (ph, pw), (dh, dw) = (v if isinstance(v, tuple) else (v, v) for v in (padding, dilation))
+    oh, ow = h + 2 * ph - dh * (kh - 1), w + 2 * pw - dw * (kw - 1)
+    geom = ConvGeometry(kh, kw, 1, 1, ph, pw, dh, dw, oh, ow)
+    assert fast.input_grad_form(geom, (h, w), (oh, ow)) == expected
+    g_in = fast.gather_geometry(geom, (h, w))
+    assert (g_in is None) == (gather_layout == "-")
+    if g_in is not None:   # the forward the gather runs: grad_out (N, K, Ho, Wo) -> (N, C, H, W)
+        assert layout(n, oh, ow, kh, kw, 1, (g_in.ph, g_in.pw), dilation) == gather_layout
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((k, c, kh, kw)).astype(dtype)
+    g = rng.standard_normal((n, k, oh, ow)).astype(dtype)
+    want = reference.conv2d_backward(g, x, wt, 1, padding, dilation)[0].astype(dtype)
+    forms = ("scatter", "gather") if g_in is not None else ("scatter",)
+    for form in forms + (None,):
+        out = np.full((n, c, h, w), np.nan, dtype)
+        got = fast.conv2d_backward_input(g, wt, geom, (h, w), out=out, form=form)
+        assert got is out, form
+        close(got, want, dtype, f"grad_x, form {form}")
+    if len(forms) == 1:
+        with pytest.raises(ValueError, match="no gather form"):
+            fast.conv2d_backward_input(g, wt, geom, (h, w), form="gather")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_input_gradient_forms_on_random_shapes(dtype, rng):
+    """Random stride-1 shapes, paddings and dilations: both forms against the oracle."""
+    for _ in range(12):
+        kh, kw, dh, dw = (int(v) for v in rng.integers(1, 4, size=4))
+        ph, pw = int(rng.integers(0, (kh - 1) * dh + 1)), int(rng.integers(0, (kw - 1) * dw + 1))
+        h, w = (int(v) for v in rng.integers(max(kh * dh, kw * dw), 17, size=2))
+        n, c, k = (int(v) for v in rng.integers(1, 6, size=3))
+        oh, ow = h + 2 * ph - dh * (kh - 1), w + 2 * pw - dw * (kw - 1)
+        geom = ConvGeometry(kh, kw, 1, 1, ph, pw, dh, dw, oh, ow)
+        x = rng.standard_normal((n, c, h, w)).astype(dtype)
+        wt = rng.standard_normal((k, c, kh, kw)).astype(dtype)
+        g = rng.standard_normal((n, k, oh, ow)).astype(dtype)
+        want = reference.conv2d_backward(g, x, wt, 1, (ph, pw), (dh, dw))[0].astype(dtype)
+        for form in ("scatter", "gather"):
+            close(fast.conv2d_backward_input(g, wt, geom, (h, w), form=form), want, dtype,
+                  f"grad_x, form {form}, {geom}")
 
 
 def test_every_row_has_every_op_and_nothing_else():
