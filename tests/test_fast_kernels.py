@@ -236,6 +236,7 @@ def test_float32_stays_float32(rng):
         (fast_passes.taps_pass1, {"contract"}, (rows[0], planes, np.ones(4, f32), taps, offs, 0, 64)),
         (fast_passes.dot_pass, {"contract", "reassoc"}, (np.zeros((2, 4), f32), rows[0], rows[1], planes, taps,
                                                          offs, 0, 64)),
+        (fast_passes.dot_pass4, {"contract", "reassoc"}, (np.zeros((4, 4), f32), *rows, planes, taps, offs, 0, 64)),
         (fast_dense.dense_forward_part, {"contract", "reassoc"},   # (part, parts, x, w, b, out)
          (0, 1, np.ones((5, 7), f32), np.ones((6, 7), f32), np.ones(6, f32), np.ones((5, 6), f32))),
         (fast_dense.dense_backward_part, {"contract"},             # (part, parts, g, x, w, gx, gw, gb)

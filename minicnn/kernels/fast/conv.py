@@ -33,7 +33,7 @@ thrown away.)  The pieces, one file each:
   the stride phase of the input it read from, three output-gradient channels and four input
   channels per pass; then the phases are merged and the padding dropped (merge_phases).
   The weight gradient is a dot product of the (zeroed-outside) output gradient with the
-  shifted input, for two filters and three taps per pass: six sums, each vectorised.
+  shifted input, for four filters and three taps per pass: twelve sums, each vectorised.
 
 Work is split into tasks that write disjoint memory, and the tasks into one consecutive share per
 thread (threads.py: each compiled kernel here is serial, `*_part(part, parts, ...)`, and runs
@@ -45,7 +45,7 @@ import numpy as np
 from numba import njit
 
 from .layout import BATCH_INNER, KB, KBW, SLACK, aligned_rows, pieces, round_up, split_plane
-from .passes import SUM, dot_pass, taps_pass, taps_pass1
+from .passes import SUM, dot_pass, dot_pass4, taps_pass, taps_pass1
 from .threads import address_of, call_at, run
 
 
@@ -231,13 +231,19 @@ def _weight_task(task, g, src, tplane, toff, partial, plan):
     grp = task // n_kb
     kb = task % n_kb
     k0 = kb * KBW
-    k1 = min(k0 + 1, n_filt - 1)
+    # rows past the last filter repeat it (their sums are dropped); one or two filters left: two rows
+    k1, k2, k3 = min(k0 + 1, n_filt - 1), min(k0 + 2, n_filt - 1), min(k0 + 3, n_filt - 1)
     for item in range(grp * per_group, min(n_items, (grp + 1) * per_group)):
         planes = src[0 if inner else item].reshape(src.shape[1] * src.shape[2], src.shape[3])
         for lo in range(0, n_len, piece):
             vlen = min(piece, n_len - lo)
-            dot_pass(partial[grp, kb], g[item, k0, lo:lo + vlen], g[item, k1, lo:lo + vlen], planes,
-                     tplane, toff, item * item_stride + lo, vlen)
+            start = item * item_stride + lo
+            if k0 + 2 < n_filt:
+                dot_pass4(partial[grp, kb], g[item, k0, lo:lo + vlen], g[item, k1, lo:lo + vlen],
+                          g[item, k2, lo:lo + vlen], g[item, k3, lo:lo + vlen], planes, tplane, toff, start, vlen)
+            else:
+                dot_pass(partial[grp, kb, :2], g[item, k0, lo:lo + vlen], g[item, k1, lo:lo + vlen], planes,
+                         tplane, toff, start, vlen)
 
 
 @njit(cache=True)

@@ -39,7 +39,7 @@ from numba import njit
 from .threads import run
 
 KB = 4       # output channels per pass of the correlation (input channels per pass of the scatter)
-KBW = 2      # filters per pass of the weight gradient
+KBW = 4      # filters per pass of the weight gradient
 VEC = 16     # every run is rounded up to a multiple of this many elements (no scalar tail loops)
 SLACK = 2 * VEC  # zero elements after each flat plane, so rounded-up runs never read past it
 CHUNK_BYTES = 8192  # longest run one pass handles: KB accumulator rows of it stay in L1
