@@ -36,3 +36,23 @@ def test_fma_probe_is_positive_and_below_a_physical_bound():
     bits = machine.vector_bits() or 512
     bound = MAX_GHZ * FMA_PORTS * 2 * (bits // 32)     # GFLOP/s: clock x ports x 2 flops x float32 lanes
     assert 0 < peak < bound, (peak, bound)
+
+
+def test_cold_start_runs_in_an_empty_directory(tmp_path, monkeypatch):
+    """benchmarks/cold_start.py runs each scenario with `python -c`, whose working directory comes
+    first on sys.path: a stray module in the shared temp directory (a bisect.py left behind there
+    broke every scenario once) must not be imported, and a failing scenario must say why."""
+    import cold_start
+    (tmp_path / "bisect.py").write_text("raise SystemExit('the stray bisect.py was imported')\n")
+    (tmp_path / "numpy.py").write_text("raise SystemExit('the stray numpy.py was imported')\n")
+    monkeypatch.setattr(cold_start.tempfile, "tempdir", str(tmp_path))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    assert cold_start.run_python("import bisect, random, numpy\nprint(0.25)\n", str(cache)) == 0.25
+    try:
+        cold_start.run_python("import sys\nsys.exit('scenario broke')\n", str(cache))
+    except RuntimeError as e:
+        assert "scenario broke" in str(e) and "exit 1" in str(e)
+    else:
+        raise AssertionError("a failing scenario returned a time")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bisect.py", "cache", "numpy.py"]   # cwd removed
