@@ -70,7 +70,10 @@ LOOP_LIMIT_S = 0.6            # the teaching loops are skipped where forward + b
 # ---------------------------------------------------------------- timing
 
 class Prepared:
-    """A call with an untimed set-up step (PyTorch's forward before a timed .backward())."""
+    """A call with an untimed set-up step: every backward is timed right after the same
+    implementation's own forward, as in a training step (PyTorch's .backward() needs its forward
+    anyway; the others run theirs too, so that every backward finds its inputs where its own
+    forward left them in the caches)."""
 
     def __init__(self, prepare, run):
         self.prepare, self.run = prepare, run
@@ -253,13 +256,16 @@ def conv_section(threads_list, rounds, loop_all, peaks, log, layers=tuple(LAYERS
                         if loop_ok:
                             impls["loop"] = lambda: minicnn.conv2d(x, w, b, s, p, impl="loop")
                     else:
-                        impls["minicnn"] = lambda: minicnn.conv2d_backward(g, x, w, s, p)
+                        impls["minicnn"] = Prepared(lambda: minicnn.conv2d(x, w, b, s, p),
+                                                    lambda: minicnn.conv2d_backward(g, x, w, s, p))
                         if torch is not None:
                             impls["torch"] = _torch_backward_timer(lambda: TF.conv2d(xg, wg, bg, stride=s, padding=p),
                                                                    gt, (xg, wg, bg))
-                        impls["im2col"] = lambda: im2col_backward(g, x, w, s, p)
+                        impls["im2col"] = Prepared(lambda: im2col_forward(x, w, b, s, p),
+                                                   lambda: im2col_backward(g, x, w, s, p))
                         if loop_ok:
-                            impls["loop"] = lambda: minicnn.conv2d_backward(g, x, w, s, p, impl="loop")
+                            impls["loop"] = Prepared(lambda: minicnn.conv2d(x, w, b, s, p, impl="loop"),
+                                                     lambda: minicnn.conv2d_backward(g, x, w, s, p, impl="loop"))
                     med = interleaved(impls, rounds)
                     row = _row(f"{name} {phase}", threads, med, flops[phase], peaks)
                     row.update(layer=name, phase=phase, shape=dict(N=n, C=c, H=hw, W=hw, K=k, k=ks, stride=s,
@@ -324,10 +330,10 @@ def pool_section(threads_list, rounds, peaks, log):
                         impls["torch"] = torch_f
                     impls["loop"] = lambda: fwd(x, k, impl="loop")
                 else:
-                    impls["minicnn"] = lambda: bwd(g, x, k)
+                    impls["minicnn"] = Prepared(lambda: fwd(x, k), lambda: bwd(g, x, k))
                     if torch is not None:
                         impls["torch"] = _torch_backward_timer(lambda: tfwd(xg, k), gt, (xg,))
-                    impls["loop"] = lambda: bwd(g, x, k, impl="loop")
+                    impls["loop"] = Prepared(lambda: fwd(x, k, impl="loop"), lambda: bwd(g, x, k, impl="loop"))
                 med = interleaved(impls, rounds)
                 row = _row(f"{kind}_pool2d {phase}", threads, med, None, peaks)
                 row.update(op=f"{kind}_pool2d", phase=phase, shape=dict(N=n, C=c, H=hw, W=hw, kernel=k, stride=k))
@@ -548,6 +554,7 @@ def main(argv=None):
         "rounds": rounds, "threads": threads_list,
         "blas_threads_limited": threadpool_limits is not None,
         "torch_forward": "under torch.no_grad()", "torch_backward": "only .backward() is timed",
+        "backward": "every backward is timed right after the same implementation's untimed forward",
     }
     if torch is None:
         print("PyTorch is not installed: no ratios (pip install torch==2.13.0)")

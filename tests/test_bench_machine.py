@@ -56,3 +56,65 @@ def test_cold_start_runs_in_an_empty_directory(tmp_path, monkeypatch):
     else:
         raise AssertionError("a failing scenario returned a time")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bisect.py", "cache", "numpy.py"]   # cwd removed
+
+
+class _Clock:
+    """A stand-in for time.perf_counter that moves only when a step says so."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_the_benchmark_times_each_backward_after_its_own_forward(monkeypatch):
+    """benchmarks/cpu_bench.py: a Prepared call's set-up runs before the clock starts (only the
+    backward is timed), and in the conv and pool sections every implementation's backward is
+    such a call whose set-up is that implementation's own forward (PyTorch's backward needs its
+    forward; the others get theirs so that all find their inputs where their forward left them)."""
+    import cpu_bench as cb
+    clock = _Clock()
+    monkeypatch.setattr(cb.time, "perf_counter", clock)
+    order = []
+
+    def step(name, seconds):
+        def fn():
+            order.append(name)
+            clock.now += seconds
+        return fn
+
+    timer = cb.Timer(threads=1)
+    timer.run("a", cb.Prepared(step("forward", 10.0), step("backward", 0.5)))
+    assert order == ["forward", "backward"] and timer.times["a"] == [0.5]
+
+    calls = []
+    for name in ("conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
+                 "avg_pool2d_backward"):
+        real = getattr(cb.minicnn, name)
+        monkeypatch.setattr(cb.minicnn, name, lambda *a, _n=name, _f=real, **k: (calls.append(_n), _f(*a, **k))[1])
+    monkeypatch.setattr(cb, "im2col_forward", lambda *a, _f=cb.im2col_forward: (calls.append("im2col"), _f(*a))[1])
+    monkeypatch.setattr(cb, "LAYERS", {"tiny": (2, 2, 8, 3, 3, 1, 1)})
+    monkeypatch.setattr(cb, "POOL", (2, 2, 8, 2))
+    monkeypatch.setattr(cb, "set_threads", lambda n: None)   # leave this process's thread counts alone
+    seen = []
+
+    def fake_interleaved(impls, rounds, **kw):
+        seen.append(dict(impls))
+        return {k: 1e-3 for k in impls}
+
+    monkeypatch.setattr(cb, "interleaved", fake_interleaved)
+    cb.conv_section([1], 1, False, {1: 10.0}, lambda row: None, ("tiny",))
+    cb.pool_section([1], 1, {1: 10.0}, lambda row: None)
+    backward = [impls for impls in seen if any(isinstance(f, cb.Prepared) for f in impls.values())]
+    assert len(backward) == 3   # conv, max pool, avg pool
+    for impls in backward:
+        assert "minicnn" in impls and "loop" in impls
+        for name, fn in impls.items():
+            assert isinstance(fn, cb.Prepared), name
+            if name == "torch":
+                continue
+            calls.clear()
+            fn.prepare()
+            assert calls and calls[0] in ("conv2d", "max_pool2d", "avg_pool2d", "im2col"), (name, calls)
+            assert not any(c.endswith("_backward") for c in calls), (name, calls)
