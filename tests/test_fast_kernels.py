@@ -21,6 +21,7 @@ import minicnn
 import reference
 from minicnn.geometry import ConvGeometry
 from minicnn.kernels import KERNELS, fast
+from minicnn.kernels.fast import conv as fast_conv
 from minicnn.kernels.fast import dense as fast_dense
 from minicnn.kernels.fast import layout as fast_layout
 from minicnn.kernels.fast import passes as fast_passes
@@ -104,6 +105,39 @@ def test_per_image_layout_gives_the_same_bits(case, dtype, rng):
         by_image = fast.conv2d_forward(x, wt, b, g, layout=fast_layout.PER_IMAGE)
         np.testing.assert_array_equal(by_image, fast.conv2d_forward(x, wt, b, g, layout=fast_layout.WIDE))
         close(by_image, minicnn.conv2d(x, wt, b, stride, padding, dilation, impl="loop"), dtype, "per image")
+
+
+# WIDE's cases have at most 8 filters (a task takes one filter block); these take several
+SPANS = WIDE + [(9, 3, 12, 12, 18, 3, 3, 2, 1, 1, "wide", "18 filters, stride 2: tasks of 2 of 5 blocks"),
+                (9, 2, 10, 11, 64, 3, 3, 1, 1, 1, "wide", "64 filters: tasks of 8 of 16 blocks")]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", SPANS, ids=[c[-1] for c in SPANS])
+def test_weight_gradient_own_images_give_the_same_bits(case, dtype, rng):
+    """conv.weight_grad with each task laying out its own images (src None, what the WIDE layout
+    uses) against the whole batch laid out first (split_phases): the same values in the same order,
+    so the same bits; for 1 to 9 images (groups of one image and of two, tasks of several filter
+    blocks, and a filter count that is not a multiple of four)."""
+    _, c, h, w, k, kh, kw, stride, padding, dilation, _, _ = case
+    (sh, sw), (ph, pw), (dh, dw) = (v if isinstance(v, tuple) else (v, v) for v in (stride, padding, dilation))
+    out_h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    out_w = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    geom = ConvGeometry(kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+    for n in (1, 2, 9):
+        x = rng.standard_normal((n, c, h, w)).astype(dtype)
+        g = rng.standard_normal((n, k, out_h, out_w)).astype(dtype)
+        plan = fast_layout.make_plan(x.shape, geom, (out_h, out_w), x.dtype, layout=fast_layout.WIDE)
+        tplane, toff = fast_layout.plan_taps(plan, kh, kw, c)
+        rows = fast.rows_of(g, plan).copy()
+        whole = fast_conv.weight_grad(rows, fast.laid_out(x, plan).copy(), x, tplane, toff, plan, min(n, 8))
+        own = fast_conv.weight_grad(rows, None, x, tplane, toff, plan, min(n, 8))
+        n_kb = -(-k // fast_layout.KBW)
+        if n == 9 and k > 8:   # the two cases above: a task takes several blocks
+            assert fast_conv.weight_span(8, n_kb) > 1
+        np.testing.assert_array_equal(own, whole)
+        want = reference.conv2d_backward(g, x, np.zeros((k, c, kh, kw)), stride, padding, dilation)[1]
+        close(own.reshape(k, c, kh, kw), want.astype(dtype), dtype, f"grad_w, {n} images")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -199,7 +199,9 @@ def conv2d_backward_weight(grad_out, x, g):
     tplane, toff = plan_taps(plan, g.kh, g.kw, c)
     with threads_for(small):
         rows = rows_of(grad_out, plan)   # items go in at most 8 fixed groups
-        gw = fc.weight_grad(rows, laid_out(x, plan), tplane, toff, plan, min(rows.shape[0], 8))
+        # batch-inner: one laid-out source for every item; else each task lays out its own images
+        src = laid_out(x, plan) if plan.layout == BATCH_INNER else None
+        gw = fc.weight_grad(rows, src, x, tplane, toff, plan, min(rows.shape[0], 8))
     return gw.reshape(k, c, g.kh, g.kw)
 
 

@@ -33,7 +33,9 @@ thrown away.)  The pieces, one file each:
   the stride phase of the input it read from, three output-gradient channels and four input
   channels per pass; then the phases are merged and the padding dropped (merge_phases).
   The weight gradient is a dot product of the (zeroed-outside) output gradient with the
-  shifted input, for four filters and three taps per pass: twelve sums, each vectorised.
+  shifted input, for four filters and three taps per pass: twelve sums, each vectorised; a task
+  takes several filter blocks of one group of images and (unless batch-inner) lays out each of
+  its images itself, into a buffer that stays in L2 while the blocks read it.
 
 Work is split into tasks that write disjoint memory, and the tasks into one consecutive share per
 thread (threads.py: each compiled kernel here is serial, `*_part(part, parts, ...)`, and runs
@@ -219,22 +221,31 @@ def scatter(g, ws, tplane, toff, dst, n_chan, plan, kidx, kzero):
 
 # ---------------------------------------------------------------- the weight gradient
 
+WEIGHT_TASKS = 16   # weight_grad's tasks: about this many, each several filter blocks of one group of items
+
+
 @njit(cache=True)
-def _weight_task(task, g, src, tplane, toff, partial, plan):
-    """One task of `weight_grad`: KBW filters, one group of items, into partial[group, filter block]."""
-    n_groups, n_kb = partial.shape[0], partial.shape[1]
+def weight_span(n_groups, n_kb):
+    """How many filter blocks one task of weight_grad takes: enough that a task reads each of its
+    items' laid-out image once for several blocks (from L2), few enough to leave about
+    WEIGHT_TASKS tasks to share among threads.  A function of the shapes only."""
+    return max(1, n_groups * n_kb // WEIGHT_TASKS)
+
+
+@njit(cache=True)
+def _weight_item(item, grp, kb_lo, kb_hi, g, src, tplane, toff, partial, plan):
+    """One item of a weight_grad task: filter blocks kb_lo .. kb_hi-1 (KBW filters each) of one item
+    (an image, or an output row if batch-inner), added into partial[grp, block].  src holds every
+    image (read image `item`), or one: the batch-inner layout or this item's own laid-out image."""
     n_items, n_filt, n_len = g.shape
-    per_group = (n_items + n_groups - 1) // n_groups
     inner = plan.layout == BATCH_INNER
     item_stride = plan.wq * plan.n if inner else 0
     piece = pieces(n_len, plan.chunk)[1]
-    grp = task // n_kb
-    kb = task % n_kb
-    k0 = kb * KBW
-    # rows past the last filter repeat it (their sums are dropped); one or two filters left: two rows
-    k1, k2, k3 = min(k0 + 1, n_filt - 1), min(k0 + 2, n_filt - 1), min(k0 + 3, n_filt - 1)
-    for item in range(grp * per_group, min(n_items, (grp + 1) * per_group)):
-        planes = src[0 if inner else item].reshape(src.shape[1] * src.shape[2], src.shape[3])
+    planes = src[0 if src.shape[0] == 1 else item].reshape(src.shape[1] * src.shape[2], src.shape[3])
+    for kb in range(kb_lo, kb_hi):
+        k0 = kb * KBW
+        # rows past the last filter repeat it (their sums are dropped); one or two filters left: two rows
+        k1, k2, k3 = min(k0 + 1, n_filt - 1), min(k0 + 2, n_filt - 1), min(k0 + 3, n_filt - 1)
         for lo in range(0, n_len, piece):
             vlen = min(piece, n_len - lo)
             start = item * item_stride + lo
@@ -247,25 +258,59 @@ def _weight_task(task, g, src, tplane, toff, partial, plan):
 
 
 @njit(cache=True)
-def weight_grad_part(part, parts, task_at, g, src, tplane, toff, plan, partial):
-    """Share `part` of `parts` of weight_grad's tasks (see threads.py); task_at: _weight_task's address."""
-    n_tasks = partial.shape[0] * partial.shape[1]
+def weight_grad_part(part, parts, item_at, g, src, x, tplane, toff, plan, partial):
+    """Share `part` of `parts` of weight_grad's tasks (see threads.py); item_at: _weight_item's address.
+
+    A task is one group of items and a span of filter blocks (weight_span); it adds its items in
+    order, so each block's sums add the items, and their pieces, in the same order however the
+    tasks are shared.  x (N, C, H, W) with src of shape (0, ...): every image is laid out here,
+    item by item, into a buffer of this share's own (split_plane, as split_phases would), which
+    stays in L2 while the task's blocks read it; else src is the laid-out input."""
+    n_groups, n_kb = partial.shape[0], partial.shape[1]
+    n_items = g.shape[0]
+    per_group = (n_items + n_groups - 1) // n_groups
+    span = weight_span(n_groups, n_kb)
+    n_spans = (n_kb + span - 1) // span
+    n_tasks = n_groups * n_spans
+    own_images = src.shape[0] == 0
+    n_chan = x.shape[1]
+    own = np.empty((1, n_chan if own_images else 0, plan.sh * plan.sw, plan.hq * plan.wq + SLACK), dtype=g.dtype)
     for task in range(n_tasks * part // parts, n_tasks * (part + 1) // parts):
-        call_at(task_at, (np.int64(task), g, src, tplane, toff, partial, plan))
+        grp = task // n_spans
+        kb_lo = (task % n_spans) * span
+        kb_hi = min(n_kb, kb_lo + span)
+        for item in range(grp * per_group, min(n_items, (grp + 1) * per_group)):
+            if own_images:
+                for c in range(n_chan):
+                    split_plane(x[item, c], plan, own[0, c])
+                call_at(item_at, (np.int64(item), np.int64(grp), np.int64(kb_lo), np.int64(kb_hi), g, own, tplane,
+                                  toff, partial, plan))
+            else:
+                call_at(item_at, (np.int64(item), np.int64(grp), np.int64(kb_lo), np.int64(kb_hi), g, src, tplane,
+                                  toff, partial, plan))
 
 
-def weight_grad(g, src, tplane, toff, plan, n_groups):
+def weight_grad(g, src, x, tplane, toff, plan, n_groups):
     """grad_w (K, T): sum over items (images, or output rows if batch-inner) of g[item, k] . shifted src.
 
     g from grad_rows; src and the (channel-fused) taps as for correlate.  Item i reads src[i or 0]
-    from flat offset i*item_stride.  Items are split into n_groups fixed groups (a function of
+    from flat offset i*item_stride.  src None (not batch-inner): each image of x (N, C, H, W) is
+    laid out by the task that reads it, into a buffer that stays in L2 (the same values, so the
+    same result, as src = split_phases(x)); this saves writing the whole laid-out batch to memory
+    and reading it back once per task.  Items are split into n_groups fixed groups (a function of
     the shapes only); each group's partial sums are kept apart and added in group order at the
     end, so the result does not depend on the thread count."""
     n_filt, n_taps = g.shape[1], tplane.shape[0]
     n_kb = -(-n_filt // KBW)
     partial = np.zeros((n_groups, n_kb, KBW, n_taps), dtype=g.dtype)
-    task_at = address_of(_weight_task, (0, g, src, tplane, toff, partial, plan))
-    run(weight_grad_part, task_at, g, src, tplane, toff, plan, partial)
+    if src is None:
+        src = np.empty((0, 1, 1, 1), dtype=g.dtype)
+        x = np.ascontiguousarray(x, dtype=g.dtype)
+    else:
+        x = np.empty((0, 0, 1, 1), dtype=g.dtype)
+    own = np.empty((1, 1, 1, 1), dtype=g.dtype)   # of the type of a part's own buffer
+    item_at = address_of(_weight_item, (0, 0, 0, 0, g, own, tplane, toff, partial, plan))
+    run(weight_grad_part, item_at, g, src, x, tplane, toff, plan, partial)
     # NumPy adds along the first axis one group after the other: the fixed order promised above
     return partial.sum(axis=0).reshape(n_kb * KBW, n_taps)[:n_filt]
 

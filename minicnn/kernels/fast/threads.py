@@ -102,12 +102,6 @@ def launch6(address, parts, a, b, c, d, e, f):
 
 
 @njit(cache=True, parallel=True)
-def launch7(address, parts, a, b, c, d, e, f, g):
-    for part in prange(parts):      # one share per thread
-        call_at(address, (np.int64(part), parts, a, b, c, d, e, f, g))
-
-
-@njit(cache=True, parallel=True)
 def launch8(address, parts, a, b, c, d, e, f, g, h):
     for part in prange(parts):      # one share per thread
         call_at(address, (np.int64(part), parts, a, b, c, d, e, f, g, h))
@@ -121,7 +115,7 @@ def launch10(address, parts, a, b, c, d, e, f, g, h, i, j):
 
 # the argument counts the kernels have (a launcher never called would be missing from a
 # precompiled cache, and `minicnn precompile` would say so)
-LAUNCH = {3: launch3, 4: launch4, 6: launch6, 7: launch7, 8: launch8, 10: launch10}
+LAUNCH = {3: launch3, 4: launch4, 6: launch6, 8: launch8, 10: launch10}
 
 
 _addresses = {}     # (kernel, the arguments' kinds) -> the address of its compiled version for them
