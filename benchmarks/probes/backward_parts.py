@@ -43,7 +43,7 @@ def calls_for(shape, n_filt, k, stride, pad, rng):
     g = conv_geometry("backward_parts", x.shape, w.shape, stride, pad, 1)
     go = rng.standard_normal((shape[0], n_filt, g.out_h, g.out_w)).astype(np.float32)
     calls = {"dx scatter": lambda: fast.conv2d_backward_input(go, w, g, shape[2:], form="scatter")}
-    if fast.gather_geometry(g, shape[2:]) is not None:
+    if fast.gather_geometry(g, shape[2:], (g.out_h, g.out_w)) is not None:
         calls["dx gather"] = lambda: fast.conv2d_backward_input(go, w, g, shape[2:], form="gather")
     calls["dw"] = lambda: fast.conv2d_backward_weight(go, x, g)
     if torch is not None:

@@ -119,16 +119,22 @@ def conv2d_forward(x, w, b, g, out=None, layout=None):
         return fc.correlate(laid_out(x, plan), wt, b, tplane, toff, out, plan)
 
 
-def gather_geometry(g, x_hw):
-    """The forward convolution that computes a stride-1 convolution's input gradient, or None.
+def gather_geometry(g, x_hw, out_hw):
+    """The forward convolution that computes a stride-1 convolution's input gradient (H, W) = x_hw
+    from grad_out's (Ho, Wo) = out_hw, or None.
 
     With stride 1, grad_x[c, a, b] = sum over k, u, v of w[k, c, u, v] * grad_out[k, a + ph - u*dh,
     b + pw - v*dw] (zero outside grad_out): a plain correlation of grad_out, zero-padded by
     (kH-1)*dh - ph rows and (kW-1)*dw - pw columns, with each filter turned by 180 degrees and
     the roles of K and C swapped.  That padding must not be negative (a convolution padded by
-    more than its filter's reach, such as a 1x1 filter with padding 1, has none)."""
+    more than its filter's reach, such as a 1x1 filter with padding 1, has none), and the
+    correlation must come out at exactly H x W: a transposed convolution's output padding (stride
+    1 with dilation allows it) asks for rows past that, which this correlation would read from
+    beyond the padded grad_out; the scatter serves those."""
     pad_h, pad_w = (g.kh - 1) * g.dh - g.ph, (g.kw - 1) * g.dw - g.pw
     if g.sh != 1 or g.sw != 1 or pad_h < 0 or pad_w < 0:
+        return None
+    if (out_hw[0] + 2 * pad_h - (g.kh - 1) * g.dh, out_hw[1] + 2 * pad_w - (g.kw - 1) * g.dw) != tuple(x_hw):
         return None
     return ConvGeometry(g.kh, g.kw, 1, 1, pad_h, pad_w, g.dh, g.dw, x_hw[0], x_hw[1])
 
@@ -145,7 +151,7 @@ def input_grad_form(g, x_hw, out_hw):
     layer), 0.77-0.82 for LeNet-5's conv1 (32x32 against 28x28: 1.31 times the work) and
     1.32-1.37 for conv2 (14x14 against 10x10: 1.96 times): so the gather is chosen up to 1.5
     times the scatter's work."""
-    if gather_geometry(g, x_hw) is None:
+    if gather_geometry(g, x_hw, out_hw) is None:
         return "scatter"
     return "gather" if 2 * x_hw[0] * x_hw[1] <= 3 * out_hw[0] * out_hw[1] else "scatter"
 
@@ -163,7 +169,7 @@ def conv2d_backward_input(grad_out, w, g, x_hw, out=None, form=None):
     if form is None:
         form = input_grad_form(g, x_hw, (out_h, out_w))
     if form == "gather":
-        g_in = gather_geometry(g, x_hw)
+        g_in = gather_geometry(g, x_hw, (out_h, out_w))
         if g_in is None:
             raise ValueError(f"conv2d_backward_input: no gather form for stride ({g.sh}, {g.sw}), "
                              f"padding ({g.ph}, {g.pw}) and a {kh}x{kw} filter")
