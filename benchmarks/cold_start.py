@@ -58,19 +58,18 @@ def _env(cache_dir: str) -> dict:
     return dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
-def _empty_dir() -> str:
-    """A new empty directory to run in: `python -c` puts its working directory first on sys.path,
-    so a stray bisect.py or numpy.py in a shared /tmp would be imported instead of the library."""
-    return tempfile.mkdtemp(prefix="minicnn-cold-cwd-")
+def _empty_dir():
+    """A new empty directory to run in (a context manager): `python -c` puts its working directory
+    first on sys.path, so a stray bisect.py or numpy.py in a shared /tmp would be imported instead
+    of the library."""
+    return tempfile.TemporaryDirectory(prefix="minicnn-cold-cwd-")
 
 
 def run_python(code: str, cache_dir: str) -> float:
     """Run code in a fresh interpreter with its own cache dir; the seconds it printed."""
-    env, cwd = _env(cache_dir), _empty_dir()
-    try:
-        proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True)
-    finally:
-        shutil.rmtree(cwd, ignore_errors=True)
+    with _empty_dir() as cwd:
+        proc = subprocess.run([sys.executable, "-c", code], env=_env(cache_dir), cwd=cwd, capture_output=True,
+                              text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"the scenario failed (exit {proc.returncode}):\n{code}\n{proc.stderr[-4000:]}")
     return float(proc.stdout.strip().splitlines()[-1])
@@ -81,13 +80,10 @@ def scenario_code(name: str) -> str:
 
 
 def precompile(cache_dir: str) -> float:
-    cwd = _empty_dir()
     t0 = time.perf_counter()
-    try:
+    with _empty_dir() as cwd:
         subprocess.run([sys.executable, "-m", "minicnn", "precompile"], env=_env(cache_dir), cwd=cwd,
                        check=True, capture_output=True)
-    finally:
-        shutil.rmtree(cwd, ignore_errors=True)
     return time.perf_counter() - t0
 
 

@@ -283,11 +283,8 @@ def weight_grad_part(part, parts, item_at, g, src, x, tplane, toff, plan, partia
             if own_images:
                 for c in range(n_chan):
                     split_plane(x[item, c], plan, own[0, c])
-                call_at(item_at, (np.int64(item), np.int64(grp), np.int64(kb_lo), np.int64(kb_hi), g, own, tplane,
-                                  toff, partial, plan))
-            else:
-                call_at(item_at, (np.int64(item), np.int64(grp), np.int64(kb_lo), np.int64(kb_hi), g, src, tplane,
-                                  toff, partial, plan))
+            call_at(item_at, (np.int64(item), np.int64(grp), np.int64(kb_lo), np.int64(kb_hi), g,
+                              own if own_images else src, tplane, toff, partial, plan))
 
 
 def weight_grad(g, src, x, tplane, toff, plan, n_groups):
